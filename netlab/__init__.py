@@ -1,0 +1,1 @@
+"""netlab: real Kubernetes-style networking on one Linux machine."""

@@ -1,0 +1,322 @@
+"""Build and tear down labs: the plan from ``plan/`` applied by ``kernel/``, journalled first.
+
+``up`` writes a journal line before every namespace and after every process it creates; ``down``
+reads only the journal and the kernel, so it works after ``up`` was killed at any point and after
+the scenario file is gone, and it removes exactly what the lab created.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
+
+from netlab.errors import NetlabError, NotRootError, UsageError
+from netlab.kernel import netfilter, process
+from netlab.kernel.links import Netns, host_routes, set_sysctls
+from netlab.kernel.ns import WORKER, netns_path, remove_nsfile
+from netlab.kernel.run import require_tool
+from netlab.model import LabPlan, PodInfo, Scenario
+from netlab.model.codec import from_data, to_data
+from netlab.plan import cni, naming
+from netlab.plan.build import plan_lab
+from netlab.plan.endpoints import compute_endpoints
+from netlab.proxy import iptables
+from netlab.scenario import validate_host_overlap
+from netlab.state import LabDir
+
+log = logging.getLogger("netlab")
+Progress = Callable[[str, int, int], None]  # (step, done, total)
+
+NODE_SYSCTLS = {
+    "net.ipv4.ip_forward": "1",
+    "net.ipv4.conf.all.route_localnet": "1",  # kube-proxy sets it for NodePorts on 127.0.0.1
+    "net.bridge.bridge-nf-call-iptables": "1",  # kubelet/kube-proxy require br_netfilter
+}
+VXLAN_DEV, VXLAN_VNI, VXLAN_PORT, VXLAN_MTU = "flannel.1", 1, 8472, 1450
+
+
+def _noop(step: str, done: int, total: int) -> None:
+    pass
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise NotRootError()
+
+
+def preflight() -> None:
+    require_root()
+    for tool in ("nsenter", "iptables", "iptables-restore", "iptables-save"):
+        require_tool(tool)
+    if not os.path.exists("/proc/self/ns/net"):
+        raise UsageError("this kernel has no network namespaces (CONFIG_NET_NS)")
+
+
+@dataclass
+class Running:
+    pid: int
+    start: int
+
+
+def container_request(lab: LabPlan, pod: PodInfo, c, ld: LabDir) -> dict:
+    """What the launcher runs for container C of POD (pure apart from the log path)."""
+    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+           "HOSTNAME": pod.name, "HOME": "/root", **dict(c.env)}
+    req = {"netns": netns_path(pod.netns), "uts": pod.uts,
+           "log": ld.log_path(f"{pod.namespace}.{pod.name}.{c.name}"), "env": env}
+    if c.command or c.args:
+        return dict(req, app="exec", argv=list(c.command) + list(c.args))
+    image = lab.spec.image_app(c.image)
+    app = image.app if image else "web"
+    if app == "idle":
+        return dict(req, app="idle")
+    tcp = [p.container_port for p in c.ports if p.protocol == "TCP"]
+    udp = [p.container_port for p in c.ports if p.protocol == "UDP"]
+    if not tcp and not udp:
+        tcp = list(image.ports) if image and image.ports else list(c.probe_ports) or [80]
+    return dict(req, app="web", tcp=tcp, udp=udp, ips=[pod.ip])
+
+
+class Lab:
+    """A lab being built (``up``) or inspected; all kernel changes go through here."""
+
+    def __init__(self, plan: LabPlan, ld: LabDir, progress: Progress = _noop) -> None:
+        self.plan, self.ld, self.progress = plan, ld, progress
+        self.flavour = "nft"
+        self.processes: dict[str, dict[str, dict]] = {}  # pod key -> container -> info
+        self.created = time.time()
+
+    # -- namespaces --------------------------------------------------------------------------
+
+    def _netns(self, name: str) -> None:
+        self.ld.record({"kind": "netns", "name": name})
+        try:
+            WORKER.create_netns(name)
+        except FileExistsError:
+            self.ld.record({"kind": "revoke", "name": name})
+            raise NetlabError(f"network namespace {name} already exists and is not this "
+                              "lab's; remove it or rename the lab") from None
+
+    def _uts(self, path: str, hostname: str) -> None:
+        self.ld.record({"kind": "uts", "path": path})
+        WORKER.create_uts(path, hostname)
+
+    def _host_uts(self, name: str) -> str:
+        return f"{self.ld.path}/uts/{name}"
+
+    # -- building ----------------------------------------------------------------------------
+
+    def build(self, scenario_created: float | None = None) -> None:
+        plan = self.plan
+        self.progress("lab network", 0, 1)
+        self._netns(plan.lan_netns)
+        lan_net = ipaddress.ip_network(plan.spec.node_cidr)
+        with Netns(plan.lan_netns) as lan:
+            lan.up("lo")
+            lan.ensure_bridge(plan.lan_bridge)
+            lan.add_address(plan.lan_bridge, plan.lan_gateway, lan_net.prefixlen)
+            hosts = [(n.name, n.netns, n.lan_veth, n.lan_ip) for n in plan.nodes] + \
+                    [(c.name, c.netns, c.lan_veth, c.lan_ip) for c in plan.clients]
+            for i, (name, netns, port, ip) in enumerate(hosts):
+                self.progress("nodes and clients", i, len(hosts))
+                self._netns(netns)
+                self._uts(self._host_uts(name), name)
+                lan.add_veth_to(port, netns, "eth0", master=plan.lan_bridge)
+                with Netns(netns) as ns:
+                    ns.up("lo")
+                    ns.add_address("eth0", ip, lan_net.prefixlen)
+                    ns.up("eth0")
+                    ns.add_route("0.0.0.0/0", gateway=plan.lan_gateway)
+        self._setup_nodes()
+        self._start_pods(plan.pods)
+        self.sync_rules(first=True)
+        self.save()
+
+    def _setup_nodes(self) -> None:
+        plan = self.plan
+        vxlan = plan.spec.routing == "vxlan"
+        for node in plan.nodes:
+            set_sysctls(node.netns, NODE_SYSCTLS)
+            subnet = ipaddress.ip_network(node.pod_cidr)
+            with Netns(node.netns) as ns:
+                ns.ensure_bridge("cni0")
+                ns.add_address("cni0", node.gateway, subnet.prefixlen)
+                if vxlan:
+                    ns.add_vxlan(VXLAN_DEV, VXLAN_VNI, node.lan_ip, "eth0", VXLAN_PORT,
+                                 node.vtep_mac)
+                    ns.ipr.link("set", index=ns.index(VXLAN_DEV), mtu=VXLAN_MTU)
+                    ns.add_address(VXLAN_DEV, str(subnet.network_address), 32)
+                    ns.up(VXLAN_DEV)
+                for other in plan.nodes:
+                    if other.name == node.name:
+                        continue
+                    if vxlan:
+                        vtep_ip = str(ipaddress.ip_network(other.pod_cidr).network_address)
+                        ns.add_neigh(VXLAN_DEV, vtep_ip, other.vtep_mac)
+                        ns.add_fdb(VXLAN_DEV, other.vtep_mac, other.lan_ip)
+                        ns.add_route(other.pod_cidr, gateway=vtep_ip, dev=VXLAN_DEV, onlink=True)
+                    else:
+                        ns.add_route(other.pod_cidr, gateway=other.lan_ip, dev="eth0")
+        self.flavour = netfilter.detect_flavour(plan.nodes[0].netns)
+
+    def _start_pods(self, pods: tuple[PodInfo, ...]) -> None:
+        plan = self.plan
+        nodes = {n.name: n for n in plan.nodes}
+        mtu = VXLAN_MTU if plan.spec.routing == "vxlan" else 0
+        by_node: dict[str, list[PodInfo]] = {}
+        for pod in pods:
+            by_node.setdefault(pod.node, []).append(pod)
+        done = 0
+        with ExitStack() as stack:
+            launcher = stack.enter_context(process.Launcher())
+            for node_name, node_pods in by_node.items():
+                node = nodes[node_name]
+                node_ns = stack.enter_context(Netns(node.netns))
+                prefix = ipaddress.ip_network(node.pod_cidr).prefixlen
+                for pod in node_pods:
+                    self.progress("pods", done, len(pods))
+                    done += 1
+                    if not pod.spec.host_network:
+                        self._netns(pod.netns)
+                        self._uts(pod.uts, pod.spec.hostname or pod.name)
+                        node_ns.add_veth_to(pod.host_veth, pod.netns, "eth0", master="cni0",
+                                            hairpin=True)
+                        with Netns(pod.netns) as ns:
+                            ns.up("lo")
+                            if mtu:
+                                ns.ipr.link("set", index=ns.index("eth0"), mtu=mtu)
+                                node_ns.ipr.link("set", index=node_ns.index(pod.host_veth),
+                                                 mtu=mtu)
+                            ns.add_address("eth0", pod.ip, prefix)
+                            ns.up("eth0")
+                            ns.add_route("0.0.0.0/0", gateway=node.gateway)
+                    self._start_containers(launcher, pod)
+            self.progress("pods", len(pods), len(pods))
+
+    def _start_containers(self, launcher: process.Launcher, pod: PodInfo) -> None:
+        uts = pod.uts or self._host_uts(pod.node)
+        pod = replace(pod, uts=uts)
+        states: dict[str, dict] = {}
+        for c in pod.spec.containers:
+            req = container_request(self.plan, pod, c, self.ld)
+            try:
+                pid, start = launcher.start(req)
+            except NetlabError as exc:
+                log.warning("lab %s: pod %s container %s failed to start: %s",
+                            self.plan.spec.name, pod.key, c.name, exc)
+                states[c.name] = {"state": "failed", "reason": str(exc),
+                                  "started": time.time()}
+                continue
+            self.ld.record({"kind": "proc", "pid": pid, "start": start, "pod": pod.key,
+                            "container": c.name})
+            states[c.name] = {"state": "running", "pid": pid, "start": start,
+                              "started": time.time()}
+        self.processes[pod.key] = states
+
+    def pod_running(self, key: str) -> bool:
+        states = self.processes.get(key, {})
+        return bool(states) and all(s["state"] == "running" for s in states.values())
+
+    # -- rules ---------------------------------------------------------------------------------
+
+    def sync_rules(self, first: bool = False) -> None:
+        plan = self.plan
+        ready = {p.key: self.pod_running(p.key) for p in plan.pods}
+        endpoints = compute_endpoints(plan.services, plan.pods, ready)
+        self.plan = replace(plan, endpoints=endpoints)
+        ports = iptables.service_ports(plan.services, endpoints)
+        cfg = iptables.ProxyConfig(cluster_cidr=plan.spec.pod_cidr)
+        text = iptables.render(ports, cfg)
+        for i, node in enumerate(plan.nodes):
+            self.progress("service rules", i, len(plan.nodes))
+            body = text
+            if first:
+                body = iptables.render_bootstrap() + \
+                    cni.render_masquerade(plan.spec.pod_cidr, node.pod_cidr) + text
+            netfilter.restore(node.netns, self.flavour, body)
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def save(self) -> None:
+        self.ld.save_state({
+            "version": 1, "created": self.created, "flavour": self.flavour,
+            "plan": to_data(self.plan), "processes": self.processes,
+        })
+
+
+def load(lab: str) -> tuple[LabPlan, dict]:
+    ld = LabDir(lab)
+    state = ld.load_state()
+    if state is None:
+        if ld.exists():
+            raise NetlabError(f"lab '{lab}' is not fully up (its build did not finish); "
+                              f"run: netlab down {lab}")
+        raise UsageError(f"lab '{lab}' is not up")
+    return from_data(LabPlan, state["plan"]), state
+
+
+def up(scenario: Scenario, progress: Progress = _noop) -> LabPlan:
+    """Build the lab of SCENARIO. On any failure, everything created so far is removed."""
+    preflight()
+    name = scenario.lab.name
+    validate_host_overlap(scenario.lab, host_routes())
+    ld = LabDir(name)
+    if ld.exists():
+        raise UsageError(f"lab '{name}' is already up (netlab down {name} to remove it)")
+    plan, ipam = plan_lab(scenario)
+    for ns in [plan.lan_netns, *(n.netns for n in plan.nodes), *(c.netns for c in plan.clients),
+               *(p.netns for p in plan.pods if not p.spec.host_network)]:
+        if os.path.exists(netns_path(ns)):
+            raise UsageError(f"network namespace {ns} already exists and is not this lab's; "
+                             "nothing was created")
+    ld.create()
+    ld.lock()
+    lab = Lab(plan, ld, progress)
+    try:
+        lab.build()
+        state = ld.load_state() or {}
+        state["ipam"] = ipam
+        state["sources"] = list(scenario.sources)
+        ld.save_state(state)
+    except BaseException:
+        ld.close()
+        teardown(name, force_locked=True)
+        raise
+    ld.close()
+    return lab.plan
+
+
+def teardown(lab: str, *, force_locked: bool = False) -> dict[str, int]:
+    """Remove everything lab LAB created, from its journal. Already gone counts as done."""
+    ld = LabDir(lab)
+    counts = {"processes": 0, "namespaces": 0}
+    if not ld.exists():
+        return counts
+    if not force_locked:
+        ld.lock()
+    entries = ld.entries()
+    revoked = {e["name"] for e in entries if e.get("kind") == "revoke"}
+    prefix = naming.lab_netns_prefix(lab)
+    netns_names = [e["name"] for e in entries if e.get("kind") == "netns"
+                   and e["name"] not in revoked and e["name"].startswith(prefix)]
+    uts_paths = [e["path"] for e in entries if e.get("kind") == "uts"
+                 and e["path"].startswith(ld.path + "/")]
+    procs = [(e["pid"], e["start"]) for e in entries if e.get("kind") == "proc"]
+    # Processes inside the lab's namespaces are the lab's too, even one started between a
+    # fork and its journal line, or by `netlab exec`.
+    inodes = {i for i in (process.ns_inode(netns_path(n)) for n in netns_names) if i}
+    procs += [(pid, process.start_time(pid)) for pid in process.pids_in_netns(inodes)]
+    counts["processes"] = len({p for p, _ in procs if process.is_same_process(p, _)})
+    process.stop(procs)
+    for name in reversed(netns_names):
+        if remove_nsfile(netns_path(name)):
+            counts["namespaces"] += 1
+    for path in uts_paths:
+        remove_nsfile(path)
+    ld.remove()
+    return counts

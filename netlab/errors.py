@@ -1,0 +1,51 @@
+"""Exceptions with the exit codes the CLI maps them to.
+
+Exit 2 means "bad input or unusable environment, nothing was created".
+"""
+
+from __future__ import annotations
+
+
+class NetlabError(Exception):
+    """Something went wrong while running; the message says what to do."""
+
+    exit_code = 1
+
+
+class UsageError(NetlabError):
+    """Bad input or an unusable environment, detected before any change (exit 2)."""
+
+    exit_code = 2
+
+
+class ScenarioError(UsageError):
+    """A scenario document is invalid; names the file, the document and the field."""
+
+    def __init__(self, message: str, *, file: str = "", doc: int | None = None,
+                 field: str = "") -> None:
+        self.file, self.doc, self.field, self.reason = file, doc, field, message
+        where = []
+        if file:
+            where.append(file)
+        if doc is not None:
+            where.append(f"document {doc + 1}")
+        if field:
+            where.append(field)
+        super().__init__(f"{': '.join(where)}: {message}" if where else message)
+
+
+class NotRootError(UsageError):
+    def __init__(self) -> None:
+        super().__init__("netlab must run as root (try: sudo netlab ...)")
+
+
+class MissingToolError(UsageError):
+    def __init__(self, tool: str, package: str) -> None:
+        super().__init__(f"required tool '{tool}' is not installed "
+                         f"(apt-get install {package}, or run scripts/setup)")
+
+
+class KernelFeatureError(NetlabError):
+    """The running kernel lacks something the lab needs."""
+
+    exit_code = 2

@@ -1,0 +1,133 @@
+"""The container launcher: a small process that forks containers into pod namespaces.
+
+``up`` starts it once (``python -m netlab.kernel.launcher``) and sends one JSON request per
+container on stdin; each reply (one JSON line on stdout) comes when the container is ready: the
+built-in app has bound its ports, or ``exec`` of the container's argv succeeded. Forking a warm
+interpreter costs about a millisecond where starting Python costs tens, and each container is
+still its own process, detached (double fork, new session) and inside its pod's network and UTS
+namespaces.
+
+Request: {"id", "netns": path, "uts": path or "", "app": "web"|"idle"|"exec", "argv": [...],
+          "tcp": [ports], "udp": [ports], "ips": [...], "env": {...}, "log": path}
+Reply:   {"id", "pid", "start"} or {"id", "error"}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+
+from netlab.apps import web
+from netlab.kernel.ns import CLONE_NEWNET, CLONE_NEWUTS, _check, _libc
+
+
+def _enter(path: str, nstype: int) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        _check(_libc.setns(fd, nstype), "setns", path)
+    finally:
+        os.close(fd)
+
+
+def _child(req: dict, wfd: int) -> None:
+    """Runs in the grandchild: join namespaces, report, become the container."""
+    try:
+        _enter(req["netns"], CLONE_NEWNET)
+        if req.get("uts"):
+            _enter(req["uts"], CLONE_NEWUTS)
+        null = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(null, 0)
+        log = os.open(req["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.closerange(3, wfd)
+        os.closerange(wfd + 1, 1024)
+        os.chdir("/")
+        env = req.get("env") or {}
+        app = req["app"]
+        if app == "exec":
+            os.set_inheritable(wfd, False)
+            os.write(wfd, f"{os.getpid()}\n".encode())
+            try:
+                os.execvpe(req["argv"][0], req["argv"], env)
+            except OSError as exc:
+                os.write(wfd, f"cannot run {req['argv'][0]}: {exc.strerror}".encode())
+                os._exit(127)
+        sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+        sys.stderr = sys.stdout
+        os.environ.clear()
+        os.environ.update(env)
+        if app == "web":
+            bound = web.bind(req.get("tcp") or [], req.get("udp") or [], req.get("ips") or [])
+            os.write(wfd, f"{os.getpid()}\n".encode())
+            os.close(wfd)
+            web.serve(bound, req.get("ips") or [])
+        else:  # idle: a container that only keeps the pod alive
+            os.write(wfd, f"{os.getpid()}\n".encode())
+            os.close(wfd)
+            while True:
+                signal.pause()
+    except BaseException as exc:  # reported to the launcher, then the child ends
+        try:
+            os.write(wfd, f"{type(exc).__name__}: {exc}".encode())
+        finally:
+            os._exit(1)
+    os._exit(0)
+
+
+def start(req: dict) -> dict:
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # first child: new session, fork again, exit (the container is orphaned)
+        os.close(rfd)
+        os.setsid()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if os.fork() == 0:
+            _child(req, wfd)
+        os._exit(0)
+    os.close(wfd)
+    os.waitpid(pid, 0)
+    data = b""
+    while True:
+        chunk = os.read(rfd, 4096)
+        if not chunk:
+            break
+        data += chunk
+    os.close(rfd)
+    text = data.decode(errors="replace")
+    first, _, rest = text.partition("\n")
+    if not first.isdigit():
+        return {"id": req["id"], "error": text.strip() or "container exited before it was ready"}
+    if rest.strip():
+        return {"id": req["id"], "error": rest.strip()}
+    cpid = int(first)
+    return {"id": req["id"], "pid": cpid, "start": start_time(cpid)}
+
+
+def start_time(pid: int) -> int:
+    """Field 22 of /proc/PID/stat: with the pid, it names one process for its whole life."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return 0
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    out = sys.stdout
+    for line in sys.stdin:
+        req = json.loads(line)
+        try:
+            reply = start(req)
+        except Exception as exc:  # reported per request
+            reply = {"id": req.get("id"), "error": f"{type(exc).__name__}: {exc}"}
+        out.write(json.dumps(reply) + "\n")
+        out.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Container processes: start them through the launcher, find them, stop only our own."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+
+from netlab.errors import NetlabError
+from netlab.kernel.launcher import start_time
+
+
+class Launcher:
+    """Client of ``netlab.kernel.launcher``; one per ``up``/apply."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "netlab.kernel.launcher"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     bufsize=1)
+        self._next = 0
+
+    def start(self, request: dict) -> tuple[int, int]:
+        self._next += 1
+        request = dict(request, id=self._next)
+        assert self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise NetlabError("the container launcher died; see the lab's logs")
+        reply = json.loads(line)
+        if "error" in reply:
+            raise NetlabError(reply["error"])
+        return reply["pid"], reply["start"]
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def __enter__(self) -> Launcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def is_same_process(pid: int, start: int) -> bool:
+    return pid > 0 and start > 0 and start_time(pid) == start
+
+
+def ns_inode(path: str) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
+
+
+def pids_in_netns(inodes: set[int]) -> list[int]:
+    """Processes whose network namespace is one of INODES (the lab's namespaces)."""
+    out = []
+    me = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            if os.stat(f"/proc/{entry}/ns/net").st_ino in inodes:
+                out.append(int(entry))
+        except OSError:
+            continue
+    return out
+
+
+def stop(pids: Iterable[tuple[int, int]], grace_s: float = 2.0) -> int:
+    """SIGTERM each (pid, start time) that is still that process, then SIGKILL what is left."""
+    live = [(p, s) for p, s in pids if is_same_process(p, s)]
+    for pid, _ in live:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace_s
+    while live and time.monotonic() < deadline:
+        live = [(p, s) for p, s in live if is_same_process(p, s)]
+        if live:
+            time.sleep(0.02)
+    for pid, _ in live:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return len(live)

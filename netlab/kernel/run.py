@@ -1,0 +1,38 @@
+"""Running programs inside lab namespaces, always as argv lists (never a shell)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Sequence
+
+from netlab.errors import MissingToolError
+from netlab.kernel.ns import netns_path
+
+TOOL_PACKAGES = {
+    "nsenter": "util-linux", "iptables": "iptables", "iptables-restore": "iptables",
+    "iptables-nft-restore": "iptables", "iptables-legacy-restore": "iptables",
+    "iptables-save": "iptables", "curl": "curl", "ping": "iputils-ping", "dig": "dnsutils",
+    "conntrack": "conntrack", "ipset": "ipset", "ip": "iproute2",
+}
+
+
+def require_tool(tool: str) -> str:
+    path = shutil.which(tool)
+    if not path:
+        raise MissingToolError(tool, TOOL_PACKAGES.get(tool, tool))
+    return path
+
+
+def ns_argv(netns: str, argv: Sequence[str], uts: str = "") -> list[str]:
+    """ARGV prefixed to run inside network namespace NETNS (and UTS namespace UTS)."""
+    out = [require_tool("nsenter"), f"--net={netns_path(netns)}"]
+    if uts:
+        out.append(f"--uts={uts}")
+    return [*out, "--", *argv]
+
+
+def run_in(netns: str, argv: Sequence[str], *, input: str | None = None,
+           timeout: float = 30, uts: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run(ns_argv(netns, argv, uts), input=input, capture_output=True,
+                          text=True, timeout=timeout, check=False)

@@ -1,0 +1,253 @@
+"""Plain data: what a scenario asks for (spec side) and what a lab is (runtime side).
+
+Everything here is a frozen dataclass without behaviour beyond small derived properties.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+PROXY_MODES = ("iptables", "ipvs", "nftables")
+ROUTING_MODES = ("host-gw", "vxlan")
+BUILTIN_APPS = ("web", "idle")
+
+
+# -- spec side: what the user wrote --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImageApp:
+    """What an image name runs: a built-in app and, optionally, its ports."""
+
+    app: str = "web"
+    ports: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class LabSpec:
+    name: str
+    nodes: tuple[str, ...] = ("node1",)
+    clients: tuple[str, ...] = ()
+    proxy_mode: str = "iptables"
+    routing: str = "host-gw"
+    pod_cidr: str = "10.244.0.0/16"
+    service_cidr: str = "10.96.0.0/12"
+    node_cidr: str = "172.18.0.0/24"
+    cluster_domain: str = "cluster.local"
+    max_pods: int = 2000
+    images: tuple[tuple[str, ImageApp], ...] = ()
+
+    def image_app(self, image: str) -> ImageApp | None:
+        bare = image.split("@")[0]
+        for name, app in self.images:
+            if name in (image, bare, bare.rsplit(":", 1)[0]):
+                return app
+        return None
+
+
+@dataclass(frozen=True)
+class ContainerPort:
+    container_port: int
+    name: str = ""
+    protocol: str = "TCP"
+
+
+@dataclass(frozen=True)
+class Container:
+    name: str
+    image: str
+    command: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
+    ports: tuple[ContainerPort, ...] = ()
+    probe_ports: tuple[int, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class PodSpec:
+    containers: tuple[Container, ...]
+    node_name: str = ""
+    host_network: bool = False
+    hostname: str = ""
+    subdomain: str = ""
+
+
+@dataclass(frozen=True)
+class PodManifest:
+    name: str
+    namespace: str
+    labels: tuple[tuple[str, str], ...]
+    spec: PodSpec
+
+
+@dataclass(frozen=True)
+class Deployment:
+    name: str
+    namespace: str
+    replicas: int
+    selector: tuple[tuple[str, str], ...]
+    template_labels: tuple[tuple[str, str], ...]
+    template: PodSpec
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    port: int
+    target_port: int | str
+    protocol: str = "TCP"
+    name: str = ""
+    node_port: int = 0
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    namespace: str
+    ports: tuple[ServicePort, ...]
+    selector: tuple[tuple[str, str], ...] | None = None
+    type: str = "ClusterIP"
+    cluster_ip: str = ""  # "" = allocate; "None" = headless
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Expect:
+    success: bool = True
+    status: int | None = None
+    body_contains: str | None = None
+    distinct_backends: int | None = None
+    source_ip: str | None = None  # literal IP or a reference such as pod/client, node/node1
+    answers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    name: str
+    source: str  # pod/NAME, deploy/NAME, node/NAME, client/NAME
+    protocol: str  # http | ping | tcp | dns
+    target: str  # svc/NAME, pod/NAME, node/NAME, client/NAME, an IP, or a DNS name
+    namespace: str = "default"
+    port: int | None = None
+    path: str = "/"
+    attempts: int = 1
+    timeout_s: float = 2.0
+    record_type: str = "A"
+    server: str = ""
+    expect: Expect = field(default_factory=Expect)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    lab: LabSpec
+    pods: tuple[PodManifest, ...] = ()
+    deployments: tuple[Deployment, ...] = ()
+    services: tuple[Service, ...] = ()
+    checks: tuple[CheckSpec, ...] = ()
+    sources: tuple[str, ...] = ()
+
+
+# -- runtime side: what the plan decided ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    name: str
+    index: int
+    netns: str
+    lan_ip: str
+    lan_veth: str  # the node's port on the lab network bridge (lives in the lan namespace)
+    pod_cidr: str  # this node's /24
+    gateway: str  # cni0 address
+    vtep_mac: str
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    name: str
+    netns: str
+    lan_ip: str
+    lan_veth: str
+
+
+@dataclass(frozen=True)
+class PodInfo:
+    name: str
+    namespace: str
+    node: str
+    netns: str  # the pod's own namespace, or the node's for hostNetwork pods
+    uts: str  # path of the pod's UTS namespace bind mount ("" for hostNetwork)
+    ip: str
+    host_veth: str  # "" for hostNetwork
+    labels: tuple[tuple[str, str], ...]
+    spec: PodSpec
+    owner: str = ""  # "Deployment/NAME" or ""
+    template_hash: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def label_map(self) -> dict[str, str]:
+        return dict(self.labels)
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    """A Service with its ClusterIP decided."""
+
+    service: Service
+    cluster_ip: str  # "None" for headless
+
+    @property
+    def key(self) -> str:
+        return f"{self.service.namespace}/{self.service.name}"
+
+
+@dataclass(frozen=True)
+class EndpointAddress:
+    ip: str
+    pod: str  # namespace/name of the target pod, "" when hand-written
+    node: str
+    ready: bool = True
+
+
+@dataclass(frozen=True)
+class EndpointPort:
+    name: str
+    port: int
+    protocol: str
+
+
+@dataclass(frozen=True)
+class ServiceEndpoints:
+    """One Service's endpoints: addresses with the port each service port resolves to.
+
+    ``ports`` maps a service port name to its resolved port per address, since a named
+    targetPort can resolve to a different number in each pod.
+    """
+
+    namespace: str
+    name: str
+    # (service port name, protocol, address, port)
+    entries: tuple[tuple[str, str, EndpointAddress, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class LabPlan:
+    spec: LabSpec
+    lan_netns: str
+    lan_bridge: str
+    lan_gateway: str
+    nodes: tuple[NodeInfo, ...]
+    clients: tuple[ClientInfo, ...]
+    pods: tuple[PodInfo, ...]
+    services: tuple[ServiceInfo, ...]
+    endpoints: tuple[ServiceEndpoints, ...]
+
+    def node(self, name: str) -> NodeInfo:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)

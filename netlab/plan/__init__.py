@@ -1,0 +1,1 @@
+"""Pure decisions: names, addresses, placement, endpoints."""

@@ -1,0 +1,123 @@
+"""The lab plan: every namespace, address and name decided before anything is created. Pure."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import asdict
+
+from netlab.errors import ScenarioError
+from netlab.model import (
+    ClientInfo,
+    LabPlan,
+    NodeInfo,
+    PodInfo,
+    PodSpec,
+    Scenario,
+    ServiceInfo,
+)
+from netlab.plan import naming
+from netlab.plan.endpoints import compute_endpoints
+from netlab.plan.ipam import HostLocal, RangeFull, allocate_cluster_ip, node_subnets
+
+LAN_BRIDGE = "lab0"
+
+
+def plan_nodes(sc: Scenario) -> tuple[NodeInfo, ...]:
+    lab = sc.lab
+    lan = ipaddress.ip_network(lab.node_cidr)
+    subnets = node_subnets(lab.pod_cidr, len(lab.nodes))
+    out = []
+    for i, name in enumerate(lab.nodes):
+        out.append(NodeInfo(
+            name=name, index=i, netns=naming.node_netns(lab.name, name),
+            lan_ip=str(lan.network_address + 2 + i),
+            lan_veth=naming.lan_port("node", name),
+            pod_cidr=str(subnets[i]), gateway=str(subnets[i].network_address + 1),
+            vtep_mac=naming.vtep_mac(lab.name, name)))
+    return tuple(out)
+
+
+def plan_clients(sc: Scenario) -> tuple[ClientInfo, ...]:
+    lab = sc.lab
+    lan = ipaddress.ip_network(lab.node_cidr)
+    return tuple(
+        ClientInfo(name=name, netns=naming.client_netns(lab.name, name),
+                   lan_ip=str(lan.broadcast_address - 1 - i),
+                   lan_veth=naming.lan_port("client", name))
+        for i, name in enumerate(lab.clients))
+
+
+def desired_pods(sc: Scenario) -> list[tuple[str, str, tuple, PodSpec, str, str]]:
+    """(namespace, name, labels, spec, owner, template hash) for every pod, in creation order."""
+    out = []
+    for p in sc.pods:
+        out.append((p.namespace, p.name, p.labels, p.spec, "", ""))
+    for d in sc.deployments:
+        thash = naming.pod_template_hash({"labels": d.template_labels,
+                                          "spec": asdict(d.template)})
+        labels = tuple(sorted({**dict(d.template_labels), "pod-template-hash": thash}.items()))
+        for i in range(d.replicas):
+            suffix = naming.generated_suffix(sc.lab.name, d.namespace, d.name, thash, str(i))
+            name = naming.deployment_pod_name(d.name, thash, suffix)
+            out.append((d.namespace, name, labels, d.template, f"Deployment/{d.name}", thash))
+    return out
+
+
+def plan_lab(sc: Scenario, ipam: dict[str, dict] | None = None) -> tuple[LabPlan, dict]:
+    """Decide the whole lab. IPAM is the persisted allocator state (node -> HostLocal dict);
+    the updated state is returned with the plan."""
+    lab = sc.lab
+    nodes = plan_nodes(sc)
+    clients = plan_clients(sc)
+    allocators = {n.name: HostLocal.from_dict(ipam[n.name]) if ipam and n.name in ipam
+                  else HostLocal(n.pod_cidr) for n in nodes}
+    by_name = {n.name: n for n in nodes}
+    cursor = 0
+    pods: list[PodInfo] = []
+    seen: set[tuple[str, str]] = set()
+    host_veths: dict[tuple[str, str], str] = {}
+    for ns, name, labels, spec, owner, thash in desired_pods(sc):
+        if (ns, name) in seen:
+            raise ScenarioError(f"two pods are named {ns}/{name}", field=f"Pod/{name}")
+        seen.add((ns, name))
+        if spec.node_name:
+            node = by_name[spec.node_name]
+        else:
+            node = nodes[cursor % len(nodes)]
+            cursor += 1
+        if spec.host_network:
+            pods.append(PodInfo(name, ns, node.name, node.netns, "", node.lan_ip, "", labels,
+                                spec, owner, thash))
+            continue
+        try:
+            ip = allocators[node.name].allocate(f"{ns}/{name}")
+        except RangeFull as exc:
+            raise ScenarioError(f"{exc}: too many pods on node {node.name}",
+                                field=f"Pod/{name}") from None
+        veth = naming.pod_host_veth(ns, name)
+        if (node.name, veth) in host_veths:
+            raise ScenarioError(f"interface name clash between {host_veths[(node.name, veth)]} "
+                                f"and {ns}/{name}; rename one", field=f"Pod/{name}")
+        host_veths[(node.name, veth)] = f"{ns}/{name}"
+        pods.append(PodInfo(name, ns, node.name, naming.pod_netns(lab.name, ns, name),
+                            naming.pod_uts_path(lab.name, ns, name), ip, veth, labels, spec,
+                            owner, thash))
+    services = plan_services(sc)
+    endpoints = compute_endpoints(services, pods)
+    lan = ipaddress.ip_network(lab.node_cidr)
+    plan = LabPlan(spec=lab, lan_netns=naming.lan_netns(lab.name), lan_bridge=LAN_BRIDGE,
+                   lan_gateway=str(lan.network_address + 1), nodes=nodes, clients=clients,
+                   pods=tuple(pods), services=services, endpoints=endpoints)
+    return plan, {k: v.to_dict() for k, v in allocators.items()}
+
+
+def plan_services(sc: Scenario) -> tuple[ServiceInfo, ...]:
+    used = {s.cluster_ip for s in sc.services if s.cluster_ip and s.cluster_ip != "None"}
+    out = []
+    for svc in sc.services:
+        ip = svc.cluster_ip
+        if not ip:
+            ip = allocate_cluster_ip(sc.lab.service_cidr, f"{svc.namespace}/{svc.name}", used)
+            used.add(ip)
+        out.append(ServiceInfo(svc, ip))
+    return tuple(out)

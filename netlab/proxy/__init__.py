@@ -1,0 +1,1 @@
+"""Pure rule renderers, one module per kube-proxy mode."""

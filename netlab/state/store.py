@@ -1,0 +1,129 @@
+"""One folder per lab under /run/netlab (tmpfs: a reboot removes labs and their state alike).
+
+    journal.jsonl  one line per kernel object, appended *before* the object is created
+    state.json     the lab as built (plan, addresses, processes), replaced atomically
+    lock           flock held by the command changing the lab
+    logs/ uts/     container output; the pods' UTS namespace bind mounts
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import shutil
+
+from netlab.errors import NetlabError
+from netlab.plan.naming import RUN_DIR, lab_dir
+
+
+class LabBusy(NetlabError):
+    exit_code = 2
+
+
+class LabDir:
+    def __init__(self, lab: str) -> None:
+        self.lab = lab
+        self.path = lab_dir(lab)
+        self._lock_fd: int | None = None
+        self._journal = None
+
+    # -- paths ---------------------------------------------------------------------------
+
+    @property
+    def journal_path(self) -> str:
+        return f"{self.path}/journal.jsonl"
+
+    @property
+    def state_path(self) -> str:
+        return f"{self.path}/state.json"
+
+    def log_path(self, name: str) -> str:
+        return f"{self.path}/logs/{name}.log"
+
+    def exists(self) -> bool:
+        return os.path.isdir(self.path)
+
+    def create(self) -> None:
+        for sub in ("", "/logs", "/uts"):
+            os.makedirs(self.path + sub, mode=0o755, exist_ok=True)
+
+    # -- lock ----------------------------------------------------------------------------
+
+    def lock(self) -> None:
+        os.makedirs(self.path, exist_ok=True)
+        fd = os.open(f"{self.path}/lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                raise LabBusy(f"lab '{self.lab}' is busy: another netlab command holds its "
+                              "lock") from None
+            raise
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # -- journal -------------------------------------------------------------------------
+
+    def record(self, *entries: dict) -> None:
+        """Append ENTRIES to the journal and flush them to the file before returning."""
+        if self._journal is None:
+            self._journal = open(self.journal_path, "a", encoding="utf-8")  # noqa: SIM115
+        self._journal.write("".join(json.dumps(e, separators=(",", ":")) + "\n"
+                                    for e in entries))
+        self._journal.flush()
+        os.fsync(self._journal.fileno())
+
+    def entries(self) -> list[dict]:
+        try:
+            with open(self.journal_path, encoding="utf-8") as f:
+                lines = f.read().splitlines()
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in lines:
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut short by kill -9 names nothing that was created
+        return out
+
+    def close(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+        self.unlock()
+
+    # -- state ---------------------------------------------------------------------------
+
+    def save_state(self, state: dict) -> None:
+        tmp = self.state_path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(state, f, indent=1, sort_keys=True)
+        os.replace(tmp, self.state_path)
+
+    def load_state(self) -> dict | None:
+        try:
+            with open(self.state_path, encoding="utf-8") as f:
+                return json.load(f)
+        except FileNotFoundError:
+            return None
+
+    def remove(self) -> None:
+        """Delete the lab folder (ours by construction: only netlab writes under it)."""
+        self.close()
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def list_labs() -> list[str]:
+    try:
+        names = sorted(os.listdir(RUN_DIR))
+    except FileNotFoundError:
+        return []
+    return [n for n in names if os.path.isdir(os.path.join(RUN_DIR, n))]
