@@ -1,0 +1,1 @@
+"""Reachability checks: curl, ping, dig and TCP connects run inside lab namespaces."""

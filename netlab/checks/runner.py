@@ -1,0 +1,174 @@
+"""Run checks inside the lab: resolve names, run the probes concurrently, judge the results."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from netlab.checks import evaluate, probes
+from netlab.errors import UsageError
+from netlab.kernel.run import ns_argv, require_tool
+from netlab.model import CheckSpec, LabPlan
+from netlab.plan.naming import lab_dir
+
+TOOLS = {"http": "curl", "ping": "ping", "dns": "dig"}
+
+
+@dataclass(frozen=True)
+class Where:
+    label: str  # as the user wrote it, e.g. pod/client
+    netns: str
+    uts: str
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check: CheckSpec
+    where: str
+    command: str
+    passed: bool
+    summary: str
+    reason: str = ""
+
+
+def resolve_source(plan: LabPlan, ref: str, namespace: str = "default") -> Where:
+    kind, _, name = ref.partition("/")
+    uts_dir = f"{lab_dir(plan.spec.name)}/uts"
+    if kind == "node":
+        for n in plan.nodes:
+            if n.name == name:
+                return Where(ref, n.netns, f"{uts_dir}/{n.name}")
+    elif kind == "client":
+        for c in plan.clients:
+            if c.name == name:
+                return Where(ref, c.netns, f"{uts_dir}/{c.name}")
+    elif kind == "pod":
+        for p in plan.pods:
+            if p.name == name and p.namespace == namespace:
+                return Where(ref, p.netns, p.uts or f"{uts_dir}/{p.node}")
+    elif kind in ("deploy", "deployment"):
+        pods = sorted((p for p in plan.pods if p.owner == f"Deployment/{name}"
+                       and p.namespace == namespace), key=lambda p: p.name)
+        if pods:
+            p = pods[0]
+            return Where(f"{ref} ({p.name})", p.netns, p.uts or f"{uts_dir}/{p.node}")
+    raise UsageError(f"{ref} is not in lab '{plan.spec.name}' (namespace {namespace})")
+
+
+def resolve_target(plan: LabPlan, ref: str, namespace: str = "default") -> tuple[str, int | None]:
+    """An address (and a default port) for svc/NAME, pod/NAME, deploy/NAME, node/ or client/."""
+    kind, sep, name = ref.partition("/")
+    if not sep:
+        return ref, None
+    if kind in ("svc", "service"):
+        for s in plan.services:
+            if s.service.name == name and s.service.namespace == namespace:
+                if s.cluster_ip == "None":
+                    raise UsageError(f"{ref} is headless: it has no ClusterIP to reach")
+                return s.cluster_ip, s.service.ports[0].port
+    elif kind in ("pod", "deploy", "deployment"):
+        pods = sorted((p for p in plan.pods if p.namespace == namespace and
+                       (p.name == name if kind == "pod" else p.owner == f"Deployment/{name}")),
+                      key=lambda p: p.name)
+        if pods:
+            ports = [cp.container_port for c in pods[0].spec.containers for cp in c.ports]
+            return pods[0].ip, ports[0] if ports else 80
+    elif kind == "node":
+        for n in plan.nodes:
+            if n.name == name:
+                return n.lan_ip, None
+    elif kind == "client":
+        for c in plan.clients:
+            if c.name == name:
+                return c.lan_ip, None
+    else:
+        return ref, None
+    raise UsageError(f"{ref} is not in lab '{plan.spec.name}' (namespace {namespace})")
+
+
+# Probes run with a minimal environment: a proxy variable in the user's shell must not
+# send curl somewhere else.
+PROBE_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+             "LANG": "C.UTF-8"}
+
+
+def _run(where: Where, argv: list[str], timeout: float) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(ns_argv(where.netns, argv, where.uts), capture_output=True,
+                              text=True, timeout=timeout, check=False, env=PROBE_ENV)
+    except subprocess.TimeoutExpired as exc:
+        return subprocess.CompletedProcess(argv, 124, exc.stdout or "",
+                                           f"timed out after {timeout:g}s")
+
+
+def run_check(plan: LabPlan, check: CheckSpec) -> CheckResult:
+    where = resolve_source(plan, check.source, check.namespace)
+    if check.protocol in TOOLS:
+        require_tool(TOOLS[check.protocol])
+    hard_timeout = check.timeout_s * 2 + 5
+    if check.protocol == "http":
+        if "://" in check.target:
+            url = check.target
+        else:
+            host, port = resolve_target(plan, check.target, check.namespace)
+            port = check.port or port or 80
+            url = f"http://{host}:{port}{check.path}"
+        argv = probes.curl_argv(url, check.timeout_s)
+        replies = []
+        for _ in range(check.attempts):
+            r = _run(where, argv, hard_timeout)
+            replies.append(probes.parse_curl(r.returncode, r.stdout, r.stderr))
+        source_ip = None
+        if check.expect.source_ip is not None:
+            source_ip = resolve_target(plan, check.expect.source_ip, check.namespace)[0]
+        verdict = evaluate.http(replies, check.expect, source_ip)
+    elif check.protocol == "ping":
+        host, _ = resolve_target(plan, check.target, check.namespace)
+        argv = probes.ping_argv(host, check.attempts, check.timeout_s)
+        r = _run(where, argv, hard_timeout + check.attempts)
+        sent, received = probes.parse_ping(r.stdout)
+        verdict = evaluate.ping(sent or check.attempts, received, check.expect)
+    elif check.protocol == "tcp":
+        host, _ = resolve_target(plan, check.target, check.namespace)
+        argv = probes.tcp_argv(host, check.port or 0, check.timeout_s)
+        results, detail = [], ""
+        for _ in range(check.attempts):
+            r = _run(where, argv, hard_timeout)
+            results.append(r.returncode == 0)
+            detail = (r.stdout or r.stderr).strip()
+        verdict = evaluate.tcp(results, detail, check.expect)
+    else:
+        server = check.server
+        if server and "/" in server:
+            server = resolve_target(plan, server, check.namespace)[0]
+        argv = probes.dig_argv(check.target, check.record_type, server, check.timeout_s)
+        r = _run(where, argv, hard_timeout)
+        verdict = evaluate.dns(probes.parse_dig(r.stdout), check.expect)
+    return CheckResult(check, where.label, shlex.join(argv), verdict.passed, verdict.summary,
+                       verdict.reason)
+
+
+def run_checks(plan: LabPlan, checks: list[CheckSpec], workers: int = 8) -> list[CheckResult]:
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(checks) or 1))) as pool:
+        return list(pool.map(lambda c: run_check(plan, c), checks))
+
+
+def junit_xml(suite: str, results: list[CheckResult]) -> str:
+    from xml.sax.saxutils import escape, quoteattr
+
+    failures = sum(not r.passed for r in results)
+    out = ['<?xml version="1.0" encoding="UTF-8"?>',
+           f'<testsuites><testsuite name={quoteattr(suite)} tests="{len(results)}" '
+           f'failures="{failures}" errors="0">']
+    for r in results:
+        out.append(f'  <testcase classname={quoteattr(suite)} name={quoteattr(r.check.name)}>')
+        if not r.passed:
+            out.append(f'    <failure message={quoteattr(r.reason)}>'
+                       f'{escape(r.command)}\n{escape(r.summary)}</failure>')
+        out.append(f'    <system-out>{escape(r.where)}: {escape(r.command)}\n'
+                   f'{escape(r.summary)}</system-out>')
+        out.append("  </testcase>")
+    out.append("</testsuite></testsuites>")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,349 @@
+"""The ``netlab`` command: thin click commands over the controller, checks and objects."""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import sys
+import time
+from importlib import resources
+
+import click
+
+from netlab import console, controller, objects
+from netlab.checks.runner import junit_xml, run_checks
+from netlab.errors import NetlabError, UsageError
+from netlab.model import CheckSpec, Expect, LabPlan
+from netlab.scenario import load_scenario
+from netlab.state import LabDir, list_labs
+
+DEFAULT_SCENARIO = "clusterip.yaml"
+
+
+def default_scenario_path() -> str:
+    return str(resources.files("netlab.scenarios").joinpath(DEFAULT_SCENARIO))
+
+
+class NetlabGroup(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except NetlabError as exc:
+            console.err.print(f"[red]netlab: error:[/red] {exc}", markup=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            console.err.print("netlab: interrupted")
+            sys.exit(130)
+
+
+@click.group(cls=NetlabGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log each step.")
+def main(verbose: bool) -> None:
+    """Kubernetes-style networking, built for real in network namespaces."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(message)s")
+
+
+def _progress():
+    if not sys.stderr.isatty():
+        return controller._noop, None
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
+                   "{task.total}"), console=console.err, transient=True)
+    task = bar.add_task("starting", total=1)
+
+    def step(name: str, done: int, total: int) -> None:
+        bar.update(task, description=name, completed=done, total=max(total, 1))
+
+    return step, bar
+
+
+def _scenario(file: str | None, manifests: tuple[str, ...], name: str = ""):
+    paths = [file or default_scenario_path(), *manifests]
+    return load_scenario(paths, default_name=name)
+
+
+def _build(sc) -> LabPlan:
+    step, bar = _progress()
+    t0 = time.monotonic()
+    if bar:
+        with bar:
+            plan = controller.up(sc, step)
+    else:
+        plan = controller.up(sc, step)
+    console.err.print(f"lab [bold]{sc.lab.name}[/bold] is up: {len(plan.nodes)} node(s), "
+                      f"{len(plan.pods)} pod(s), {len(plan.services)} service(s) in "
+                      f"{time.monotonic() - t0:.2f}s ({sc.lab.proxy_mode}, {sc.lab.routing})")
+    return plan
+
+
+def _report(title: str, results: list, output: str) -> bool:
+    if output in ("json", "yaml"):
+        console.print_data([console.result_data(r) for r in results], output)
+    elif results:
+        console.out.print(console.results_text(results, console.out.is_terminal),
+                          markup=console.out.is_terminal)
+        passed = sum(r.passed for r in results)
+        console.out.print(f"{passed} passed, {len(results) - passed} failed")
+    return all(r.passed for r in results)
+
+
+def _pick_lab(lab: str | None) -> str:
+    if lab:
+        return lab
+    labs = list_labs()
+    if len(labs) == 1:
+        return labs[0]
+    if not labs:
+        raise UsageError("no lab is up (netlab up [FILE])")
+    raise UsageError(f"several labs are up ({', '.join(labs)}): name one with --lab")
+
+
+@main.command()
+@click.argument("file", required=False, type=click.Path())
+@click.option("-f", "--filename", "manifests", multiple=True, type=click.Path(),
+              help="More manifests: a file or a folder (like kubectl apply -f).")
+@click.option("--name", default="", help="Lab name when the files hold no Lab document.")
+@click.option("--no-checks", is_flag=True, help="Do not run the scenario's checks.")
+@click.option("-o", "--output", type=click.Choice(["table", "json", "yaml"]), default="table")
+def up(file, manifests, name, no_checks, output) -> None:
+    """Build a lab (no FILE: the built-in ClusterIP lab) and run its checks."""
+    controller.require_root()
+    sc = _scenario(file, manifests, name)
+    plan = _build(sc)
+    if sc.checks and not no_checks:
+        ok = _report(f"checks of lab {sc.lab.name}", run_checks(plan, list(sc.checks)), output)
+        console.err.print(f"the lab stays up: netlab get pods, netlab exec, "
+                          f"netlab down {sc.lab.name}")
+        sys.exit(0 if ok else 1)
+
+
+@main.command()
+@click.argument("lab", required=False)
+@click.option("--all", "all_", is_flag=True, help="Remove every lab.")
+def down(lab, all_) -> None:
+    """Remove a lab and everything it created (idempotent)."""
+    controller.require_root()
+    if all_ and lab:
+        raise UsageError("give a lab name or --all, not both")
+    names = list_labs() if all_ else [lab or _pick_lab(None)]
+    for name in names:
+        if not LabDir(name).exists():
+            console.err.print(f"lab {name} is not up; nothing to do")
+            continue
+        counts = controller.teardown(name)
+        console.err.print(f"lab {name} removed: {counts['namespaces']} namespace(s), "
+                          f"{counts['processes']} process(es)")
+
+
+@main.command()
+@click.option("-o", "--output", type=click.Choice(["table", "json", "yaml"]), default="table")
+def status(output) -> None:
+    """Labs that are up."""
+    rows, data = [], []
+    for name in list_labs():
+        state = LabDir(name).load_state()
+        if state is None:
+            rows.append([name, "incomplete (netlab down " + name + ")", "", "", "", "", ""])
+            data.append({"name": name, "status": "incomplete"})
+            continue
+        plan, _ = controller.load(name)
+        age = objects.human_age(time.time() - state["created"])
+        rows.append([name, "Up", str(len(plan.nodes)), str(len(plan.pods)),
+                     str(len(plan.services)), f"{plan.spec.proxy_mode}/{plan.spec.routing}", age])
+        data.append({"name": name, "status": "up", "nodes": len(plan.nodes),
+                     "pods": len(plan.pods), "services": len(plan.services),
+                     "proxyMode": plan.spec.proxy_mode, "routing": plan.spec.routing})
+    if output != "table":
+        console.print_data(data, output)
+    elif rows:
+        console.print_plain(objects.table(["LAB", "STATUS", "NODES", "PODS", "SERVICES", "MODE",
+                                           "AGE"], rows))
+    else:
+        console.err.print("no lab is up")
+
+
+KINDS = {"pods": "pods", "pod": "pods", "po": "pods", "services": "svc", "service": "svc",
+         "svc": "svc", "endpoints": "ep", "ep": "ep", "endpointslices": "eps",
+         "endpointslice": "eps", "nodes": "nodes", "node": "nodes", "no": "nodes"}
+
+
+@main.command()
+@click.argument("kind")
+@click.argument("name", required=False)
+@click.option("--lab")
+@click.option("-n", "--namespace", default="default")
+@click.option("-A", "--all-namespaces", is_flag=True)
+@click.option("-o", "--output", type=click.Choice(["wide", "json", "yaml"]), default=None)
+def get(kind, name, lab, namespace, all_namespaces, output) -> None:
+    """Show pods, svc, ep, endpointslices or nodes, as kubectl does."""
+    if kind not in KINDS:
+        raise UsageError(f"unknown resource type '{kind}' (pods, svc, ep, endpointslices, "
+                         "nodes)")
+    kind = KINDS[kind]
+    plan, state = controller.load(_pick_lab(lab))
+    created, procs = state["created"], state.get("processes", {})
+    ns = None if all_namespaces else namespace
+    kernel = platform.release()
+    if output in ("json", "yaml"):
+        items: list[dict] = []
+        if kind == "pods":
+            items = [objects.pod_object(plan, p, procs, created) for p in plan.pods
+                     if ns is None or p.namespace == ns]
+            for i in items:
+                i.pop("_total", None)
+        elif kind in ("svc", "ep", "eps"):
+            for s in plan.services:
+                if ns is not None and s.service.namespace != ns:
+                    continue
+                if kind == "svc":
+                    items.append(objects.service_object(s, created))
+                elif kind == "ep":
+                    items.append(objects.endpoints_object(plan, s, created))
+                else:
+                    items += objects.endpointslice_objects(plan, s, created)
+        else:
+            items = [objects.node_object(plan, n.name, created, kernel) for n in plan.nodes]
+        if name:
+            items = [i for i in items if i["metadata"]["name"] == name
+                     or (kind == "eps" and i["metadata"]["labels"].get(
+                         "kubernetes.io/service-name") == name)]
+            if not items:
+                raise UsageError(f"{kind} \"{name}\" not found")
+            if len(items) == 1:
+                console.print_data(items[0], output)
+                return
+        console.print_data({"apiVersion": "v1", "kind": "List", "items": items,
+                            "metadata": {"resourceVersion": ""}}, output)
+        return
+    wide = output == "wide"
+    if name:
+        plan = _only(plan, kind, name)
+    if kind == "pods":
+        text = objects.pods_table(plan, procs, created, wide, ns)
+    elif kind == "svc":
+        text = objects.services_table(plan, created, wide, ns)
+    elif kind in ("ep", "eps"):
+        text = objects.endpoints_table(plan, created, ns)
+    else:
+        text = objects.nodes_table(plan, created, wide, kernel)
+    console.print_plain(text)
+
+
+def _only(plan: LabPlan, kind: str, name: str) -> LabPlan:
+    from dataclasses import replace
+
+    if kind == "pods":
+        plan = replace(plan, pods=tuple(p for p in plan.pods if p.name == name))
+        found = plan.pods
+    elif kind == "nodes":
+        plan = replace(plan, nodes=tuple(n for n in plan.nodes if n.name == name))
+        found = plan.nodes
+    else:
+        plan = replace(plan, services=tuple(s for s in plan.services if s.service.name == name))
+        found = plan.services
+    if not found:
+        raise UsageError(f"{kind} \"{name}\" not found")
+    return plan
+
+
+@main.command(name="exec", context_settings={"ignore_unknown_options": True})
+@click.option("--lab")
+@click.option("-n", "--namespace", default="default")
+@click.argument("target")
+@click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
+def exec_(lab, namespace, target, argv) -> None:
+    """Run ARGV inside pod/NAME, deploy/NAME, node/NAME or client/NAME."""
+    from netlab.checks.runner import resolve_source
+    from netlab.kernel.run import ns_argv
+
+    controller.require_root()
+    plan, _ = controller.load(_pick_lab(lab))
+    if "/" not in target:
+        raise UsageError(f"target must be pod/NAME, deploy/NAME, node/NAME or client/NAME, "
+                         f"got '{target}'")
+    where = resolve_source(plan, target, namespace)
+    args = ns_argv(where.netns, list(argv), where.uts)
+    sys.stdout.flush()
+    os.execv(args[0], args)
+
+
+@main.command()
+@click.argument("files", nargs=-1, type=click.Path())
+@click.option("-f", "--filename", "manifests", multiple=True, type=click.Path())
+@click.option("--junit", type=click.Path(), help="Write JUnit XML here.")
+@click.option("-o", "--output", type=click.Choice(["table", "json", "yaml"]), default="table")
+def test(files, manifests, junit, output) -> None:
+    """Build each lab, run its checks, tear it down; exit 0 only if every check passes."""
+    controller.require_root()
+    scenarios = [_scenario(f, manifests) for f in (files or [None])]
+    all_results, ok = [], True
+    for sc in scenarios:
+        if not sc.checks:
+            raise UsageError(f"{sc.sources[0]}: the scenario has no Check documents")
+    for sc in scenarios:
+        plan = _build(sc)
+        try:
+            results = run_checks(plan, list(sc.checks))
+        finally:
+            controller.teardown(sc.lab.name)
+            console.err.print(f"lab {sc.lab.name} removed")
+        ok = _report(f"lab {sc.lab.name}", results, output) and ok
+        all_results.append((sc.lab.name, results))
+    if junit:
+        with open(junit, "w", encoding="utf-8") as f:
+            f.write("".join(junit_xml(name, rs) for name, rs in all_results[:1]) if
+                    len(all_results) == 1 else _junit_many(all_results))
+    sys.exit(0 if ok else 1)
+
+
+def _junit_many(all_results) -> str:
+    parts = [junit_xml(name, rs) for name, rs in all_results]
+    inner = [p.split("<testsuites>", 1)[1].rsplit("</testsuites>", 1)[0] for p in parts]
+    return '<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>' + "".join(inner) + \
+        "</testsuites>\n"
+
+
+@main.command()
+@click.argument("source")
+@click.argument("protocol", type=click.Choice(["http", "ping", "tcp", "dns"]))
+@click.argument("target")
+@click.option("--lab")
+@click.option("-n", "--namespace", default="default")
+@click.option("--port", type=int)
+@click.option("--path", default="/")
+@click.option("--attempts", type=int, default=1)
+@click.option("--timeout", type=float, default=2.0)
+@click.option("--expect-fail", is_flag=True, help="Pass when the target does NOT answer.")
+@click.option("--status", "status_", type=int)
+@click.option("--body-contains")
+@click.option("--backends", type=int, help="At least this many distinct backends answer.")
+@click.option("--source-ip", help="The address the backend must see (IP or pod/NAME...).")
+@click.option("-o", "--output", type=click.Choice(["table", "json", "yaml"]), default="table")
+def check(source, protocol, target, lab, namespace, port, path, attempts, timeout, expect_fail,
+          status_, body_contains, backends, source_ip, output) -> None:
+    """Check reachability now: netlab check pod/client http svc/web-svc-cip --backends 3"""
+    controller.require_root()
+    plan, _ = controller.load(_pick_lab(lab))
+    if protocol == "tcp" and port is None and "/" not in target:
+        raise UsageError("a tcp check needs --port")
+    spec = CheckSpec(name=f"{source} {protocol} {target}", source=source, protocol=protocol,
+                     target=target, namespace=namespace, port=port, path=path,
+                     attempts=attempts, timeout_s=timeout,
+                     expect=Expect(success=not expect_fail, status=status_,
+                                   body_contains=body_contains, distinct_backends=backends,
+                                   source_ip=source_ip))
+    if spec.protocol == "tcp" and spec.port is None:
+        from dataclasses import replace
+
+        from netlab.checks.runner import resolve_target
+
+        spec = replace(spec, port=resolve_target(plan, target, namespace)[1])
+    ok = _report(f"lab {plan.spec.name}", run_checks(plan, [spec]), output)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

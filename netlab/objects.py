@@ -1,0 +1,295 @@
+"""The lab as Kubernetes objects (for ``get -o json|yaml``) and kubectl-style tables. Pure."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from netlab.model import LabPlan, PodInfo, ServiceInfo
+from netlab.plan.naming import generated_suffix
+
+K8S_VERSION = "v1.31.0-netlab"
+
+
+def _ts(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def human_age(seconds: float) -> str:
+    """kubectl's HumanDuration."""
+    s = int(max(seconds, 0))
+    if s < 120:
+        return f"{s}s"
+    m = s // 60
+    if m < 10:
+        return f"{m}m{s % 60}s" if s % 60 else f"{m}m"
+    if m < 180:
+        return f"{m}m"
+    h = m // 60
+    if h < 8:
+        return f"{h}h{m % 60}m" if m % 60 else f"{h}h"
+    if h < 48:
+        return f"{h}h"
+    return f"{h // 24}d"
+
+
+def pod_status(pod: PodInfo, procs: dict) -> tuple[int, int, str, int]:
+    """(ready containers, containers, STATUS, restarts) as kubectl shows them."""
+    states = procs.get(pod.key, {})
+    total = len(pod.spec.containers)
+    running = sum(1 for s in states.values() if s.get("state") == "running")
+    failed = [s for s in states.values() if s.get("state") == "failed"]
+    status = "Running" if running == total else ("Error" if failed else "Pending")
+    restarts = sum(s.get("restarts", 0) for s in states.values())
+    return running, total, status, restarts
+
+
+def pod_object(plan: LabPlan, pod: PodInfo, procs: dict, created: float) -> dict:
+    node = plan.node(pod.node)
+    states = procs.get(pod.key, {})
+    _ready, total, status, _ = pod_status(pod, procs)
+    meta: dict = {"name": pod.name, "namespace": pod.namespace, "labels": dict(pod.labels),
+                  "creationTimestamp": _ts(created)}
+    if pod.owner:
+        kind, name = pod.owner.split("/", 1)
+        meta["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                                    "name": f"{name}-{pod.template_hash}", "controller": True}]
+    containers, cstatus = [], []
+    for c in pod.spec.containers:
+        obj: dict = {"name": c.name, "image": c.image}
+        if c.command:
+            obj["command"] = list(c.command)
+        if c.args:
+            obj["args"] = list(c.args)
+        if c.ports:
+            obj["ports"] = [{"containerPort": p.container_port, "protocol": p.protocol,
+                             **({"name": p.name} if p.name else {})} for p in c.ports]
+        containers.append(obj)
+        st = states.get(c.name, {})
+        running = st.get("state") == "running"
+        state = {"running": {"startedAt": _ts(st.get("started", created))}} if running else \
+            {"terminated": {"reason": "Error", "message": st.get("reason", ""), "exitCode": 1}}
+        cstatus.append({"name": c.name, "image": c.image, "ready": running, "started": running,
+                        "restartCount": st.get("restarts", 0), "state": state})
+    ready = status == "Running"
+    cond = "True" if ready else "False"
+    return {
+        "apiVersion": "v1", "kind": "Pod", "metadata": meta,
+        "spec": {"containers": containers, "nodeName": pod.node,
+                 **({"hostNetwork": True} if pod.spec.host_network else {})},
+        "status": {
+            "phase": "Running" if ready else ("Failed" if status == "Error" else "Pending"),
+            "hostIP": node.lan_ip, "hostIPs": [{"ip": node.lan_ip}],
+            "podIP": pod.ip, "podIPs": [{"ip": pod.ip}],
+            "conditions": [{"type": t, "status": cond} for t in
+                           ("Initialized", "Ready", "ContainersReady", "PodScheduled")],
+            "containerStatuses": cstatus, "startTime": _ts(created),
+        },
+        "_total": total,
+    }
+
+
+def service_object(info: ServiceInfo, created: float) -> dict:
+    svc = info.service
+    spec: dict = {
+        "type": svc.type, "clusterIP": info.cluster_ip, "clusterIPs": [info.cluster_ip],
+        "ports": [{**({"name": p.name} if p.name else {}), "protocol": p.protocol,
+                   "port": p.port, "targetPort": p.target_port} for p in svc.ports],
+        "sessionAffinity": "None", "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack",
+        "internalTrafficPolicy": "Cluster",
+    }
+    if svc.selector is not None:
+        spec["selector"] = dict(svc.selector)
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": svc.name, "namespace": svc.namespace,
+                         "labels": dict(svc.labels), "creationTimestamp": _ts(created)},
+            "spec": spec, "status": {"loadBalancer": {}}}
+
+
+def _endpoint_groups(plan: LabPlan, namespace: str, name: str) -> list[tuple[tuple, list]]:
+    """Addresses grouped by their set of ports, like Endpoints subsets and slices."""
+    per_addr: dict[tuple, list] = {}
+    for se in plan.endpoints:
+        if se.namespace == namespace and se.name == name:
+            for port_name, proto, addr, number in se.entries:
+                per_addr.setdefault((addr.ip, addr.pod, addr.node, addr.ready), []).append(
+                    (port_name, number, proto))
+    groups: dict[tuple, list] = {}
+    for addr, ports in per_addr.items():
+        groups.setdefault(tuple(sorted(ports)), []).append(addr)
+    return sorted(groups.items())
+
+
+def _target_ref(pod: str) -> dict:
+    ns, name = pod.split("/", 1)
+    return {"kind": "Pod", "namespace": ns, "name": name}
+
+
+def endpoints_object(plan: LabPlan, info: ServiceInfo, created: float) -> dict:
+    svc = info.service
+    subsets = []
+    for ports, addrs in _endpoint_groups(plan, svc.namespace, svc.name):
+        subset: dict = {}
+        for ready_key, field in ((True, "addresses"), (False, "notReadyAddresses")):
+            items = [{"ip": ip, "nodeName": node, "targetRef": _target_ref(pod)}
+                     for ip, pod, node, ready in sorted(addrs) if ready is ready_key]
+            if items:
+                subset[field] = items
+        subset["ports"] = [{**({"name": n} if n else {}), "port": p, "protocol": proto}
+                           for n, p, proto in ports]
+        subsets.append(subset)
+    obj = {"apiVersion": "v1", "kind": "Endpoints",
+           "metadata": {"name": svc.name, "namespace": svc.namespace,
+                        "labels": dict(svc.labels), "creationTimestamp": _ts(created)}}
+    if subsets:
+        obj["subsets"] = subsets
+    return obj
+
+
+def endpointslice_objects(plan: LabPlan, info: ServiceInfo, created: float) -> list[dict]:
+    svc = info.service
+    out = []
+    groups = _endpoint_groups(plan, svc.namespace, svc.name) or [((), [])]
+    for i, (ports, addrs) in enumerate(groups):
+        out.append({
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {
+                "name": f"{svc.name}-{generated_suffix(svc.namespace, svc.name, str(i))}",
+                "namespace": svc.namespace, "creationTimestamp": _ts(created),
+                "labels": {"kubernetes.io/service-name": svc.name,
+                           "endpointslice.kubernetes.io/managed-by":
+                               "endpointslice-controller.k8s.io"},
+                "ownerReferences": [{"apiVersion": "v1", "kind": "Service", "name": svc.name}]},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": [ip],
+                           "conditions": {"ready": ready, "serving": ready,
+                                          "terminating": False},
+                           "nodeName": node, "targetRef": _target_ref(pod)}
+                          for ip, pod, node, ready in sorted(addrs)],
+            "ports": [{"name": n, "port": p, "protocol": proto} for n, p, proto in ports],
+        })
+    return out
+
+
+def node_object(plan: LabPlan, name: str, created: float, kernel: str = "") -> dict:
+    n = plan.node(name)
+    return {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": n.name, "creationTimestamp": _ts(created),
+                     "labels": {"kubernetes.io/hostname": n.name, "kubernetes.io/os": "linux",
+                                **({"node-role.kubernetes.io/control-plane": ""}
+                                   if n.index == 0 else {})}},
+        "spec": {"podCIDR": n.pod_cidr, "podCIDRs": [n.pod_cidr]},
+        "status": {
+            "addresses": [{"type": "InternalIP", "address": n.lan_ip},
+                          {"type": "Hostname", "address": n.name}],
+            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
+            "nodeInfo": {"kubeletVersion": K8S_VERSION, "kubeProxyVersion": K8S_VERSION,
+                         "osImage": "netlab network namespace", "kernelVersion": kernel,
+                         "containerRuntimeVersion": "netlab://0.1",
+                         "operatingSystem": "linux", "architecture": "amd64"}},
+    }
+
+
+# -- tables --------------------------------------------------------------------------------------
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    """kubectl's layout: columns padded to the widest cell plus three spaces."""
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
+    lines = []
+    for row in [headers, *rows]:
+        cells = [str(c).ljust(w) for c, w in zip(row, widths, strict=False)]
+        lines.append("   ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def pods_table(plan: LabPlan, procs: dict, created: float, wide: bool,
+               namespace: str | None, now: float | None = None) -> str:
+    now = now or time.time()
+    headers = ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    if namespace is None:
+        headers.insert(0, "NAMESPACE")
+    if wide:
+        headers += ["IP", "NODE", "NOMINATED NODE", "READINESS GATES"]
+    rows = []
+    for pod in sorted(plan.pods, key=lambda p: (p.namespace, p.name)):
+        if namespace is not None and pod.namespace != namespace:
+            continue
+        ready, total, status, restarts = pod_status(pod, procs)
+        row = [pod.name, f"{ready}/{total}", status, str(restarts), human_age(now - created)]
+        if namespace is None:
+            row.insert(0, pod.namespace)
+        if wide:
+            row += [pod.ip, pod.node, "<none>", "<none>"]
+        rows.append(row)
+    return table(headers, rows) if rows else _none(namespace)
+
+
+def _none(namespace: str | None) -> str:
+    return "No resources found" + (f" in {namespace} namespace." if namespace else ".")
+
+
+def services_table(plan: LabPlan, created: float, wide: bool, namespace: str | None,
+                   now: float | None = None) -> str:
+    now = now or time.time()
+    headers = ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
+    if namespace is None:
+        headers.insert(0, "NAMESPACE")
+    if wide:
+        headers.append("SELECTOR")
+    rows = []
+    for info in sorted(plan.services, key=lambda s: (s.service.namespace, s.service.name)):
+        svc = info.service
+        if namespace is not None and svc.namespace != namespace:
+            continue
+        ports = ",".join(f"{p.port}/{p.protocol}" for p in svc.ports)
+        row = [svc.name, svc.type, info.cluster_ip, "<none>", ports, human_age(now - created)]
+        if namespace is None:
+            row.insert(0, svc.namespace)
+        if wide:
+            row.append(",".join(f"{k}={v}" for k, v in svc.selector) if svc.selector
+                       else "<none>")
+        rows.append(row)
+    return table(headers, rows) if rows else _none(namespace)
+
+
+def endpoints_table(plan: LabPlan, created: float, namespace: str | None,
+                    now: float | None = None) -> str:
+    now = now or time.time()
+    headers = ["NAME", "ENDPOINTS", "AGE"]
+    if namespace is None:
+        headers.insert(0, "NAMESPACE")
+    rows = []
+    for info in sorted(plan.services, key=lambda s: (s.service.namespace, s.service.name)):
+        svc = info.service
+        if namespace is not None and svc.namespace != namespace:
+            continue
+        eps = []
+        for ports, addrs in _endpoint_groups(plan, svc.namespace, svc.name):
+            for ip, _pod, _node, ready in sorted(addrs):
+                if ready:
+                    eps += [f"{ip}:{p}" for _n, p, _proto in ports]
+        shown = ",".join(eps[:3]) + (f" + {len(eps) - 3} more..." if len(eps) > 3 else "")
+        row = [svc.name, shown or "<none>", human_age(now - created)]
+        if namespace is None:
+            row.insert(0, svc.namespace)
+        rows.append(row)
+    return table(headers, rows) if rows else _none(namespace)
+
+
+def nodes_table(plan: LabPlan, created: float, wide: bool, kernel: str = "",
+                now: float | None = None) -> str:
+    now = now or time.time()
+    headers = ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
+    if wide:
+        headers += ["INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE", "KERNEL-VERSION",
+                    "CONTAINER-RUNTIME"]
+    rows = []
+    for n in plan.nodes:
+        row = [n.name, "Ready", "control-plane" if n.index == 0 else "<none>",
+               human_age(now - created), K8S_VERSION]
+        if wide:
+            row += [n.lan_ip, "<none>", "netlab network namespace", kernel, "netlab://0.1"]
+        rows.append(row)
+    return table(headers, rows)
