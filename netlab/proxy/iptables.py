@@ -135,7 +135,6 @@ def render(ports: Sequence[ServicePortView], cfg: ProxyConfig,
         _line("-A", KUBE_FIREWALL, _comment("block incoming localnet connections"),
               "-d", "127.0.0.0/8", "!", "-s", "127.0.0.0/8", "-m", "conntrack", "!",
               "--ctstate", "RELATED,ESTABLISHED,DNAT", "-j", "DROP"),
-        _line("-A", KUBE_FORWARD, "-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP"),
     ]
     nat_chains = [KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ]
     masq = ["-j", "MASQUERADE"] + (["--random-fully"] if cfg.random_fully else [])
@@ -186,13 +185,12 @@ def render(ports: Sequence[ServicePortView], cfg: ProxyConfig,
         _comment("kubernetes service nodeports; NOTE: this must be the last rule in this chain"),
         "-m", "addrtype", "--dst-type", "LOCAL", "-j", KUBE_NODEPORTS))
     filter_rules += [
+        _line("-A", KUBE_FORWARD, "-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP"),
         _line("-A", KUBE_FORWARD, _comment("kubernetes forwarding rules"), "-m", "mark",
               "--mark", f"{mark}/{mark}", "-j", "ACCEPT"),
         _line("-A", KUBE_FORWARD, _comment("kubernetes forwarding conntrack rule"),
               "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"),
     ]
-    # Rules in KUBE-SERVICES (filter) that REJECT must come before nothing else in that chain;
-    # kube-proxy writes them while walking services, which is the order kept here.
     return "\n".join([
         "*filter", *(f":{c} - [0:0]" for c in filter_chains), *filter_rules, "COMMIT",
         "*nat", *(f":{c} - [0:0]" for c in nat_chains), *nat_rules, "COMMIT", "",

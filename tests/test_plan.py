@@ -1,0 +1,123 @@
+"""Naming, IPAM, placement and endpoints (no root).
+
+Address plan: pod CIDR 10.244.0.0/16 (node i gets 10.244.i.0/24, gateway .1, pods from .2),
+service CIDR 10.96.0.0/12 (.1 and .10 reserved), lab network 172.18.0.0/24 (nodes from .2,
+clients from .254 down).
+"""
+
+import re
+
+import pytest
+
+from netlab.plan import naming
+from netlab.plan.build import plan_lab
+from netlab.plan.endpoints import compute_endpoints
+from netlab.plan.ipam import HostLocal, RangeFull, allocate_cluster_ip
+from tests.helpers import deployment, lab_doc, pod, scenario, service
+
+SAFE = "[bcdfghjklmnpqrstvwxz2456789]"
+
+
+def test_interface_names_fit_15_bytes():
+    assert naming.check_ifname("veth1234abcd") == "veth1234abcd"
+    with pytest.raises(ValueError, match="'frontend-canary-eth0' is 20 bytes, the limit is 15"):
+        naming.check_ifname("frontend-canary-eth0")
+    long = "x" * 63
+    assert len(naming.pod_host_veth(long, long)) <= 15
+    assert naming.pod_host_veth("a", "b") != naming.pod_host_veth("a", "c")
+
+
+def test_deployment_pod_names_look_like_kubernetes():
+    sc = scenario(lab_doc(), deployment(replicas=3))
+    plan, _ = plan_lab(sc)
+    names = [p.name for p in plan.pods]
+    assert len(set(names)) == 3
+    for n in names:
+        assert re.fullmatch(rf"web-{SAFE}{{6,10}}-{SAFE}{{5}}", n), n
+    # the template hash is shared and is also the pod-template-hash label
+    hashes = {n.split("-")[1] for n in names}
+    assert len(hashes) == 1
+    assert all(p.label_map["pod-template-hash"] == hashes.pop() for p in plan.pods[:1])
+    assert plan_lab(sc)[0].pods == plan.pods  # deterministic
+
+
+def test_fnv32a_and_safe_encode():
+    assert naming.fnv32a(b"") == 0x811C9DC5
+    assert naming.fnv32a(b"a") == 0xE40C292C
+    assert naming.safe_encode("0123456789") == "bcdfghjklm"[:0] + "".join(
+        naming.SAFE_ALPHANUMS[ord(c) % 27] for c in "0123456789")
+
+
+def test_host_local_allocates_in_order_and_never_twice():
+    r = HostLocal("10.244.1.0/24")
+    assert r.gateway == "10.244.1.1"
+    assert [r.allocate(f"p{i}") for i in range(3)] == ["10.244.1.2", "10.244.1.3", "10.244.1.4"]
+    assert r.allocate("p1") == "10.244.1.3"  # same owner, same address
+    r.release("p1")
+    assert r.allocate("p9") == "10.244.1.5"  # released .3 is not reused before wrapping
+    restored = HostLocal.from_dict(r.to_dict())
+    assert restored.allocate("p10") == "10.244.1.6"
+
+
+def test_host_local_wraps_and_fills():
+    r = HostLocal("10.244.1.0/29")  # .2 to .6
+    ips = [r.allocate(f"p{i}") for i in range(5)]
+    assert ips == [f"10.244.1.{i}" for i in range(2, 7)]
+    r.release("p0")
+    assert r.allocate("late") == "10.244.1.2"
+    with pytest.raises(RangeFull):
+        r.allocate("one-too-many")
+
+
+def test_cluster_ip_allocation():
+    a = allocate_cluster_ip("10.96.0.0/12", "default/web", set())
+    assert a == allocate_cluster_ip("10.96.0.0/12", "default/web", set())
+    assert a.startswith("10.") and a not in ("10.96.0.1", "10.96.0.10")
+    b = allocate_cluster_ip("10.96.0.0/12", "default/web", {a})
+    assert b != a
+    small = {allocate_cluster_ip("10.96.0.0/28", f"default/s{i}", set()) for i in range(50)}
+    assert "10.96.0.1" not in small and "10.96.0.10" not in small
+
+
+def test_placement_round_robin_node_name_and_host_network():
+    hostnet = pod("h").replace("spec:", "spec:\n  hostNetwork: true")
+    sc = scenario(lab_doc(nodes=("n1", "n2", "n3")), pod("a"), pod("b", node="n3"), pod("c"),
+                  hostnet, deployment(replicas=2))
+    plan, ipam = plan_lab(sc)
+    by = {p.name: p for p in plan.pods}
+    assert by["a"].node == "n1" and by["b"].node == "n3" and by["c"].node == "n2"
+    assert by["h"].node == "n3" and by["h"].ip == "172.18.0.4" and by["h"].netns.endswith("n3")
+    assert by["a"].ip == "10.244.0.2" and by["c"].ip == "10.244.1.2"
+    assert ipam["n1"]["allocated"]["10.244.0.2"] == "default/a"
+    # addresses already persisted are kept on the next plan
+    again, _ = plan_lab(sc, ipam)
+    assert {p.name: p.ip for p in again.pods} == {p.name: p.ip for p in plan.pods}
+
+
+def test_nodes_and_clients_addresses():
+    plan, _ = plan_lab(scenario(lab_doc(nodes=("n1", "n2"), clients=("laptop",))))
+    assert [n.lan_ip for n in plan.nodes] == ["172.18.0.2", "172.18.0.3"]
+    assert [n.pod_cidr for n in plan.nodes] == ["10.244.0.0/24", "10.244.1.0/24"]
+    assert plan.clients[0].lan_ip == "172.18.0.254"
+    assert plan.nodes[0].netns == "netlab.t.node.n1"
+
+
+def test_endpoints_resolve_named_target_port_per_pod():
+    other = pod("odd").replace("labels: {app: odd}", "labels: {app: web}").replace(
+        "image: nginx", "image: nginx, ports: [{containerPort: 9000, name: http}]")
+    noport = pod("noport").replace("labels: {app: noport}", "labels: {app: web}")
+    sc = scenario(lab_doc(), deployment(replicas=2, port_name="http"), other, noport,
+                  service(target="http"))
+    plan, _ = plan_lab(sc)
+    eps = {(addr.pod.split("/")[1][:3], number) for _n, _p, addr, number in
+           plan.endpoints[0].entries}
+    assert eps == {("web", 8000), ("odd", 9000)}  # noport has no port named http: left out
+
+
+def test_endpoints_only_ready_and_same_namespace():
+    sc = scenario(lab_doc(), deployment(replicas=2), service())
+    plan, _ = plan_lab(sc)
+    first = plan.pods[0].key
+    eps = compute_endpoints(plan.services, plan.pods, {first: True})
+    ready = {a.pod: a.ready for _n, _p, a, _num in eps[0].entries}
+    assert ready[first] is True and list(ready.values()).count(False) == 1
