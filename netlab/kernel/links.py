@@ -114,7 +114,8 @@ class Netns:
                 raise
 
     def add_route(self, dst: str, gateway: str = "", dev: str = "", onlink: bool = False) -> None:
-        kwargs: dict = {"dst": dst}
+        # proto boot is what `ip route add` and flannel use (ip route does not print it)
+        kwargs: dict = {"dst": dst, "proto": 3}
         if gateway:
             kwargs["gateway"] = gateway
         if dev:
