@@ -345,5 +345,21 @@ def check(source, protocol, target, lab, namespace, port, path, attempts, timeou
     sys.exit(0 if ok else 1)
 
 
+@main.command()
+@click.argument("file", required=False, type=click.Path())
+@click.option("-f", "--filename", "manifests", multiple=True, type=click.Path())
+def steps(file, manifests) -> None:
+    """Print the lab as the ip commands you would type to build it by hand."""
+    from netlab.plan.build import plan_lab
+    from netlab.plan.manual import manual_steps
+
+    sc = _scenario(file, manifests)
+    plan, _ = plan_lab(sc)
+    for step in manual_steps(plan, python="python3"):
+        if step.why:
+            console.print_plain(f"\n# {step.why}")
+        console.print_plain(step.shell())
+
+
 if __name__ == "__main__":
     main()

@@ -38,6 +38,13 @@ NODE_SYSCTLS = {
     "net.bridge.bridge-nf-call-iptables": "1",  # kubelet/kube-proxy require br_netfilter
 }
 VXLAN_DEV, VXLAN_VNI, VXLAN_PORT, VXLAN_MTU = "flannel.1", 1, 8472, 1450
+POD_ETH0_INDEX = 2  # the first interface after lo in a new namespace
+
+
+def host_veth_index(pod_ip: str, node_cidr: str) -> int:
+    """A pod's veth index in its node: unique because the pod's address is unique there."""
+    net = ipaddress.ip_network(node_cidr)
+    return 1000 + int(ipaddress.ip_address(pod_ip)) - int(net.network_address)
 
 
 def _noop(step: str, done: int, total: int) -> None:
@@ -93,8 +100,9 @@ class Lab:
 
     # -- namespaces --------------------------------------------------------------------------
 
-    def _netns(self, name: str) -> None:
-        self.ld.record({"kind": "netns", "name": name})
+    def _netns(self, name: str, journalled: bool = False) -> None:
+        if not journalled:
+            self.ld.record({"kind": "netns", "name": name})
         try:
             WORKER.create_netns(name)
         except FileExistsError:
@@ -102,8 +110,9 @@ class Lab:
             raise NetlabError(f"network namespace {name} already exists and is not this "
                               "lab's; remove it or rename the lab") from None
 
-    def _uts(self, path: str, hostname: str) -> None:
-        self.ld.record({"kind": "uts", "path": path})
+    def _uts(self, path: str, hostname: str, journalled: bool = False) -> None:
+        if not journalled:
+            self.ld.record({"kind": "uts", "path": path})
         WORKER.create_uts(path, hostname)
 
     def _host_uts(self, name: str) -> str:
@@ -111,7 +120,15 @@ class Lab:
 
     # -- building ----------------------------------------------------------------------------
 
-    def build(self, scenario_created: float | None = None) -> None:
+    def build(self) -> None:
+        # The launcher's interpreter starts while the networks are being wired.
+        with process.Launcher() as launcher:
+            self._build_networks()
+            self._setup_nodes()
+            self._start_pods(self.plan.pods, launcher)
+        self.sync_rules(first=True)
+
+    def _build_networks(self) -> None:
         plan = self.plan
         self.progress("lab network", 0, 1)
         self._netns(plan.lan_netns)
@@ -132,10 +149,6 @@ class Lab:
                     ns.add_address("eth0", ip, lan_net.prefixlen)
                     ns.up("eth0")
                     ns.add_route("0.0.0.0/0", gateway=plan.lan_gateway)
-        self._setup_nodes()
-        self._start_pods(plan.pods)
-        self.sync_rules(first=True)
-        self.save()
 
     def _setup_nodes(self) -> None:
         plan = self.plan
@@ -164,59 +177,71 @@ class Lab:
                         ns.add_route(other.pod_cidr, gateway=other.lan_ip, dev="eth0")
         self.flavour = netfilter.detect_flavour(plan.nodes[0].netns)
 
-    def _start_pods(self, pods: tuple[PodInfo, ...]) -> None:
-        plan = self.plan
-        nodes = {n.name: n for n in plan.nodes}
-        mtu = VXLAN_MTU if plan.spec.routing == "vxlan" else 0
-        by_node: dict[str, list[PodInfo]] = {}
-        for pod in pods:
-            by_node.setdefault(pod.node, []).append(pod)
-        done = 0
+    def _start_pods(self, pods: tuple[PodInfo, ...], launcher: process.Launcher) -> None:
+        """Wire every pod and hand its containers to the launcher, which starts them while
+        the next pods are being wired."""
+        nodes = {n.name: n for n in self.plan.nodes}
+        mtu = VXLAN_MTU if self.plan.spec.routing == "vxlan" else 0
+        tickets: list = []
         with ExitStack() as stack:
-            launcher = stack.enter_context(process.Launcher())
-            for node_name, node_pods in by_node.items():
-                node = nodes[node_name]
-                node_ns = stack.enter_context(Netns(node.netns))
-                prefix = ipaddress.ip_network(node.pod_cidr).prefixlen
-                for pod in node_pods:
-                    self.progress("pods", done, len(pods))
-                    done += 1
-                    if not pod.spec.host_network:
-                        self._netns(pod.netns)
-                        self._uts(pod.uts, pod.spec.hostname or pod.name)
-                        node_ns.add_veth_to(pod.host_veth, pod.netns, "eth0", master="cni0",
-                                            hairpin=True)
-                        with Netns(pod.netns) as ns:
-                            ns.up("lo")
-                            if mtu:
-                                ns.ipr.link("set", index=ns.index("eth0"), mtu=mtu)
-                                node_ns.ipr.link("set", index=node_ns.index(pod.host_veth),
-                                                 mtu=mtu)
-                            ns.add_address("eth0", pod.ip, prefix)
-                            ns.up("eth0")
-                            ns.add_route("0.0.0.0/0", gateway=node.gateway)
-                    self._start_containers(launcher, pod)
-            self.progress("pods", len(pods), len(pods))
+            node_ns: dict[str, Netns] = {}
+            for done, pod in enumerate(pods):
+                self.progress("pods", done, len(pods))
+                node = nodes[pod.node]
+                if pod.node not in node_ns:
+                    node_ns[pod.node] = stack.enter_context(Netns(node.netns))
+                if not pod.spec.host_network:
+                    self._wire_pod(pod, node, node_ns[pod.node], mtu)
+                tickets += self._submit_containers(launcher, pod)
+        self.progress("pods", len(pods), len(pods))
+        self._collect_containers(launcher, tickets)
 
-    def _start_containers(self, launcher: process.Launcher, pod: PodInfo) -> None:
+    def _wire_pod(self, pod: PodInfo, node, node_ns: Netns, mtu: int) -> None:
+        """Namespaces, veth, address and default route of one pod (the CNI ADD)."""
+        prefix = ipaddress.ip_network(node.pod_cidr).prefixlen
+        self.ld.record({"kind": "netns", "name": pod.netns}, {"kind": "uts", "path": pod.uts})
+        self._netns(pod.netns, journalled=True)
+        self._uts(pod.uts, pod.spec.hostname or pod.name, journalled=True)
+        # Known interface indexes save looking them up: eth0 is the pod's first interface
+        # after lo, and the pod's address is unique on its node.
+        node_ns.add_veth_to(pod.host_veth, pod.netns, "eth0", master="cni0", hairpin=True,
+                            index=host_veth_index(pod.ip, node.pod_cidr),
+                            peer_index=POD_ETH0_INDEX)
+        with Netns(pod.netns) as ns:
+            ns._index["eth0"] = POD_ETH0_INDEX
+            ns.up("lo")
+            if mtu:
+                ns.ipr.link("set", index=POD_ETH0_INDEX, mtu=mtu)
+                node_ns.ipr.link("set", index=node_ns.index(pod.host_veth), mtu=mtu)
+            ns.add_address("eth0", pod.ip, prefix)
+            ns.up("eth0")
+            ns.add_route("0.0.0.0/0", gateway=node.gateway)
+
+    def _submit_containers(self, launcher: process.Launcher, pod: PodInfo) -> list:
         uts = pod.uts or self._host_uts(pod.node)
         pod = replace(pod, uts=uts)
-        states: dict[str, dict] = {}
-        for c in pod.spec.containers:
-            req = container_request(self.plan, pod, c, self.ld)
+        return [(pod.key, c.name, launcher.submit(container_request(self.plan, pod, c, self.ld)))
+                for c in pod.spec.containers]
+
+    def _collect_containers(self, launcher: process.Launcher, tickets: list) -> None:
+        """Wait for every container; record the processes (the netns scan of ``down`` finds
+        any that were started but not yet recorded when ``up`` was killed)."""
+        records = []
+        for key, name, ticket in tickets:
+            states = self.processes.setdefault(key, {})
             try:
-                pid, start = launcher.start(req)
+                pid, start = launcher.result(ticket)
             except NetlabError as exc:
                 log.warning("lab %s: pod %s container %s failed to start: %s",
-                            self.plan.spec.name, pod.key, c.name, exc)
-                states[c.name] = {"state": "failed", "reason": str(exc),
-                                  "started": time.time()}
+                            self.plan.spec.name, key, name, exc)
+                states[name] = {"state": "failed", "reason": str(exc), "started": time.time()}
                 continue
-            self.ld.record({"kind": "proc", "pid": pid, "start": start, "pod": pod.key,
-                            "container": c.name})
-            states[c.name] = {"state": "running", "pid": pid, "start": start,
-                              "started": time.time()}
-        self.processes[pod.key] = states
+            records.append({"kind": "proc", "pid": pid, "start": start, "pod": key,
+                            "container": name})
+            states[name] = {"state": "running", "pid": pid, "start": start,
+                            "started": time.time()}
+        if records:
+            self.ld.record(*records)
 
     def pod_running(self, key: str) -> bool:
         states = self.processes.get(key, {})
@@ -242,10 +267,10 @@ class Lab:
 
     # -- state ---------------------------------------------------------------------------------
 
-    def save(self) -> None:
+    def save(self, **extra: object) -> None:
         self.ld.save_state({
             "version": 1, "created": self.created, "flavour": self.flavour,
-            "plan": to_data(self.plan), "processes": self.processes,
+            "plan": to_data(self.plan), "processes": self.processes, **extra,
         })
 
 
@@ -279,10 +304,7 @@ def up(scenario: Scenario, progress: Progress = _noop) -> LabPlan:
     lab = Lab(plan, ld, progress)
     try:
         lab.build()
-        state = ld.load_state() or {}
-        state["ipam"] = ipam
-        state["sources"] = list(scenario.sources)
-        ld.save_state(state)
+        lab.save(ipam=ipam, sources=list(scenario.sources))
     except BaseException:
         ld.close()
         teardown(name, force_locked=True)

@@ -121,3 +121,11 @@ def test_endpoints_only_ready_and_same_namespace():
     eps = compute_endpoints(plan.services, plan.pods, {first: True})
     ready = {a.pod: a.ready for _n, _p, a, _num in eps[0].entries}
     assert ready[first] is True and list(ready.values()).count(False) == 1
+
+
+def test_node_slices_follow_the_mask_size():
+    lab = lab_doc(nodes=("n1", "n2")).replace("spec:", "spec:\n  nodeCIDRMaskSize: 22")
+    plan, _ = plan_lab(scenario(lab, deployment(replicas=600)))
+    assert [n.pod_cidr for n in plan.nodes] == ["10.244.0.0/22", "10.244.4.0/22"]
+    assert len({p.ip for p in plan.pods}) == 600
+    assert max(p.ip for p in plan.pods if p.node == "n1").startswith("10.244.1.")

@@ -157,3 +157,13 @@ def test_list_kind_is_expanded():
              "- {apiVersion: v1, kind: Pod, metadata: {name: a},"
              " spec: {containers: [{name: c, image: x}]}}\n")
     assert [p.name for p in scenario(lab_doc(), items).pods] == ["a"]
+
+
+def test_node_cidr_mask_size():
+    lab = lab_doc(nodes=("a", "b", "c")).replace("spec:", "spec:\n  nodeCIDRMaskSize: 22")
+    sc = scenario(lab, deployment(replicas=1000))
+    assert sc.lab.node_mask == 22
+    err = error_of(lab_doc(nodes=("a", "b", "c")), deployment(replicas=800))
+    assert "do not fit in 3 node /24 slices (at most 253 each" in str(err)
+    err = error_of(lab_doc().replace("spec:", "spec:\n  nodeCIDRMaskSize: 8"))
+    assert "nodeCIDRMaskSize must be a whole number from 16 to 28" in str(err)

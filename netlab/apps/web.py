@@ -86,7 +86,10 @@ def serve(bound: list, ips: list[str]) -> None:
         if isinstance(item, tuple):
             t = threading.Thread(target=_udp, args=(item[1], ips), daemon=True)
         else:
-            t = threading.Thread(target=item.serve_forever, daemon=True)
+            # serve_forever wakes every poll_interval to check for shutdown, which is never
+            # asked for here: a long interval keeps a thousand idle pods from using the CPU.
+            t = threading.Thread(target=item.serve_forever, kwargs={"poll_interval": 3600},
+                                 daemon=True)
         t.start()
         threads.append(t)
     for t in threads:

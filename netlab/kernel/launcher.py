@@ -4,8 +4,9 @@
 container on stdin; each reply (one JSON line on stdout) comes when the container is ready: the
 built-in app has bound its ports, or ``exec`` of the container's argv succeeded. Forking a warm
 interpreter costs about a millisecond where starting Python costs tens, and each container is
-still its own process, detached (double fork, new session) and inside its pod's network and UTS
-namespaces.
+still its own process, in a session of its own and inside its pod's network and UTS namespaces.
+The launcher ignores SIGCHLD so the kernel reaps containers that exit; when the launcher ends,
+its containers are adopted by init.
 
 Request: {"id", "netns": path, "uts": path or "", "app": "web"|"idle"|"exec", "argv": [...],
           "tcp": [ports], "udp": [ports], "ips": [...], "env": {...}, "log": path}
@@ -32,8 +33,11 @@ def _enter(path: str, nstype: int) -> None:
 
 
 def _child(req: dict, wfd: int) -> None:
-    """Runs in the grandchild: join namespaces, report, become the container."""
+    """Runs in the child: join namespaces, report, become the container."""
     try:
+        os.setsid()
+        for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_DFL)
         _enter(req["netns"], CLONE_NEWNET)
         if req.get("uts"):
             _enter(req["uts"], CLONE_NEWUTS)
@@ -79,16 +83,10 @@ def _child(req: dict, wfd: int) -> None:
 
 def start(req: dict) -> dict:
     rfd, wfd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # first child: new session, fork again, exit (the container is orphaned)
+    if os.fork() == 0:
         os.close(rfd)
-        os.setsid()
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        if os.fork() == 0:
-            _child(req, wfd)
-        os._exit(0)
+        _child(req, wfd)
     os.close(wfd)
-    os.waitpid(pid, 0)
     data = b""
     while True:
         chunk = os.read(rfd, 4096)
@@ -107,17 +105,22 @@ def start(req: dict) -> dict:
 
 
 def start_time(pid: int) -> int:
-    """Field 22 of /proc/PID/stat: with the pid, it names one process for its whole life."""
+    """Field 22 of /proc/PID/stat: with the pid, it names one process for its whole life.
+
+    0 when the process is gone, or is a zombie (dead, waiting for its parent to reap it).
+    """
     try:
         with open(f"/proc/{pid}/stat") as f:
             stat = f.read()
     except OSError:
         return 0
-    return int(stat.rsplit(")", 1)[1].split()[19])
+    fields = stat.rsplit(")", 1)[1].split()
+    return 0 if fields[0] in ("Z", "X") else int(fields[19])
 
 
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps exited containers
     out = sys.stdout
     for line in sys.stdin:
         req = json.loads(line)

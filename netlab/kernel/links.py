@@ -34,7 +34,7 @@ class Netns:
         self.name = name
         sock = WORKER.socket_in(name, socket.AF_NETLINK, socket.SOCK_DGRAM, 0)
         self.ipr = IPRoute(fileno=sock.detach())
-        self._index: dict[str, int] = {}
+        self._index: dict[str, int] = {"lo": 1}  # lo is index 1 in every network namespace
 
     def close(self) -> None:
         self.ipr.close()
@@ -81,13 +81,22 @@ class Netns:
         self.up(ifname)
 
     def add_veth_to(self, ifname: str, peer_netns: str, peer_ifname: str,
-                    master: str = "", hairpin: bool = False) -> None:
-        """Create veth IFNAME here with its peer already in PEER_NETNS (never moved later)."""
+                    master: str = "", hairpin: bool = False, index: int = 0,
+                    peer_index: int = 0) -> None:
+        """Create veth IFNAME here with its peer already in PEER_NETNS (never moved later).
+
+        Giving the interface indexes up front saves looking them up afterwards."""
         fd = os.open(netns_path(peer_netns), os.O_RDONLY)
         try:
-            kwargs = {"master": self.index(master)} if master else {}
-            self.ipr.link("add", ifname=ifname, kind="veth", state="up",
-                          peer={"ifname": peer_ifname, "net_ns_fd": fd}, **kwargs)
+            kwargs: dict = {"master": self.index(master)} if master else {}
+            peer: dict = {"ifname": peer_ifname, "net_ns_fd": fd}
+            if index:
+                kwargs["index"] = index
+            if peer_index:
+                peer["index"] = peer_index
+            self.ipr.link("add", ifname=ifname, kind="veth", state="up", peer=peer, **kwargs)
+            if index:
+                self._index[ifname] = index
         except NetlinkError as exc:
             raise _feature("veth", exc) from None
         finally:

@@ -54,8 +54,17 @@ def netns_path(name: str) -> str:
     return os.path.join(NETNS_RUN_DIR, name)
 
 
+_SHARED_DIRS: set[str] = set()
+
+
 def _ensure_shared_rundir(rundir: str) -> None:
-    """Make ``rundir`` a shared mount point, the way ``ip netns add`` prepares /run/netns."""
+    """Make ``rundir`` a shared mount point, the way ``ip netns add`` prepares /run/netns.
+
+    Once per process: the recursive remount walks every mount below the directory, which
+    costs more with each namespace created."""
+    if rundir in _SHARED_DIRS and os.path.ismount(rundir):
+        return
+    _SHARED_DIRS.add(rundir)
     os.makedirs(rundir, exist_ok=True)
     if _mount("", rundir, MS_SHARED | MS_REC) == 0:
         return

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterable
 
@@ -15,27 +16,54 @@ from netlab.kernel.launcher import start_time
 
 
 class Launcher:
-    """Client of ``netlab.kernel.launcher``; one per ``up``/apply."""
+    """Client of ``netlab.kernel.launcher``; one per ``up``/apply.
+
+    Requests are pipelined: ``submit`` returns at once and the launcher works while the caller
+    goes on wiring the next pods; a reader thread collects the replies so neither side can
+    block the other on a full pipe.
+    """
 
     def __init__(self) -> None:
         self.proc = subprocess.Popen([sys.executable, "-m", "netlab.kernel.launcher"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                      bufsize=1)
         self._next = 0
+        self._lock = threading.Lock()
+        self._replies: dict[int, dict] = {}
+        self._cond = threading.Condition()
+        self._reader = threading.Thread(target=self._read, name="netlab-launcher", daemon=True)
+        self._reader.start()
 
-    def start(self, request: dict) -> tuple[int, int]:
-        self._next += 1
-        request = dict(request, id=self._next)
-        assert self.proc.stdin and self.proc.stdout
-        self.proc.stdin.write(json.dumps(request) + "\n")
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
-        if not line:
-            raise NetlabError("the container launcher died; see the lab's logs")
-        reply = json.loads(line)
+    def _read(self) -> None:
+        assert self.proc.stdout
+        for line in self.proc.stdout:
+            reply = json.loads(line)
+            with self._cond:
+                self._replies[reply["id"]] = reply
+                self._cond.notify_all()
+        with self._cond:
+            self._replies[-1] = {"error": "the container launcher died"}
+            self._cond.notify_all()
+
+    def submit(self, request: dict) -> int:
+        assert self.proc.stdin
+        with self._lock:
+            self._next += 1
+            self.proc.stdin.write(json.dumps(dict(request, id=self._next)) + "\n")
+            self.proc.stdin.flush()
+            return self._next
+
+    def result(self, ticket: int) -> tuple[int, int]:
+        with self._cond:
+            while ticket not in self._replies and -1 not in self._replies:
+                self._cond.wait()
+            reply = self._replies.pop(ticket, None) or self._replies[-1]
         if "error" in reply:
             raise NetlabError(reply["error"])
         return reply["pid"], reply["start"]
+
+    def start(self, request: dict) -> tuple[int, int]:
+        return self.result(self.submit(request))
 
     def close(self) -> None:
         if self.proc.stdin:

@@ -31,6 +31,8 @@ class LabSpec:
     proxy_mode: str = "iptables"
     routing: str = "host-gw"
     pod_cidr: str = "10.244.0.0/16"
+    node_mask: int = 24  # each node's slice of pod_cidr (kube-controller-manager's
+    # --node-cidr-mask-size, default 24)
     service_cidr: str = "10.96.0.0/12"
     node_cidr: str = "172.18.0.0/24"
     cluster_domain: str = "cluster.local"

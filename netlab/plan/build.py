@@ -25,7 +25,7 @@ LAN_BRIDGE = "lab0"
 def plan_nodes(sc: Scenario) -> tuple[NodeInfo, ...]:
     lab = sc.lab
     lan = ipaddress.ip_network(lab.node_cidr)
-    subnets = node_subnets(lab.pod_cidr, len(lab.nodes))
+    subnets = node_subnets(lab.pod_cidr, len(lab.nodes), lab.node_mask)
     out = []
     for i, name in enumerate(lab.nodes):
         out.append(NodeInfo(

@@ -1,9 +1,9 @@
 """Pod address allocation, the way the CNI host-local plugin does it.
 
-Each node owns one /24 of the pod CIDR; the gateway (.1) sits on the node's bridge. Addresses are
-handed out in order after the last one reserved, wrapping around, skipping those in use; a
-released address is not reused before the range has wrapped. The allocator is plain data so the
-lab can persist it and never hand out an address twice.
+Each node owns one slice (a /24 by default) of the pod CIDR; the gateway (.1) sits on the node's
+bridge. Addresses are handed out in order after the last one reserved, wrapping around,
+skipping those in use; a released address is not reused before the range has wrapped. The
+allocator is plain data so the lab can persist it and never hand out an address twice.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import ipaddress
 from dataclasses import dataclass, field
 
 
-def node_subnets(pod_cidr: str, count: int) -> list[ipaddress.IPv4Network]:
+def node_subnets(pod_cidr: str, count: int, mask: int = 24) -> list[ipaddress.IPv4Network]:
     net = ipaddress.ip_network(pod_cidr)
-    subnets = net.subnets(new_prefix=24) if net.prefixlen < 24 else iter([net])
+    subnets = net.subnets(new_prefix=mask) if net.prefixlen < mask else iter([net])
     out = []
     for _ in range(count):
         out.append(next(subnets))

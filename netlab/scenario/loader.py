@@ -215,9 +215,13 @@ def _lab(doc: Doc) -> LabSpec:
             if cidrs[a].overlaps(cidrs[b]):
                 raise doc.error(f"{a} {cidrs[a]} overlaps {b} {cidrs[b]}", f"spec.{b}")
     pod = cidrs["podCIDR"]
-    if pod.prefixlen > 24 or 2 ** (24 - pod.prefixlen) < len(nodes):
-        raise doc.error(f"podCIDR {pod} is too small: each of the {len(nodes)} nodes needs a /24",
-                        "spec.podCIDR")
+    mask = spec.get("nodeCIDRMaskSize", d.node_mask)
+    if isinstance(mask, bool) or not isinstance(mask, int) or not 16 <= mask <= 28:
+        raise doc.error(f"nodeCIDRMaskSize must be a whole number from 16 to 28, got {mask!r}",
+                        "spec.nodeCIDRMaskSize")
+    if pod.prefixlen > mask or 2 ** (mask - pod.prefixlen) < len(nodes):
+        raise doc.error(f"podCIDR {pod} is too small: each of the {len(nodes)} nodes needs a "
+                        f"/{mask}", "spec.podCIDR")
     svc = cidrs["serviceCIDR"]
     if svc.prefixlen > 28:
         raise doc.error(f"serviceCIDR {svc} is too small (at most /28)", "spec.serviceCIDR")
@@ -233,11 +237,9 @@ def _lab(doc: Doc) -> LabSpec:
     if isinstance(max_pods, bool) or not isinstance(max_pods, int) or not 1 <= max_pods <= 60000:
         raise doc.error(f"maxPods must be a whole number from 1 to 60000, got {max_pods!r}",
                         "spec.maxPods")
-    if max_pods > 253 * len(nodes):
-        pass  # the per-node /24 limit is checked against the real pod count below
     images = _images(doc, spec.get("images") or {})
     return LabSpec(name=name, nodes=nodes, clients=clients, proxy_mode=proxy, routing=routing,
-                   pod_cidr=str(pod), service_cidr=str(svc), node_cidr=str(lan),
+                   pod_cidr=str(pod), node_mask=mask, service_cidr=str(svc), node_cidr=str(lan),
                    cluster_domain=domain, max_pods=max_pods, images=images)
 
 
@@ -600,10 +602,12 @@ def _cross_checks(sc: Scenario, namespaces: set[str], seen: dict) -> None:
     if total > sc.lab.max_pods:
         raise ScenarioError(f"the scenario asks for {total} pods, more than the cap "
                             f"spec.maxPods={sc.lab.max_pods}", field="Lab spec.maxPods")
-    per_node_limit = 253 * len(sc.lab.nodes)
-    if total > per_node_limit:
-        raise ScenarioError(f"{total} pods do not fit in {len(sc.lab.nodes)} node /24s "
-                            f"(at most {per_node_limit})", field="Lab spec.nodes")
+    per_node = 2 ** (32 - sc.lab.node_mask) - 3
+    if total > per_node * len(sc.lab.nodes):
+        raise ScenarioError(f"{total} pods do not fit in {len(sc.lab.nodes)} node "
+                            f"/{sc.lab.node_mask} slices (at most {per_node} each; raise "
+                            "nodeCIDRMaskSize's room with a smaller number, or add nodes)",
+                            field="Lab spec.nodeCIDRMaskSize")
     svc_net = ipaddress.ip_network(sc.lab.service_cidr)
     ips: dict[str, str] = {}
     for svc in sc.services:

@@ -72,7 +72,8 @@ KINDS: dict[str, dict] = {
 
 LAB_SPEC = {
     "nodes": ANY, "clients": ANY, "proxyMode": ANY, "routing": ANY, "podCIDR": ANY,
-    "serviceCIDR": ANY, "nodeCIDR": ANY, "clusterDomain": ANY, "maxPods": ANY, "images": ANY,
+    "serviceCIDR": ANY, "nodeCIDR": ANY, "nodeCIDRMaskSize": ANY, "clusterDomain": ANY,
+    "maxPods": ANY, "images": ANY,
 }
 LAB = {"metadata": {"name": ANY, "labels": ANY, "annotations": ANY}, "spec": LAB_SPEC}
 

@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import shutil
+import threading
 
 from netlab.errors import NetlabError
 from netlab.plan.naming import RUN_DIR, lab_dir
@@ -28,6 +29,7 @@ class LabDir:
         self.path = lab_dir(lab)
         self._lock_fd: int | None = None
         self._journal = None
+        self._journal_lock = threading.Lock()
 
     # -- paths ---------------------------------------------------------------------------
 
@@ -72,13 +74,16 @@ class LabDir:
     # -- journal -------------------------------------------------------------------------
 
     def record(self, *entries: dict) -> None:
-        """Append ENTRIES to the journal and flush them to the file before returning."""
-        if self._journal is None:
-            self._journal = open(self.journal_path, "a", encoding="utf-8")  # noqa: SIM115
-        self._journal.write("".join(json.dumps(e, separators=(",", ":")) + "\n"
-                                    for e in entries))
-        self._journal.flush()
-        os.fsync(self._journal.fileno())
+        """Append ENTRIES to the journal; they are in the kernel's hands when this returns.
+
+        One write(2) per call, so a kill -9 leaves whole lines. No fsync: the journal lives on
+        tmpfs and describes kernel objects that a machine crash removes along with it."""
+        text = "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in entries)
+        with self._journal_lock:
+            if self._journal is None:
+                self._journal = open(self.journal_path, "a", encoding="utf-8")  # noqa: SIM115
+            self._journal.write(text)
+            self._journal.flush()
 
     def entries(self) -> list[dict]:
         try:
@@ -105,7 +110,7 @@ class LabDir:
     def save_state(self, state: dict) -> None:
         tmp = self.state_path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(state, f, indent=1, sort_keys=True)
+            json.dump(state, f, separators=(",", ":"))
         os.replace(tmp, self.state_path)
 
     def load_state(self) -> dict | None:

@@ -162,3 +162,30 @@ def test_get_outputs_kubernetes_objects(make_lab):
                                     "80/TCP"]
     wide = netlab("get", "pods", "--lab", lab, "-o", "wide").stdout
     assert all(p.ip in wide for p in plan.pods)
+
+
+def test_manual_steps_build_a_working_pod_network():
+    """The commands `netlab steps` prints build a pod network that carries traffic."""
+    from netlab.bench import ByHand
+    from netlab.plan.build import plan_lab
+    from tests.integration.conftest import unique_name
+
+    name = unique_name("hand")
+    sc = scenario_from(lab_doc(name=name), pod("red"), pod("blue", command="[sleep, infinity]"))
+    plan, _ = plan_lab(sc)
+    hand = ByHand(plan)
+    try:
+        hand.up()
+        blue = next(p for p in plan.pods if p.name == "blue")
+        red = next(p for p in plan.pods if p.name == "red")
+        out = in_ns(blue.netns, "curl", "-s", "--max-time", "2", f"http://{red.ip}/")
+        assert "Hostname: red" in out.stdout and f"RemoteAddr: {blue.ip}:" in out.stdout
+    finally:
+        hand.down()
+    assert hand.leftovers() == []
+
+
+def scenario_from(*docs):
+    from tests.helpers import scenario
+
+    return scenario(*docs)

@@ -1,0 +1,111 @@
+"""Benchmark helpers: a lab of N pods, and the same lab built by hand (one command per step)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+
+from netlab.kernel.ns import WORKER, netns_path, remove_nsfile
+from netlab.model import LabPlan
+from netlab.plan.manual import iptables_commands, manual_steps
+from netlab.plan.naming import lab_dir
+from netlab.proxy import iptables
+
+
+def bench_scenario(name: str, pods: int, nodes: int = 3) -> str:
+    node_list = ", ".join(f"node{i + 1}" for i in range(nodes))
+    return f"""
+apiVersion: netlab/v1
+kind: Lab
+metadata: {{name: {name}}}
+spec: {{nodes: [{node_list}], maxPods: {max(pods, 1)}, nodeCIDRMaskSize: 22}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web}}
+spec:
+  replicas: {pods}
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      containers: [{{name: web, image: nginx, ports: [{{containerPort: 8000}}]}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: web}}
+spec: {{selector: {{app: web}}, ports: [{{port: 80, targetPort: 8000}}]}}
+"""
+
+
+def wait_listening(netns: str, port: int, deadline: float) -> None:
+    """Wait until something accepts TCP connections on PORT inside NETNS."""
+    while True:
+        s = WORKER.socket_in(netns, socket.AF_INET, socket.SOCK_STREAM)
+        s.settimeout(1)
+        try:
+            s.connect(("127.0.0.1", port))
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listens on port {port} in {netns}") from None
+            time.sleep(0.005)
+        finally:
+            s.close()
+
+
+class ByHand:
+    """Builds a planned lab with one command per step, as a person would."""
+
+    def __init__(self, plan: LabPlan) -> None:
+        self.plan = plan
+        self.procs: list[subprocess.Popen] = []
+
+    def rules(self) -> dict[str, list[str]]:
+        text = iptables.render_bootstrap() + iptables.render(
+            iptables.service_ports(self.plan.services, self.plan.endpoints),
+            iptables.ProxyConfig(self.plan.spec.pod_cidr))
+        cmds = iptables_commands(text)
+        return {n.name: cmds for n in self.plan.nodes}
+
+    def up(self) -> None:
+        for step in manual_steps(self.plan, self.rules()):
+            if step.background:
+                self.procs.append(subprocess.Popen(step.argv, stdin=subprocess.DEVNULL,
+                                                   stdout=subprocess.DEVNULL,
+                                                   stderr=subprocess.DEVNULL,
+                                                   start_new_session=True))
+            else:
+                r = subprocess.run(step.argv, capture_output=True, text=True, check=False)
+                if r.returncode != 0:
+                    raise RuntimeError(f"{step.shell()}: {r.stderr.strip()}")
+        deadline = time.monotonic() + 120
+        for pod in self.plan.pods:
+            for c in pod.spec.containers:
+                for p in c.ports:
+                    wait_listening(pod.netns, p.container_port, deadline)
+
+    def down(self) -> None:
+        for proc in self.procs:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for proc in self.procs:
+            proc.wait()
+        names = [p.netns for p in self.plan.pods if not p.spec.host_network] + \
+            [n.netns for n in self.plan.nodes] + [c.netns for c in self.plan.clients] + \
+            [self.plan.lan_netns]
+        for name in names:
+            subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+        uts = f"{lab_dir(self.plan.spec.name)}/uts"
+        for entry in os.listdir(uts) if os.path.isdir(uts) else []:
+            remove_nsfile(os.path.join(uts, entry))
+        subprocess.run(["rm", "-rf", lab_dir(self.plan.spec.name)], check=False)
+
+    def leftovers(self) -> list[str]:
+        names = [p.netns for p in self.plan.pods] + [self.plan.lan_netns]
+        return [n for n in names if os.path.exists(netns_path(n))]
