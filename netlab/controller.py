@@ -10,13 +10,13 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import socket
 import time
 from collections.abc import Callable
-from contextlib import ExitStack
 from dataclasses import dataclass, replace
 
 from netlab.errors import NetlabError, NotRootError, UsageError
-from netlab.kernel import netfilter, process
+from netlab.kernel import netfilter, process, rtnl
 from netlab.kernel.links import Netns, host_routes, set_sysctls
 from netlab.kernel.ns import WORKER, netns_path, remove_nsfile
 from netlab.kernel.run import require_tool
@@ -181,41 +181,53 @@ class Lab:
         """Wire every pod and hand its containers to the launcher, which starts them while
         the next pods are being wired."""
         nodes = {n.name: n for n in self.plan.nodes}
-        mtu = VXLAN_MTU if self.plan.spec.routing == "vxlan" else 0
         tickets: list = []
-        with ExitStack() as stack:
-            node_ns: dict[str, Netns] = {}
+        node_socks: dict[str, tuple[socket.socket, int]] = {}
+        try:
             for done, pod in enumerate(pods):
                 self.progress("pods", done, len(pods))
                 node = nodes[pod.node]
-                if pod.node not in node_ns:
-                    node_ns[pod.node] = stack.enter_context(Netns(node.netns))
+                if pod.node not in node_socks:
+                    with Netns(node.netns) as ns:
+                        bridge = ns.index("cni0")
+                    sock = WORKER.socket_in(node.netns, socket.AF_NETLINK, socket.SOCK_RAW)
+                    node_socks[pod.node] = (rtnl.raw_socket(sock), bridge)
                 if not pod.spec.host_network:
-                    self._wire_pod(pod, node, node_ns[pod.node], mtu)
+                    self._wire_pod(pod, node, *node_socks[pod.node])
                 tickets += self._submit_containers(launcher, pod)
+        finally:
+            for sock, _ in node_socks.values():
+                sock.close()
         self.progress("pods", len(pods), len(pods))
         self._collect_containers(launcher, tickets)
 
-    def _wire_pod(self, pod: PodInfo, node, node_ns: Netns, mtu: int) -> None:
-        """Namespaces, veth, address and default route of one pod (the CNI ADD)."""
+    def _wire_pod(self, pod: PodInfo, node, node_sock: socket.socket, bridge: int) -> None:
+        """Namespaces, veth, address and default route of one pod: what a CNI ADD does."""
+        mtu = VXLAN_MTU if self.plan.spec.routing == "vxlan" else 0
         prefix = ipaddress.ip_network(node.pod_cidr).prefixlen
         self.ld.record({"kind": "netns", "name": pod.netns}, {"kind": "uts", "path": pod.uts})
-        self._netns(pod.netns, journalled=True)
-        self._uts(pod.uts, pod.spec.hostname or pod.name, journalled=True)
+        try:
+            pod_sock = WORKER.create_pod_namespaces(pod.netns, pod.uts,
+                                                    pod.spec.hostname or pod.name)
+        except FileExistsError:
+            raise NetlabError(f"namespace {pod.netns} or {pod.uts} already exists and is not "
+                              "this lab's") from None
         # Known interface indexes save looking them up: eth0 is the pod's first interface
         # after lo, and the pod's address is unique on its node.
-        node_ns.add_veth_to(pod.host_veth, pod.netns, "eth0", master="cni0", hairpin=True,
-                            index=host_veth_index(pod.ip, node.pod_cidr),
-                            peer_index=POD_ETH0_INDEX)
-        with Netns(pod.netns) as ns:
-            ns._index["eth0"] = POD_ETH0_INDEX
-            ns.up("lo")
-            if mtu:
-                ns.ipr.link("set", index=POD_ETH0_INDEX, mtu=mtu)
-                node_ns.ipr.link("set", index=node_ns.index(pod.host_veth), mtu=mtu)
-            ns.add_address("eth0", pod.ip, prefix)
-            ns.up("eth0")
-            ns.add_route("0.0.0.0/0", gateway=node.gateway)
+        veth_index = host_veth_index(pod.ip, node.pod_cidr)
+        fd = os.open(netns_path(pod.netns), os.O_RDONLY)
+        try:
+            rtnl.send(node_sock, rtnl.Batch()
+                      .veth(pod.host_veth, veth_index, bridge, fd, "eth0", POD_ETH0_INDEX, mtu)
+                      .pod_port(veth_index), node.netns)
+        finally:
+            os.close(fd)
+        with rtnl.raw_socket(pod_sock):
+            rtnl.send(pod_sock, rtnl.Batch()
+                      .link_up(1)
+                      .address(POD_ETH0_INDEX, pod.ip, prefix)
+                      .link_up(POD_ETH0_INDEX)
+                      .route(node.gateway), pod.netns)
 
     def _submit_containers(self, launcher: process.Launcher, pod: PodInfo) -> list:
         uts = pod.uts or self._host_uts(pod.node)

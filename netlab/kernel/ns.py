@@ -157,6 +157,39 @@ class NsWorker:
 
         self.call(job)
 
+    def create_pod_namespaces(self, netns: str, uts_path: str,
+                              hostname: str) -> socket.socket:
+        """A pod's network and UTS namespaces in one trip to the worker thread; returns a raw
+        rtnetlink socket opened inside the new network namespace."""
+        path = netns_path(netns)
+
+        def job() -> socket.socket:
+            _ensure_shared_rundir(NETNS_RUN_DIR)
+            tid = threading.get_native_id()
+            os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
+            try:
+                _check(_libc.unshare(CLONE_NEWNET), "unshare(net)", path)
+                _check(_mount(f"/proc/self/task/{tid}/ns/net", path, MS_BIND), "bind netns",
+                       path)
+            except BaseException:
+                os.unlink(path)
+                raise
+            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
+            os.close(os.open(uts_path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
+            try:
+                _check(_libc.unshare(CLONE_NEWUTS), "unshare(uts)", uts_path)
+                raw = hostname.encode()
+                _check(_libc.sethostname(raw, len(raw)), "sethostname", uts_path)
+                _check(_mount(f"/proc/self/task/{tid}/ns/uts", uts_path, MS_BIND), "bind uts",
+                       uts_path)
+            except BaseException:
+                sock.close()
+                os.unlink(uts_path)
+                raise
+            return sock
+
+        return self.call(job)
+
     def socket_in(self, netns: str, family: int, type_: int, proto: int = 0) -> socket.socket:
         """Open a socket that lives in network namespace NETNS (which must exist)."""
         path = netns_path(netns)

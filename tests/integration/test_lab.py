@@ -111,6 +111,9 @@ def test_pod_has_its_own_hostname_lo_eth0_and_default_route(make_lab):
     assert client.host_veth in in_ns(node.netns, "ip", "-o", "link", "show", "master",
                                       "cni0").stdout
     assert in_ns(node.netns, "sysctl", "-n", "net.ipv4.ip_forward").stdout.strip() == "1"
+    port = in_ns(node.netns, "bridge", "-d", "link", "show", "dev", client.host_veth).stdout
+    assert "hairpin on" in port and "mcast_flood off" in port
+    assert "inet6 fe80::" in in_ns(client.netns, "ip", "addr", "show", "eth0").stdout
     assert netlab("exec", "--lab", plan.spec.name, "node/node1", "--", "hostname") \
         .stdout.strip() == "node1"
 
