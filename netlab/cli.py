@@ -184,7 +184,7 @@ def get(kind, name, lab, namespace, all_namespaces, output) -> None:
                          "nodes)")
     kind = KINDS[kind]
     plan, state = controller.load(_pick_lab(lab))
-    created, procs = state["created"], state.get("processes", {})
+    created, procs = state["created"], controller.live_processes(state)
     ns = None if all_namespaces else namespace
     kernel = platform.release()
     if output in ("json", "yaml"):

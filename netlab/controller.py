@@ -297,6 +297,21 @@ def load(lab: str) -> tuple[LabPlan, dict]:
     return from_data(LabPlan, state["plan"]), state
 
 
+def live_processes(state: dict) -> dict:
+    """The saved container states, with running containers whose process is gone marked as
+    exited (until a controller restarts containers, this is how a crash shows)."""
+    out: dict = {}
+    for key, containers in state.get("processes", {}).items():
+        out[key] = {}
+        for name, st in containers.items():
+            st = dict(st)
+            if st.get("state") == "running" and \
+                    not process.is_same_process(st.get("pid", 0), st.get("start", 0)):
+                st.update(state="failed", reason="the container process exited")
+            out[key][name] = st
+    return out
+
+
 def up(scenario: Scenario, progress: Progress = _noop) -> LabPlan:
     """Build the lab of SCENARIO. On any failure, everything created so far is removed."""
     preflight()

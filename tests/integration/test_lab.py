@@ -7,7 +7,9 @@ fixed at 10.96.0.100 where a test names one, lab network 172.18.0.0/24).
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -151,6 +153,28 @@ def test_named_target_port_and_udp_service(make_lab):
     assert f"RemoteAddr: {client.ip}:" in out.stdout
 
 
+def test_tcp_and_dns_checks_and_the_check_command(make_lab):
+    plan = make_lab(lab_doc(nodes=("node1", "node2"), clients=("laptop",)),
+                    deployment(replicas=3), pod("client", command="[sleep, infinity]"),
+                    service(cluster_ip="10.96.0.100"))
+    ok = check(plan, "pod/client", "tcp", "svc/web-svc-cip", port=80, attempts=3)
+    assert ok.passed and "3/3 connected" in ok.summary, ok.summary
+    closed = check(plan, "pod/client", "tcp", "svc/web-svc-cip", port=81, timeout_s=1,
+                   expect={"success": False})
+    assert closed.passed, closed.summary
+    # no DNS server in this lab yet: dig gets no answer, quickly, and says so
+    dns = check(plan, "pod/client", "dns", "web-svc-cip.default.svc.cluster.local",
+                server="client/laptop", timeout_s=1, expect={"success": False})
+    assert dns.passed and dns.summary.startswith("no answer"), dns.summary
+    assert dns.command.startswith("dig ") and "@172.18.0.254" in dns.command
+    r = netlab("check", "--lab", plan.spec.name, "pod/client", "http", "svc/web-svc-cip",
+               "--attempts", "30", "--backends", "3")
+    assert r.returncode == 0 and "1 passed, 0 failed" in r.stdout, r.stdout + r.stderr
+    r = netlab("check", "--lab", plan.spec.name, "deploy/web", "ping", "svc/web-svc-cip",
+               "--timeout", "1")
+    assert r.returncode == 1 and "FAIL" in r.stdout
+
+
 def test_get_outputs_kubernetes_objects(make_lab):
     plan = make_lab(*classic_docs())
     lab = plan.spec.name
@@ -165,6 +189,13 @@ def test_get_outputs_kubernetes_objects(make_lab):
                                     "80/TCP"]
     wide = netlab("get", "pods", "--lab", lab, "-o", "wide").stdout
     assert all(p.ip in wide for p in plan.pods)
+    # a container that dies shows as an error, as kubectl would show it
+    state = json.load(open(f"/run/netlab/{lab}/state.json"))
+    pid = state["processes"]["default/client"]["c"]["pid"]
+    os.kill(pid, signal.SIGKILL)
+    client_row = next(line for line in netlab("get", "pods", "--lab", lab).stdout.splitlines()
+                      if line.startswith("client "))
+    assert client_row.split()[1:3] == ["0/1", "Error"]
 
 
 def test_manual_steps_build_a_working_pod_network():

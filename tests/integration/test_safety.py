@@ -132,6 +132,7 @@ def test_down_after_up_was_killed(tmp_path, kill_after_lines):
     assert lines >= kill_after_lines, "up finished or stalled before the kill point"
     entries = LabDir(name).entries()
     pids = [e["pid"] for e in entries if e.get("kind") == "proc"]
+    os.remove(path)  # down needs only the journal, not the scenario
     r = netlab("down", name)
     assert r.returncode == 0, r.stderr
     assert lab_traces(name) == []
@@ -185,10 +186,12 @@ spec: {from: pod/client, http: svc/web-svc-cip, port: 81, timeoutSeconds: 1}
 
 
 def test_test_command_exit_codes_and_junit(tmp_path):
-    good = write_lab(tmp_path, unique_name("good"), deployment(replicas=2), pod("client"),
-                     service(), CHECK_OK)
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    (manifests / "web.yaml").write_text(deployment(replicas=2) + "---\n" + service())
+    good = write_lab(tmp_path, unique_name("good"), pod("client"), CHECK_OK)
     junit = tmp_path / "out.xml"
-    r = netlab("test", good, "--junit", str(junit))
+    r = netlab("test", good, "-f", str(manifests), "--junit", str(junit))
     assert r.returncode == 0, r.stdout + r.stderr
     assert "1 passed, 0 failed" in r.stdout and "PASS" in r.stdout and "ran: curl" in r.stdout
     xml = junit.read_text()
