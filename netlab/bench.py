@@ -65,11 +65,13 @@ class ByHand:
         self.procs: list[subprocess.Popen] = []
 
     def rules(self) -> dict[str, list[str]]:
-        text = iptables.render_bootstrap() + iptables.render(
-            iptables.service_ports(self.plan.services, self.plan.endpoints),
-            iptables.ProxyConfig(self.plan.spec.pod_cidr))
-        cmds = iptables_commands(text)
-        return {n.name: cmds for n in self.plan.nodes}
+        ports = iptables.service_ports(self.plan.services, self.plan.endpoints)
+        out = {}
+        for n in self.plan.nodes:
+            cfg = iptables.ProxyConfig(self.plan.spec.pod_cidr, n.name, n.lan_ip)
+            text = iptables.render_bootstrap() + iptables.render(ports, cfg).text
+            out[n.name] = iptables_commands(text)
+        return out
 
     def up(self) -> None:
         for step in manual_steps(self.plan, self.rules()):

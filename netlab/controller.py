@@ -96,6 +96,8 @@ class Lab:
         self.plan, self.ld, self.progress = plan, ld, progress
         self.flavour = "nft"
         self.processes: dict[str, dict[str, dict]] = {}  # pod key -> container -> info
+        self.chains: dict[str, frozenset[str]] = {}  # node -> service chains it holds
+        self.system: dict[str, dict] = {}  # client apps and health check servers
         self.created = time.time()
 
     # -- namespaces --------------------------------------------------------------------------
@@ -125,8 +127,11 @@ class Lab:
         with process.Launcher() as launcher:
             self._build_networks()
             self._setup_nodes()
+            system = self._submit_clients(launcher)
             self._start_pods(self.plan.pods, launcher)
-        self.sync_rules(first=True)
+            self.sync_rules(first=True)
+            system += self._submit_health_servers(launcher)
+            self._collect_system(launcher, system)
 
     def _build_networks(self) -> None:
         plan = self.plan
@@ -229,6 +234,47 @@ class Lab:
                       .link_up(POD_ETH0_INDEX)
                       .route(node.gateway), pod.netns)
 
+    def _submit_clients(self, launcher: process.Launcher) -> list:
+        """Client hosts that stand in for outside servers run the web app."""
+        tickets = []
+        for c in self.plan.clients:
+            if c.app == "web":
+                req = {"netns": netns_path(c.netns), "uts": self._host_uts(c.name),
+                       "log": self.ld.log_path(f"client.{c.name}"), "env": {"HOSTNAME": c.name},
+                       "app": "web", "tcp": list(c.ports), "udp": [], "ips": [c.lan_ip]}
+                tickets.append((f"client/{c.name}", launcher.submit(req)))
+        return tickets
+
+    def _submit_health_servers(self, launcher: process.Launcher) -> list:
+        """kube-proxy's health check server on each node, for every LoadBalancer Service with
+        externalTrafficPolicy Local: it reports the node's local endpoints."""
+        tickets = []
+        for info in self.plan.services:
+            svc = info.service
+            if not svc.health_check_node_port:
+                continue
+            for node in self.plan.nodes:
+                local = {addr.ip for se in self.plan.endpoints
+                         if (se.namespace, se.name) == (svc.namespace, svc.name)
+                         for _n, _p, addr, _num in se.entries
+                         if addr.ready and addr.node == node.name}
+                req = {"netns": netns_path(node.netns), "uts": self._host_uts(node.name),
+                       "log": self.ld.log_path(f"healthz.{node.name}.{svc.namespace}."
+                                               f"{svc.name}"), "env": {},
+                       "app": "healthz", "port": svc.health_check_node_port,
+                       "namespace": svc.namespace, "name": svc.name, "count": len(local)}
+                tickets.append((f"healthz/{node.name}/{info.key}", launcher.submit(req)))
+        return tickets
+
+    def _collect_system(self, launcher: process.Launcher, tickets: list) -> None:
+        records = []
+        for what, ticket in tickets:
+            pid, start = launcher.result(ticket)  # these must run: failure fails the build
+            records.append({"kind": "proc", "pid": pid, "start": start, "system": what})
+            self.system[what] = {"pid": pid, "start": start}
+        if records:
+            self.ld.record(*records)
+
     def _submit_containers(self, launcher: process.Launcher, pod: PodInfo) -> list:
         uts = pod.uts or self._host_uts(pod.node)
         pod = replace(pod, uts=uts)
@@ -264,25 +310,28 @@ class Lab:
     def sync_rules(self, first: bool = False) -> None:
         plan = self.plan
         ready = {p.key: self.pod_running(p.key) for p in plan.pods}
-        endpoints = compute_endpoints(plan.services, plan.pods, ready)
+        endpoints = compute_endpoints(plan.services, plan.pods, ready, plan.manifests)
         self.plan = replace(plan, endpoints=endpoints)
         ports = iptables.service_ports(plan.services, endpoints)
-        cfg = iptables.ProxyConfig(cluster_cidr=plan.spec.pod_cidr)
-        text = iptables.render(ports, cfg)
         for i, node in enumerate(plan.nodes):
             self.progress("service rules", i, len(plan.nodes))
-            body = text
+            cfg = iptables.ProxyConfig(cluster_cidr=plan.spec.pod_cidr, node_name=node.name,
+                                       node_ip=node.lan_ip)
+            rendered = iptables.render(ports, cfg, self.chains.get(node.name, ()))
+            body = rendered.text
             if first:
                 body = iptables.render_bootstrap() + \
-                    cni.render_masquerade(plan.spec.pod_cidr, node.pod_cidr) + text
+                    cni.render_masquerade(plan.spec.pod_cidr, node.pod_cidr) + body
             netfilter.restore(node.netns, self.flavour, body)
+            self.chains[node.name] = rendered.chains
 
     # -- state ---------------------------------------------------------------------------------
 
     def save(self, **extra: object) -> None:
         self.ld.save_state({
             "version": 1, "created": self.created, "flavour": self.flavour,
-            "plan": to_data(self.plan), "processes": self.processes, **extra,
+            "plan": to_data(self.plan), "processes": self.processes, "system": self.system,
+            "chains": {k: sorted(v) for k, v in self.chains.items()}, **extra,
         })
 
 

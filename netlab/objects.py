@@ -91,19 +91,54 @@ def pod_object(plan: LabPlan, pod: PodInfo, procs: dict, created: float) -> dict
 
 def service_object(info: ServiceInfo, created: float) -> dict:
     svc = info.service
-    spec: dict = {
-        "type": svc.type, "clusterIP": info.cluster_ip, "clusterIPs": [info.cluster_ip],
-        "ports": [{**({"name": p.name} if p.name else {}), "protocol": p.protocol,
-                   "port": p.port, "targetPort": p.target_port} for p in svc.ports],
-        "sessionAffinity": "None", "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack",
-        "internalTrafficPolicy": "Cluster",
-    }
+    if svc.type == "ExternalName":
+        spec: dict = {"type": "ExternalName", "externalName": svc.external_name,
+                      "sessionAffinity": "None"}
+    else:
+        spec = {
+            "type": svc.type, "clusterIP": info.cluster_ip, "clusterIPs": [info.cluster_ip],
+            "sessionAffinity": svc.session_affinity, "ipFamilies": ["IPv4"],
+            "ipFamilyPolicy": "SingleStack",
+            "internalTrafficPolicy": svc.internal_traffic_policy,
+        }
+        if svc.session_affinity == "ClientIP":
+            spec["sessionAffinityConfig"] = {"clientIP": {"timeoutSeconds":
+                                                          svc.affinity_timeout}}
+        if svc.type in ("NodePort", "LoadBalancer"):
+            spec["externalTrafficPolicy"] = svc.external_traffic_policy
+        if svc.health_check_node_port:
+            spec["healthCheckNodePort"] = svc.health_check_node_port
+        if svc.external_ips:
+            spec["externalIPs"] = list(svc.external_ips)
+        if svc.load_balancer_source_ranges:
+            spec["loadBalancerSourceRanges"] = list(svc.load_balancer_source_ranges)
+    spec["ports"] = [{**({"name": p.name} if p.name else {}), "protocol": p.protocol,
+                      "port": p.port, "targetPort": p.target_port,
+                      **({"nodePort": p.node_port} if p.node_port else {})}
+                     for p in svc.ports]
     if svc.selector is not None:
         spec["selector"] = dict(svc.selector)
+    status = {"loadBalancer": {"ingress": [{"ip": ip} for ip in svc.load_balancer_ips]}
+              if svc.load_balancer_ips else {}}
     return {"apiVersion": "v1", "kind": "Service",
             "metadata": {"name": svc.name, "namespace": svc.namespace,
                          "labels": dict(svc.labels), "creationTimestamp": _ts(created)},
-            "spec": spec, "status": {"loadBalancer": {}}}
+            "spec": spec, "status": status}
+
+
+def service_columns(info: ServiceInfo) -> tuple[str, str, str]:
+    """CLUSTER-IP, EXTERNAL-IP and PORT(S) as kubectl prints them."""
+    svc = info.service
+    cluster_ip = "<none>" if svc.type == "ExternalName" else info.cluster_ip
+    if svc.type == "ExternalName":
+        external = svc.external_name
+    elif svc.type == "LoadBalancer":
+        external = ",".join([*svc.load_balancer_ips, *svc.external_ips]) or "<pending>"
+    else:
+        external = ",".join(svc.external_ips) or "<none>"
+    ports = ",".join(f"{p.port}:{p.node_port}/{p.protocol}" if p.node_port
+                     else f"{p.port}/{p.protocol}" for p in svc.ports) or "<none>"
+    return cluster_ip, external, ports
 
 
 def _endpoint_groups(plan: LabPlan, namespace: str, name: str) -> list[tuple[tuple, list]]:
@@ -243,8 +278,8 @@ def services_table(plan: LabPlan, created: float, wide: bool, namespace: str | N
         svc = info.service
         if namespace is not None and svc.namespace != namespace:
             continue
-        ports = ",".join(f"{p.port}/{p.protocol}" for p in svc.ports)
-        row = [svc.name, svc.type, info.cluster_ip, "<none>", ports, human_age(now - created)]
+        cluster_ip, external, ports = service_columns(info)
+        row = [svc.name, svc.type, cluster_ip, external, ports, human_age(now - created)]
         if namespace is None:
             row.insert(0, svc.namespace)
         if wide:

@@ -125,9 +125,9 @@ def _matches(rule: list[str], pkt: Packet, local_ips: set[str], mark: bool) -> b
             elif mod == "comment":
                 i += 2
             elif mod == "addrtype":
-                ok = pkt.dst in local_ips
+                which = pkt.dst if rule[i] == "--dst-type" else pkt.src
                 i += 2
-                if not ok:
+                if which not in local_ips:
                     return False
             elif mod == "mark":
                 want = True
@@ -137,7 +137,10 @@ def _matches(rule: list[str], pkt: Packet, local_ips: set[str], mark: bool) -> b
                 if mark != want:
                     return False
             elif mod == "recent":
-                return False
+                # --set always matches; --rcheck needs an earlier packet (none in a trace)
+                if "--rcheck" in rule[i:i + 4]:
+                    return False
+                i = rule.index("--set", i) + 1
             continue
         value = rule[i + 1]
         i += 2

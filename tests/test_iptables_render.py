@@ -26,12 +26,14 @@ from tests.helpers import (
 )
 
 GOLDEN = pathlib.Path(__file__).parent / "golden"
-CFG = iptables.ProxyConfig(cluster_cidr="10.244.0.0/16")
+CFG = iptables.ProxyConfig(cluster_cidr="10.244.0.0/16", node_name="node1",
+                           node_ip="172.18.0.2")
 
 
-def rendered(sc) -> str:
+def rendered(sc, cfg: iptables.ProxyConfig = CFG, changed=None) -> str:
     plan, _ = plan_lab(sc)
-    return iptables.render(iptables.service_ports(plan.services, plan.endpoints), CFG)
+    ports = iptables.service_ports(plan.services, plan.endpoints)
+    return iptables.render(ports, cfg, changed=changed).text
 
 
 def assert_golden(name: str, text: str) -> None:
@@ -160,7 +162,7 @@ def test_udp_port_of_multi_port_service():
 
 def test_stale_chains_are_deleted():
     stale = {"KUBE-SVC-AAAAAAAAAAAAAAAA", "KUBE-SEP-BBBBBBBBBBBBBBBB", "KUBE-SERVICES"}
-    text = iptables.render([], CFG, stale_chains=stale)
+    text = iptables.render([], CFG, stale_chains=stale).text
     assert "-X KUBE-SVC-AAAAAAAAAAAAAAAA" in text and "-X KUBE-SEP-BBBBBBBBBBBBBBBB" in text
     assert "-X KUBE-SERVICES" not in text  # never a base chain
 
@@ -177,3 +179,194 @@ def test_each_endpoint_is_reachable_for_n_endpoints(n):
     assert len({o.verdict for o in out}) == n
     stats = [line for line in text.splitlines() if "statistic" in line]
     assert len(stats) == n - 1
+
+
+# -- every Service type (issue 3) ------------------------------------------------------------
+# Node 1 is 172.18.0.2, node 2 172.18.0.3, the client host 172.18.0.254. Pod "one" is pinned to
+# node2 (10.244.1.2); Deployment "web" puts pods on both nodes: 10.244.0.2 and 10.244.1.3.
+
+SERVICES = """
+apiVersion: v1
+kind: Service
+metadata: {name: np}
+spec:
+  type: NodePort
+  clusterIP: 10.96.0.110
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8000, nodePort: 30080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: lb}
+spec:
+  type: LoadBalancer
+  clusterIP: 10.96.0.111
+  selector: {app: web}
+  loadBalancerSourceRanges: [172.18.0.0/24]
+  ports: [{port: 80, targetPort: 8000, nodePort: 30081}]
+status: {loadBalancer: {ingress: [{ip: 192.0.2.10}]}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: local}
+spec:
+  type: LoadBalancer
+  clusterIP: 10.96.0.112
+  externalTrafficPolicy: Local
+  healthCheckNodePort: 32000
+  loadBalancerIP: 192.0.2.11
+  selector: {app: one}
+  ports: [{port: 80, targetPort: 8000, nodePort: 30082}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: sticky}
+spec:
+  clusterIP: 10.96.0.113
+  externalIPs: [192.0.2.12]
+  sessionAffinity: ClientIP
+  sessionAffinityConfig: {clientIP: {timeoutSeconds: 60}}
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8000}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: itp}
+spec:
+  clusterIP: 10.96.0.114
+  internalTrafficPolicy: Local
+  selector: {app: one}
+  ports: [{port: 80, targetPort: 8000}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: outside}
+spec:
+  clusterIP: 10.96.0.115
+  ports: [{port: 80}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: outside}
+subsets: [{addresses: [{ip: 172.18.0.254}], ports: [{port: 80}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: ext}
+spec: {type: ExternalName, externalName: www.example.org}
+"""
+
+ONE = pod("one", node="node2").replace("app: one", "app: one").replace(
+    "image: nginx", "image: nginx, ports: [{containerPort: 8000}]")
+NODE2 = iptables.ProxyConfig(cluster_cidr="10.244.0.0/16", node_name="node2",
+                             node_ip="172.18.0.3")
+
+
+def services_scenario():
+    return scenario(lab_doc(nodes=("node1", "node2"), clients=("laptop",)),
+                    deployment(replicas=2), ONE, SERVICES)
+
+
+def node_ips(cfg):
+    return {cfg.node_ip, "127.0.0.1"}
+
+
+def test_all_service_types_golden_per_node():
+    sc = services_scenario()
+    assert_golden("services-node1.rules", rendered(sc))
+    assert_golden("services-node2.rules", rendered(sc, NODE2))
+    assert jump_targets_exist(rendered(sc)) == [] and jump_targets_exist(rendered(sc, NODE2)) == []
+
+
+def test_node_port_from_a_client_is_masqueraded_to_any_endpoint():
+    text = rendered(services_scenario())
+    out = trace(text, Packet("172.18.0.254", "172.18.0.2", "tcp", 30080),
+                local_ips=node_ips(CFG))
+    assert sorted(o.verdict for o in out) == ["DNAT 10.244.0.2:8000", "DNAT 10.244.1.3:8000"]
+    assert all(o.masquerade for o in out)
+    assert all("KUBE-NODEPORTS" in o.path for o in out)
+    # and on 127.0.0.1 inside the node
+    local = trace(text, Packet("127.0.0.1", "127.0.0.1", "tcp", 30080), local_ips=node_ips(CFG))
+    assert {o.verdict for o in local} == {"DNAT 10.244.0.2:8000", "DNAT 10.244.1.3:8000"}
+
+
+def test_load_balancer_source_ranges():
+    text = rendered(services_scenario())
+    allowed = trace(text, Packet("172.18.0.254", "192.0.2.10", "tcp", 80))
+    assert {o.verdict for o in allowed} == {"DNAT 10.244.0.2:8000", "DNAT 10.244.1.3:8000"}
+    denied = trace(text, Packet("198.51.100.7", "192.0.2.10", "tcp", 80))
+    assert [o.verdict for o in denied] == ["RETURN"]
+    dropped = trace(text, Packet("198.51.100.7", "192.0.2.10", "tcp", 80), table="filter",
+                    start="KUBE-PROXY-FIREWALL")
+    assert [o.verdict for o in dropped] == ["DROP"]
+
+
+def test_external_traffic_policy_local():
+    sc = services_scenario()
+    node1, node2 = rendered(sc), rendered(sc, NODE2)
+    client = Packet("172.18.0.254", "172.18.0.2", "tcp", 30082)
+    # node1 has no local endpoint: external traffic is dropped in filter, never DNATed
+    assert {o.verdict for o in trace(node1, client, local_ips=node_ips(CFG))} == {"RETURN"}
+    drop = trace(node1, client, table="filter", start="KUBE-EXTERNAL-SERVICES",
+                 local_ips=node_ips(CFG))
+    assert [o.verdict for o in drop] == ["DROP"]
+    # node2 sends it to its own endpoint and keeps the client's address
+    c2 = Packet("172.18.0.254", "172.18.0.3", "tcp", 30082)
+    out = trace(node2, c2, local_ips=node_ips(NODE2))
+    assert [(o.verdict, o.masquerade) for o in out] == [("DNAT 10.244.1.2:8000", False)]
+    # pods anywhere still reach the service through the external address
+    pod_pkt = Packet("10.244.0.2", "192.0.2.11", "tcp", 80)
+    assert {o.verdict for o in trace(node1, pod_pkt)} == {"DNAT 10.244.1.2:8000"}
+    assert '"default/local:80 health check node port"' not in node1
+    assert '"default/local health check node port" -m tcp -p tcp --dport 32000 -j ACCEPT' \
+        in node1
+
+
+def test_session_affinity_rules():
+    text = rendered(services_scenario())
+    assert "-m recent --name KUBE-SEP-" in text and "--rcheck --seconds 60 --reap" in text
+    assert "-m recent --name " in text and "--set -m tcp -p tcp -j DNAT" in text
+    out = trace(text, Packet("10.244.0.9", "192.0.2.12", "tcp", 80))
+    assert all(o.masquerade for o in out)  # external IP, Cluster policy: masqueraded
+
+
+def test_internal_traffic_policy_local():
+    sc = services_scenario()
+    pkt = Packet("10.244.0.9", "10.96.0.114", "tcp", 80)
+    node1 = rendered(sc)
+    assert [o.verdict for o in trace(node1, pkt, table="filter")] == ["DROP"]
+    assert '"default/itp has no local endpoints"' in node1
+    node2 = rendered(sc, NODE2)
+    assert [o.verdict for o in trace(node2, pkt)] == ["DNAT 10.244.1.2:8000"]
+
+
+def test_selectorless_service_reaches_the_hand_written_address_and_external_name_none():
+    text = rendered(services_scenario())
+    out = trace(text, Packet("10.244.0.2", "10.96.0.115", "tcp", 80))
+    assert [o.verdict for o in out] == ["DNAT 172.18.0.254:80"]
+    assert "default/ext" not in text and "www.example.org" not in text
+
+
+def test_partial_sync_rewrites_only_changed_services():
+    sc = services_scenario()
+    plan, _ = plan_lab(sc)
+    ports = iptables.service_ports(plan.services, plan.endpoints)
+    full = iptables.render(ports, CFG)
+    part = iptables.render(ports, CFG, changed={"default/np"})
+    assert part.chains == full.chains
+    np_chain = iptables.svc_chain("default/np", "tcp")
+    sticky = iptables.svc_chain("default/sticky", "tcp")
+    assert f":{np_chain} - [0:0]" in part.text and f":{sticky} - [0:0]" not in part.text
+    assert f"-j {sticky}" in part.text  # KUBE-SERVICES still jumps to the kept chain
+    assert part.lines < full.lines
+
+
+def test_stale_service_chains_of_a_removed_service_are_deleted():
+    sc = services_scenario()
+    plan, _ = plan_lab(sc)
+    ports = iptables.service_ports(plan.services, plan.endpoints)
+    before = iptables.render(ports, CFG).chains
+    after = iptables.render([p for p in ports if p.service != "default/np"], CFG,
+                            stale_chains=before)
+    gone = before - after.chains
+    assert gone and all(f"-X {c}" in after.text for c in gone)

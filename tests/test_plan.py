@@ -129,3 +129,36 @@ def test_node_slices_follow_the_mask_size():
     assert [n.pod_cidr for n in plan.nodes] == ["10.244.0.0/22", "10.244.4.0/22"]
     assert len({p.ip for p in plan.pods}) == 600
     assert max(p.ip for p in plan.pods if p.node == "n1").startswith("10.244.1.")
+
+
+def test_node_ports_and_health_check_ports_are_allocated_stably():
+    svcs = ("apiVersion: v1\nkind: Service\nmetadata: {name: a}\n"
+            "spec: {type: NodePort, selector: {app: web}, ports: [{port: 80, nodePort: 30080},"
+            " {port: 81, name: b}]}\n---\n"
+            "apiVersion: v1\nkind: Service\nmetadata: {name: c}\n"
+            "spec: {type: LoadBalancer, externalTrafficPolicy: Local, selector: {app: web},"
+            " ports: [{port: 80}]}\n")
+    svcs = svcs.replace("ports: [{port: 80, nodePort: 30080}, {port: 81, name: b}]",
+                        "ports: [{port: 80, name: a, nodePort: 30080}, {port: 81, name: b}]")
+    sc = scenario(lab_doc(), svcs)
+    plan, _ = plan_lab(sc)
+    a, c = plan.services
+    ports = [p.node_port for p in a.service.ports] + [c.service.ports[0].node_port,
+                                                      c.service.health_check_node_port]
+    assert ports[0] == 30080 and all(30000 <= p <= 32767 for p in ports)
+    assert len(set(ports)) == 4
+    assert plan_lab(sc)[0].services == plan.services  # same names, same ports
+
+
+def test_selectorless_endpoints_and_external_name_in_plan():
+    sc = scenario(lab_doc(), "apiVersion: v1\nkind: Service\nmetadata: {name: out}\n"
+                             "spec: {ports: [{port: 80}]}\n",
+                  "apiVersion: v1\nkind: Endpoints\nmetadata: {name: out}\n"
+                  "subsets: [{addresses: [{ip: 172.18.0.250}], ports: [{port: 8080}]}]\n",
+                  "apiVersion: v1\nkind: Service\nmetadata: {name: ext}\n"
+                  "spec: {type: ExternalName, externalName: www.example.org}\n")
+    plan, _ = plan_lab(sc)
+    out, ext = plan.services
+    assert ext.cluster_ip == "" and out.cluster_ip
+    (eps,) = plan.endpoints
+    assert [(a.ip, n) for _p, _proto, a, n in eps.entries] == [("172.18.0.250", 8080)]

@@ -167,3 +167,76 @@ def test_node_cidr_mask_size():
     assert "do not fit in 3 node /24 slices (at most 253 each" in str(err)
     err = error_of(lab_doc().replace("spec:", "spec:\n  nodeCIDRMaskSize: 8"))
     assert "nodeCIDRMaskSize must be a whole number from 16 to 28" in str(err)
+
+
+NP = """apiVersion: v1
+kind: Service
+metadata: {{name: {name}}}
+spec: {{type: {type}, selector: {{app: web}}, ports: [{{port: 80{extra}}}]{more}}}
+"""
+
+
+def svc(name="np", type="NodePort", extra="", more=""):
+    return NP.format(name=name, type=type, extra=extra, more=more)
+
+
+def test_service_types_and_fields():
+    sc = scenario(lab_doc(), svc(extra=", nodePort: 30080"),
+                  svc("lb", "LoadBalancer", more=", externalTrafficPolicy: Local, "
+                      "loadBalancerSourceRanges: [10.0.0.0/8]")
+                  + "status: {loadBalancer: {ingress: [{ip: 192.0.2.5}]}}\n",
+                  "apiVersion: v1\nkind: Service\nmetadata: {name: ext}\n"
+                  "spec: {type: ExternalName, externalName: www.example.org.}\n")
+    np, lb, ext = sc.services
+    assert np.ports[0].node_port == 30080
+    assert lb.load_balancer_ips == ("192.0.2.5",) and lb.external_traffic_policy == "Local"
+    assert lb.load_balancer_source_ranges == ("10.0.0.0/8",)
+    assert ext.type == "ExternalName" and ext.external_name == "www.example.org"
+
+
+def test_node_port_range_and_collisions():
+    err = error_of(lab_doc(), svc(extra=", nodePort: 80"))
+    assert "nodePort 80 is outside the node port range 30000-32767" in str(err)
+    lab = lab_doc().replace("spec:", "spec:\n  nodePortRange: 8000-8100")
+    assert scenario(lab, svc(extra=", nodePort: 8080")).services[0].ports[0].node_port == 8080
+    err = error_of(lab_doc(), svc(extra=", nodePort: 30080"), svc("b", extra=", nodePort: 30080"))
+    assert "node port 30080/TCP is already allocated to default/np" in str(err)
+    err = error_of(lab_doc(), svc(type="ClusterIP", extra=", nodePort: 30080"))
+    assert "nodePort may only be set on NodePort and LoadBalancer" in str(err)
+
+
+def test_service_policy_validation():
+    err = error_of(lab_doc(), svc(type="ClusterIP", more=", externalTrafficPolicy: Local"))
+    assert "externalTrafficPolicy may only be set on externally reachable" in str(err)
+    err = error_of(lab_doc(), svc(more=", sessionAffinity: Sticky"))
+    assert "sessionAffinity must be None or ClientIP" in str(err)
+    err = error_of(lab_doc(), svc(more=", healthCheckNodePort: 30500"))
+    assert "healthCheckNodePort needs type LoadBalancer" in str(err)
+    err = error_of(lab_doc(), "apiVersion: v1\nkind: Service\nmetadata: {name: e}\n"
+                              "spec: {type: ExternalName}\n")
+    assert "externalName" in str(err)
+
+
+def test_hand_written_endpoints_and_slices():
+    sc = scenario(lab_doc(), "apiVersion: v1\nkind: Service\nmetadata: {name: out}\n"
+                             "spec: {ports: [{port: 80}]}\n",
+                  "apiVersion: v1\nkind: Endpoints\nmetadata: {name: out}\n"
+                  "subsets: [{addresses: [{ip: 172.18.0.250}], notReadyAddresses: "
+                  "[{ip: 172.18.0.251}], ports: [{port: 8080}]}]\n",
+                  "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: out-1, "
+                  "labels: {kubernetes.io/service-name: out}}\naddressType: IPv4\n"
+                  "ports: [{name: '', port: 8080, protocol: TCP}]\n"
+                  "endpoints: [{addresses: [172.18.0.252], conditions: {ready: true}}]\n")
+    assert [a for m in sc.endpoints for a in m.addresses] == [
+        ("172.18.0.250", True, ""), ("172.18.0.251", False, ""), ("172.18.0.252", True, "")]
+    err = error_of(lab_doc(), "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+                              "metadata: {name: x}\naddressType: IPv4\n")
+    assert "kubernetes.io/service-name" in str(err)
+
+
+def test_clients_can_serve():
+    lab = lab_doc().replace("clients: []", "clients: [laptop, {name: origin, app: web, "
+                                           "ports: [8080]}]")
+    sc = scenario(lab)
+    assert sc.lab.clients == ("laptop", "origin")
+    assert sc.lab.client_app("origin").ports == (8080,) and sc.lab.client_app("laptop") is None

@@ -20,7 +20,7 @@ import os
 import signal
 import sys
 
-from netlab.apps import web
+from netlab.apps import healthz, web
 from netlab.kernel.ns import CLONE_NEWNET, CLONE_NEWUTS, _check, _libc
 
 
@@ -68,6 +68,11 @@ def _child(req: dict, wfd: int) -> None:
             os.write(wfd, f"{os.getpid()}\n".encode())
             os.close(wfd)
             web.serve(bound, req.get("ips") or [])
+        elif app == "healthz":
+            server = healthz.bind(req["port"], req["namespace"], req["name"], req["count"])
+            os.write(wfd, f"{os.getpid()}\n".encode())
+            os.close(wfd)
+            web.serve([server], [])
         else:  # idle: a container that only keeps the pod alive
             os.write(wfd, f"{os.getpid()}\n".encode())
             os.close(wfd)

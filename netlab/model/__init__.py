@@ -24,6 +24,15 @@ class ImageApp:
 
 
 @dataclass(frozen=True)
+class ClientSpec:
+    """A host outside the cluster; it may run a built-in app (an outside server)."""
+
+    name: str
+    app: str = ""  # "" (nothing), "web"
+    ports: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
 class LabSpec:
     name: str
     nodes: tuple[str, ...] = ("node1",)
@@ -38,6 +47,14 @@ class LabSpec:
     cluster_domain: str = "cluster.local"
     max_pods: int = 2000
     images: tuple[tuple[str, ImageApp], ...] = ()
+    node_port_range: tuple[int, int] = (30000, 32767)
+    client_apps: tuple[ClientSpec, ...] = ()
+
+    def client_app(self, name: str) -> ClientSpec | None:
+        for c in self.client_apps:
+            if c.name == name:
+                return c
+        return None
 
     def image_app(self, image: str) -> ImageApp | None:
         bare = image.split("@")[0]
@@ -108,9 +125,35 @@ class Service:
     namespace: str
     ports: tuple[ServicePort, ...]
     selector: tuple[tuple[str, str], ...] | None = None
-    type: str = "ClusterIP"
+    type: str = "ClusterIP"  # ClusterIP | NodePort | LoadBalancer | ExternalName
     cluster_ip: str = ""  # "" = allocate; "None" = headless
     labels: tuple[tuple[str, str], ...] = ()
+    external_ips: tuple[str, ...] = ()
+    load_balancer_ips: tuple[str, ...] = ()  # status.loadBalancer.ingress, spec.loadBalancerIP
+    load_balancer_source_ranges: tuple[str, ...] = ()
+    session_affinity: str = "None"  # None | ClientIP
+    affinity_timeout: int = 10800
+    external_traffic_policy: str = "Cluster"  # Cluster | Local
+    internal_traffic_policy: str = "Cluster"
+    health_check_node_port: int = 0
+    external_name: str = ""
+    publish_not_ready: bool = False
+
+    @property
+    def externally_accessible(self) -> bool:
+        return bool(self.external_ips or self.load_balancer_ips
+                    or any(p.node_port for p in self.ports))
+
+
+@dataclass(frozen=True)
+class EndpointsManifest:
+    """Hand-written Endpoints (or an EndpointSlice) for a Service without a selector."""
+
+    name: str  # the service's name
+    namespace: str
+    # (port name, protocol, port) and the addresses that serve them: (ip, ready, node)
+    ports: tuple[tuple[str, str, int], ...]
+    addresses: tuple[tuple[str, bool, str], ...]
 
 
 @dataclass(frozen=True)
@@ -147,6 +190,7 @@ class Scenario:
     services: tuple[Service, ...] = ()
     checks: tuple[CheckSpec, ...] = ()
     sources: tuple[str, ...] = ()
+    endpoints: tuple[EndpointsManifest, ...] = ()
 
 
 # -- runtime side: what the plan decided ---------------------------------------------------
@@ -170,6 +214,8 @@ class ClientInfo:
     netns: str
     lan_ip: str
     lan_veth: str
+    app: str = ""
+    ports: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -197,10 +243,10 @@ class PodInfo:
 
 @dataclass(frozen=True)
 class ServiceInfo:
-    """A Service with its ClusterIP decided."""
+    """A Service with its ClusterIP, node ports and health check port decided."""
 
-    service: Service
-    cluster_ip: str  # "None" for headless
+    service: Service  # node ports filled in
+    cluster_ip: str  # "None" for headless, "" for ExternalName
 
     @property
     def key(self) -> str:
@@ -247,6 +293,7 @@ class LabPlan:
     pods: tuple[PodInfo, ...]
     services: tuple[ServiceInfo, ...]
     endpoints: tuple[ServiceEndpoints, ...]
+    manifests: tuple[EndpointsManifest, ...] = ()  # hand-written Endpoints/EndpointSlices
 
     def node(self, name: str) -> NodeInfo:
         for n in self.nodes:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from netlab.errors import ScenarioError
 from netlab.model import (
@@ -17,7 +17,13 @@ from netlab.model import (
 )
 from netlab.plan import naming
 from netlab.plan.endpoints import compute_endpoints
-from netlab.plan.ipam import HostLocal, RangeFull, allocate_cluster_ip, node_subnets
+from netlab.plan.ipam import (
+    HostLocal,
+    RangeFull,
+    allocate_cluster_ip,
+    allocate_node_port,
+    node_subnets,
+)
 
 LAN_BRIDGE = "lab0"
 
@@ -40,11 +46,14 @@ def plan_nodes(sc: Scenario) -> tuple[NodeInfo, ...]:
 def plan_clients(sc: Scenario) -> tuple[ClientInfo, ...]:
     lab = sc.lab
     lan = ipaddress.ip_network(lab.node_cidr)
-    return tuple(
-        ClientInfo(name=name, netns=naming.client_netns(lab.name, name),
-                   lan_ip=str(lan.broadcast_address - 1 - i),
-                   lan_veth=naming.lan_port("client", name))
-        for i, name in enumerate(lab.clients))
+    out = []
+    for i, name in enumerate(lab.clients):
+        app = lab.client_app(name)
+        out.append(ClientInfo(name=name, netns=naming.client_netns(lab.name, name),
+                              lan_ip=str(lan.broadcast_address - 1 - i),
+                              lan_veth=naming.lan_port("client", name),
+                              app=app.app if app else "", ports=app.ports if app else ()))
+    return tuple(out)
 
 
 def desired_pods(sc: Scenario) -> list[tuple[str, str, tuple, PodSpec, str, str]]:
@@ -103,21 +112,46 @@ def plan_lab(sc: Scenario, ipam: dict[str, dict] | None = None) -> tuple[LabPlan
                             naming.pod_uts_path(lab.name, ns, name), ip, veth, labels, spec,
                             owner, thash))
     services = plan_services(sc)
-    endpoints = compute_endpoints(services, pods)
+    endpoints = compute_endpoints(services, pods, manifests=sc.endpoints)
     lan = ipaddress.ip_network(lab.node_cidr)
     plan = LabPlan(spec=lab, lan_netns=naming.lan_netns(lab.name), lan_bridge=LAN_BRIDGE,
                    lan_gateway=str(lan.network_address + 1), nodes=nodes, clients=clients,
-                   pods=tuple(pods), services=services, endpoints=endpoints)
+                   pods=tuple(pods), services=services, endpoints=endpoints,
+                   manifests=sc.endpoints)
     return plan, {k: v.to_dict() for k, v in allocators.items()}
 
 
 def plan_services(sc: Scenario) -> tuple[ServiceInfo, ...]:
+    """ClusterIPs, node ports and health check ports: the ones the manifests ask for, then
+    allocated ones (stable for the same names)."""
     used = {s.cluster_ip for s in sc.services if s.cluster_ip and s.cluster_ip != "None"}
+    used_ports = {p.node_port for s in sc.services for p in s.ports if p.node_port} | \
+        {s.health_check_node_port for s in sc.services if s.health_check_node_port}
     out = []
     for svc in sc.services:
+        key = f"{svc.namespace}/{svc.name}"
+        if svc.type == "ExternalName":
+            out.append(ServiceInfo(svc, ""))
+            continue
         ip = svc.cluster_ip
         if not ip:
-            ip = allocate_cluster_ip(sc.lab.service_cidr, f"{svc.namespace}/{svc.name}", used)
+            ip = allocate_cluster_ip(sc.lab.service_cidr, key, used)
             used.add(ip)
-        out.append(ServiceInfo(svc, ip))
+        ports = []
+        for p in svc.ports:
+            if svc.type in ("NodePort", "LoadBalancer") and not p.node_port:
+                try:
+                    port = allocate_node_port(sc.lab.node_port_range,
+                                              f"{key}:{p.port}/{p.protocol}", used_ports)
+                except RangeFull as exc:
+                    raise ScenarioError(str(exc), field=f"Service/{svc.name} spec.ports") \
+                        from None
+                used_ports.add(port)
+                p = replace(p, node_port=port)
+            ports.append(p)
+        hc = svc.health_check_node_port
+        if svc.type == "LoadBalancer" and svc.external_traffic_policy == "Local" and not hc:
+            hc = allocate_node_port(sc.lab.node_port_range, f"{key}/healthcheck", used_ports)
+            used_ports.add(hc)
+        out.append(ServiceInfo(replace(svc, ports=tuple(ports), health_check_node_port=hc), ip))
     return tuple(out)

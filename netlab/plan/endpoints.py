@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from netlab.model import (
     EndpointAddress,
+    EndpointsManifest,
     PodInfo,
     ServiceEndpoints,
     ServiceInfo,
@@ -33,15 +34,38 @@ def selects(selector: Iterable[tuple[str, str]], labels: dict[str, str]) -> bool
     return all(labels.get(k) == v for k, v in selector)
 
 
+def manifest_endpoints(info: ServiceInfo,
+                       manifests: Iterable[EndpointsManifest]) -> ServiceEndpoints:
+    """A selector-less service's endpoints, from hand-written Endpoints/EndpointSlices: a
+    service port takes the addresses of the endpoint port with its name and protocol."""
+    svc = info.service
+    entries = []
+    for m in manifests:
+        if m.name != svc.name or m.namespace != svc.namespace:
+            continue
+        for port in svc.ports:
+            for name, proto, number in m.ports:
+                if name == port.name and proto == port.protocol:
+                    for ip, ready, node in m.addresses:
+                        addr = EndpointAddress(ip, "", node, ready or svc.publish_not_ready)
+                        entries.append((port.name, port.protocol, addr, number))
+    return ServiceEndpoints(svc.namespace, svc.name, tuple(entries))
+
+
 def compute_endpoints(services: Iterable[ServiceInfo], pods: Iterable[PodInfo],
-                      ready: dict[str, bool] | None = None) -> tuple[ServiceEndpoints, ...]:
-    """Endpoints for every service with a selector. READY maps pod keys to readiness
-    (default: every running pod is ready)."""
+                      ready: dict[str, bool] | None = None,
+                      manifests: Iterable[EndpointsManifest] = ()) -> tuple[ServiceEndpoints, ...]:
+    """Endpoints of every service. READY maps pod keys to readiness (default: every pod is
+    ready); services without a selector take MANIFESTS (hand-written Endpoints)."""
     pods = sorted(pods, key=lambda p: (p.namespace, p.name))
+    manifests = tuple(manifests)
     out = []
     for info in services:
         svc = info.service
+        if svc.type == "ExternalName":
+            continue
         if svc.selector is None:
+            out.append(manifest_endpoints(info, manifests))
             continue
         entries = []
         for pod in pods:
@@ -49,8 +73,9 @@ def compute_endpoints(services: Iterable[ServiceInfo], pods: Iterable[PodInfo],
                 continue
             if not selects(svc.selector, pod.label_map):
                 continue
+            is_ready = True if ready is None else ready.get(pod.key, False)
             addr = EndpointAddress(pod.ip, pod.key, pod.node,
-                                   ready=True if ready is None else ready.get(pod.key, False))
+                                   ready=is_ready or svc.publish_not_ready)
             for port in svc.ports:
                 number = resolve_target_port(port, pod)
                 if number is not None:

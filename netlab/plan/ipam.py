@@ -68,6 +68,20 @@ class HostLocal:
         return cls(d["subnet"], d.get("lastReserved", ""), dict(d.get("allocated", {})))
 
 
+def allocate_node_port(port_range: tuple[int, int], key: str, used: set[int]) -> int:
+    """A node port for KEY (namespace/name:port/protocol), stable across runs, not in USED."""
+    import hashlib
+
+    low, high = port_range
+    size = high - low + 1
+    start = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % size
+    for step in range(size):
+        port = low + (start + step) % size
+        if port not in used:
+            return port
+    raise RangeFull(f"the node port range {low}-{high} is full")
+
+
 def allocate_cluster_ip(service_cidr: str, key: str, used: set[str]) -> str:
     """A ClusterIP for service KEY (namespace/name), stable across runs.
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -43,8 +44,16 @@ def svc_chain(spn: str, protocol: str) -> str:
     return "KUBE-SVC-" + _hash16(spn + protocol.lower())
 
 
+def svl_chain(spn: str, protocol: str) -> str:
+    return "KUBE-SVL-" + _hash16(spn + protocol.lower())
+
+
 def ext_chain(spn: str, protocol: str) -> str:
     return "KUBE-EXT-" + _hash16(spn + protocol.lower())
+
+
+def fw_chain(spn: str, protocol: str) -> str:
+    return "KUBE-FW-" + _hash16(spn + protocol.lower())
 
 
 def sep_chain(spn: str, protocol: str, endpoint: str) -> str:
@@ -74,26 +83,42 @@ def _line(*parts: str | Sequence[str]) -> str:
 
 @dataclass(frozen=True)
 class ServicePortView:
+    """One service port as kube-proxy sees it (its servicePortInfo plus its endpoints)."""
+
     spn: str  # ServicePortName string
+    service: str  # namespace/name, the unit of change for partial syncs
     protocol: str  # lower case
     cluster_ip: str
     port: int
-    endpoints: tuple[str, ...]  # "ip:port", ready endpoints, sorted as kube-proxy sorts them
+    endpoints: tuple[tuple[str, str], ...]  # ("ip:port", node), ready only, sorted by "ip:port"
+    node_port: int = 0
+    external_ips: tuple[str, ...] = ()
+    lb_ips: tuple[str, ...] = ()
+    lb_source_ranges: tuple[str, ...] = ()
+    affinity_seconds: int = 0  # > 0: sessionAffinity ClientIP
+    etp_local: bool = False  # externalTrafficPolicy Local (externally reachable services)
+    itp_local: bool = False  # internalTrafficPolicy Local
+    health_check_node_port: int = 0
 
     @property
     def svc_chain(self) -> str:
         return svc_chain(self.spn, self.protocol)
 
+    @property
+    def externally_accessible(self) -> bool:
+        return bool(self.node_port or self.external_ips or self.lb_ips)
+
 
 def service_ports(services: Iterable[ServiceInfo],
                   endpoints: Iterable[ServiceEndpoints]) -> list[ServicePortView]:
-    """Flatten services to the ports kube-proxy programs (skipping headless and skipped ones)."""
-    eps: dict[tuple[str, str, str, str], set[str]] = {}
+    """Flatten services to the ports kube-proxy programs (skipping headless, ExternalName and
+    services another proxy owns)."""
+    eps: dict[tuple[str, str, str, str], set[tuple[str, str]]] = {}
     for se in endpoints:
         for port_name, proto, addr, number in se.entries:
             if addr.ready:
                 eps.setdefault((se.namespace, se.name, port_name, proto), set()).add(
-                    f"{addr.ip}:{number}")
+                    (f"{addr.ip}:{number}", addr.node))
     out = []
     for info in services:
         svc = info.service
@@ -103,8 +128,16 @@ def service_ports(services: Iterable[ServiceInfo],
             key = (svc.namespace, svc.name, p.name, p.protocol)
             out.append(ServicePortView(
                 spn=service_port_name(svc.namespace, svc.name, p.name),
+                service=f"{svc.namespace}/{svc.name}",
                 protocol=p.protocol.lower(), cluster_ip=info.cluster_ip, port=p.port,
-                endpoints=tuple(sorted(eps.get(key, ())))))
+                endpoints=tuple(sorted(eps.get(key, ()))),
+                node_port=p.node_port, external_ips=svc.external_ips,
+                lb_ips=svc.load_balancer_ips, lb_source_ranges=svc.load_balancer_source_ranges,
+                affinity_seconds=svc.affinity_timeout if svc.session_affinity == "ClientIP"
+                else 0,
+                etp_local=svc.external_traffic_policy == "Local" and svc.externally_accessible,
+                itp_local=svc.internal_traffic_policy == "Local",
+                health_check_node_port=svc.health_check_node_port))
     out.sort(key=lambda v: (v.spn, v.protocol))
     return out
 
@@ -121,13 +154,43 @@ def is_skipped(labels: dict[str, str]) -> bool:
 @dataclass(frozen=True)
 class ProxyConfig:
     cluster_cidr: str  # the local-traffic detector: traffic from outside it is masqueraded
+    node_name: str = ""  # whose endpoints are local
+    node_ip: str = ""
     masquerade_mark: str = MASQ_MARK
     random_fully: bool = True  # iptables >= 1.6.2 has it, and then kube-proxy uses it
 
 
+@dataclass(frozen=True)
+class Rendered:
+    text: str  # iptables-restore input
+    chains: frozenset[str]  # the service chains this sync keeps (written or left as they were)
+    lines: int  # rules written
+
+
+def _write_endpoint_jumps(rules: list[str], v: ServicePortView, chain: str,
+                          endpoints: Sequence[str]) -> None:
+    """kube-proxy's writeServiceToEndpointRules: affinity checks first, then the random pick."""
+    if v.affinity_seconds:
+        for ep in endpoints:
+            sep = sep_chain(v.spn, v.protocol, ep)
+            rules.append(_line("-A", chain, _comment(f"{v.spn} -> {ep}"), "-m", "recent",
+                               "--name", sep, "--rcheck", "--seconds", str(v.affinity_seconds),
+                               "--reap", "-j", sep))
+    n = len(endpoints)
+    for i, ep in enumerate(endpoints):
+        stat = ["-m", "statistic", "--mode", "random", "--probability",
+                probability(n - i)] if i < n - 1 else []
+        rules.append(_line("-A", chain, _comment(f"{v.spn} -> {ep}"), stat,
+                           "-j", sep_chain(v.spn, v.protocol, ep)))
+
+
 def render(ports: Sequence[ServicePortView], cfg: ProxyConfig,
-           stale_chains: Iterable[str] = ()) -> str:
-    """The iptables-restore input of one full sync, filter table then nat table."""
+           stale_chains: Iterable[str] = (), changed: set[str] | None = None) -> Rendered:
+    """The iptables-restore input of one sync on node CFG.node_name.
+
+    CHANGED names the services (namespace/name) whose chains must be rewritten; None means a
+    full sync. Chains of unchanged services are left out and keep their rules (--noflush), as
+    in kube-proxy's partial syncs; the top-level chains are always rewritten whole."""
     mark = cfg.masquerade_mark
     filter_chains = [KUBE_SERVICES, KUBE_EXTERNAL_SERVICES, KUBE_FORWARD, KUBE_NODEPORTS,
                      KUBE_PROXY_FIREWALL, KUBE_FIREWALL]
@@ -146,35 +209,142 @@ def render(ports: Sequence[ServicePortView], cfg: ProxyConfig,
               masq),
         _line("-A", KUBE_MARK_MASQ, "-j", "MARK", "--or-mark", mark),
     ]
+    active: set[str] = set()
 
     for v in ports:
         proto = v.protocol
-        match = ["-m", proto, "-p", proto, "-d", v.cluster_ip, "--dport", str(v.port)]
-        if not v.endpoints:
-            filter_rules.append(_line("-A", KUBE_SERVICES, _comment(f"{v.spn} has no endpoints"),
-                                      match, "-j", "REJECT"))
+        dport = ["--dport", str(v.port)]
+        all_eps = [ep for ep, _node in v.endpoints]
+        local_eps = [ep for ep, node in v.endpoints if node and node == cfg.node_name]
+        has_endpoints = bool(all_eps)
+        uses_cluster = has_endpoints and (not v.itp_local or v.externally_accessible)
+        uses_local = bool(local_eps) and (v.itp_local or v.etp_local)
+        cluster_chain, local_chain = v.svc_chain, svl_chain(v.spn, proto)
+        internal_chain, has_internal = cluster_chain, has_endpoints
+        if v.itp_local:
+            internal_chain, has_internal = local_chain, bool(local_eps)
+        external_policy, has_external = cluster_chain, has_endpoints
+        if v.etp_local:
+            external_policy, has_external = local_chain, bool(local_eps)
+        external = ext_chain(v.spn, proto)
+        uses_external = has_endpoints and v.externally_accessible
+        firewall = fw_chain(v.spn, proto)
+        uses_fw = has_endpoints and bool(v.lb_ips) and bool(v.lb_source_ranges)
+        lb_chain = firewall if uses_fw else external
+        if not has_endpoints:
+            int_target = ext_target = "REJECT"
+            int_comment = ext_comment = f"{v.spn} has no endpoints"
+        else:
+            int_target = ext_target = "DROP"
+            int_comment = ext_comment = f"{v.spn} has no local endpoints"
+
+        def vip(ip: str) -> list[str]:
+            return ["-m", proto, "-p", proto, "-d", ip, *dport]  # noqa: B023
+
+        # Capture the ClusterIP, external IPs, load balancer IPs and node ports.
+        if has_internal:
+            nat_rules.append(_line("-A", KUBE_SERVICES, _comment(f"{v.spn} cluster IP"),
+                                   vip(v.cluster_ip), "-j", internal_chain))
+        else:
+            filter_rules.append(_line("-A", KUBE_SERVICES, _comment(int_comment),
+                                      vip(v.cluster_ip), "-j", int_target))
+        for ip in v.external_ips:
+            if has_endpoints:
+                nat_rules.append(_line("-A", KUBE_SERVICES, _comment(f"{v.spn} external IP"),
+                                       vip(ip), "-j", external))
+            if not has_external:
+                filter_rules.append(_line("-A", KUBE_EXTERNAL_SERVICES, _comment(ext_comment),
+                                          vip(ip), "-j", ext_target))
+        for ip in v.lb_ips:
+            if has_endpoints:
+                nat_rules.append(_line("-A", KUBE_SERVICES,
+                                       _comment(f"{v.spn} loadbalancer IP"), vip(ip),
+                                       "-j", lb_chain))
+            if uses_fw:
+                filter_rules.append(_line(
+                    "-A", KUBE_PROXY_FIREWALL,
+                    _comment(f"{v.spn} traffic not accepted by {firewall}"), vip(ip),
+                    "-j", "DROP"))
+        if not has_external:
+            for ip in v.lb_ips:
+                filter_rules.append(_line("-A", KUBE_EXTERNAL_SERVICES, _comment(ext_comment),
+                                          vip(ip), "-j", ext_target))
+        if v.node_port:
+            if has_endpoints:
+                nat_rules.append(_line("-A", KUBE_NODEPORTS, _comment(v.spn), "-m", proto,
+                                       "-p", proto, "--dport", str(v.node_port),
+                                       "-j", external))
+            if not has_external:
+                filter_rules.append(_line(
+                    "-A", KUBE_EXTERNAL_SERVICES, _comment(ext_comment),
+                    "-m", "addrtype", "--dst-type", "LOCAL", "-m", proto, "-p", proto,
+                    "--dport", str(v.node_port), "-j", ext_target))
+        if v.health_check_node_port:
+            filter_rules.append(_line(
+                "-A", KUBE_NODEPORTS, _comment(f"{v.spn} health check node port"),
+                "-m", "tcp", "-p", "tcp", "--dport", str(v.health_check_node_port),
+                "-j", "ACCEPT"))
+
+        # The service's own chains; an unchanged service keeps them as they are.
+        reachable = all_eps if uses_cluster else local_eps
+        chains = [c for c, used in ((external, uses_external), (firewall, uses_fw),
+                                    (cluster_chain, uses_cluster), (local_chain, uses_local))
+                  if used] + [sep_chain(v.spn, proto, ep) for ep in reachable]
+        active.update(chains)
+        if changed is not None and v.service not in changed:
             continue
-        chain = v.svc_chain
-        nat_chains.append(chain)
-        nat_rules.append(_line("-A", KUBE_SERVICES, _comment(f"{v.spn} cluster IP"), match,
-                               "-j", chain))
-        nat_rules.append(_line("-A", chain, _comment(f"{v.spn} cluster IP"), match,
-                               "!", "-s", cfg.cluster_cidr, "-j", KUBE_MARK_MASQ))
-        n = len(v.endpoints)
-        for i, ep in enumerate(v.endpoints):
-            stat = ["-m", "statistic", "--mode", "random", "--probability",
-                    probability(n - i)] if i < n - 1 else []
-            nat_rules.append(_line("-A", chain, _comment(f"{v.spn} -> {ep}"), stat,
-                                   "-j", sep_chain(v.spn, proto, ep)))
-        for ep in v.endpoints:
+        nat_chains.extend(chains)
+        if has_internal:
+            nat_rules.append(_line("-A", internal_chain, _comment(f"{v.spn} cluster IP"),
+                                   vip(v.cluster_ip), "!", "-s", cfg.cluster_cidr,
+                                   "-j", KUBE_MARK_MASQ))
+        if uses_external:
+            if not v.etp_local:
+                nat_rules.append(_line(
+                    "-A", external,
+                    _comment(f"masquerade traffic for {v.spn} external destinations"),
+                    "-j", KUBE_MARK_MASQ))
+            else:
+                nat_rules += [
+                    _line("-A", external,
+                          _comment(f"pod traffic for {v.spn} external destinations"),
+                          "-s", cfg.cluster_cidr, "-j", cluster_chain),
+                    _line("-A", external,
+                          _comment(f"masquerade LOCAL traffic for {v.spn} external "
+                                   "destinations"),
+                          "-m", "addrtype", "--src-type", "LOCAL", "-j", KUBE_MARK_MASQ),
+                    _line("-A", external,
+                          _comment(f"route LOCAL traffic for {v.spn} external destinations"),
+                          "-m", "addrtype", "--src-type", "LOCAL", "-j", cluster_chain),
+                ]
+            if has_external:
+                nat_rules.append(_line("-A", external, "-j", external_policy))
+        if uses_fw:
+            fw_args = ["-A", firewall, *_comment(f"{v.spn} loadbalancer IP")]
+            from_node = False
+            for cidr in v.lb_source_ranges:
+                nat_rules.append(_line(fw_args, "-s", cidr, "-j", external))
+                if cfg.node_ip and ipaddress.ip_address(cfg.node_ip) in \
+                        ipaddress.ip_network(cidr):
+                    from_node = True
+            if from_node:
+                for ip in v.lb_ips:
+                    nat_rules.append(_line(fw_args, "-s", ip, "-j", external))
+            nat_rules.append(_line(
+                "-A", firewall,
+                _comment(f"other traffic to {v.spn} will be dropped by KUBE-PROXY-FIREWALL")))
+        if uses_cluster:
+            _write_endpoint_jumps(nat_rules, v, cluster_chain, all_eps)
+        if uses_local:
+            _write_endpoint_jumps(nat_rules, v, local_chain, local_eps)
+        for ep in reachable:
             sep = sep_chain(v.spn, proto, ep)
-            nat_chains.append(sep)
             ip = ep.rsplit(":", 1)[0]
             nat_rules.append(_line("-A", sep, _comment(v.spn), "-s", ip, "-j", KUBE_MARK_MASQ))
-            nat_rules.append(_line("-A", sep, _comment(v.spn), "-m", proto, "-p", proto,
+            recent = ["-m", "recent", "--name", sep, "--set"] if v.affinity_seconds else []
+            nat_rules.append(_line("-A", sep, _comment(v.spn), recent, "-m", proto, "-p", proto,
                                    "-j", "DNAT", "--to-destination", ep))
 
-    active = set(nat_chains)
     for chain in sorted(set(stale_chains) - active):
         if chain.startswith(SERVICE_CHAIN_PREFIXES):
             nat_chains.append(chain)
@@ -191,10 +361,11 @@ def render(ports: Sequence[ServicePortView], cfg: ProxyConfig,
         _line("-A", KUBE_FORWARD, _comment("kubernetes forwarding conntrack rule"),
               "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"),
     ]
-    return "\n".join([
+    text = "\n".join([
         "*filter", *(f":{c} - [0:0]" for c in filter_chains), *filter_rules, "COMMIT",
         "*nat", *(f":{c} - [0:0]" for c in nat_chains), *nat_rules, "COMMIT", "",
     ])
+    return Rendered(text, frozenset(active), len(filter_rules) + len(nat_rules))
 
 
 # The jumps from the built-in chains, as kube-proxy (and, for KUBE-FIREWALL, kubelet) install

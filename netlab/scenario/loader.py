@@ -19,9 +19,11 @@ from netlab.model import (
     PROXY_MODES,
     ROUTING_MODES,
     CheckSpec,
+    ClientSpec,
     Container,
     ContainerPort,
     Deployment,
+    EndpointsManifest,
     Expect,
     ImageApp,
     LabSpec,
@@ -114,6 +116,7 @@ def build_scenario(docs: list[Doc], *, sources: tuple[str, ...] = (),
     deployments: list[Deployment] = []
     services: list[Service] = []
     checks: list[CheckSpec] = []
+    endpoints: list[EndpointsManifest] = []
     seen: dict[tuple[str, str, str], Doc] = {}
 
     for doc in docs:
@@ -142,7 +145,11 @@ def build_scenario(docs: list[Doc], *, sources: tuple[str, ...] = (),
             elif kind == "Deployment":
                 deployments.append(_deployment(doc, name, ns, lab))
             elif kind == "Service":
-                services.append(_service(doc, name, ns))
+                services.append(_service(doc, name, ns, lab))
+            elif kind == "Endpoints":
+                endpoints += _endpoints(doc, name, ns, lab)
+            elif kind == "EndpointSlice":
+                endpoints.append(_endpoint_slice(doc, ns, lab))
         else:
             known = ", ".join(["Lab", "Check", *schema.KINDS])
             raise doc.error(f"unknown kind {kind!r} (netlab knows {known})", "kind")
@@ -153,7 +160,7 @@ def build_scenario(docs: list[Doc], *, sources: tuple[str, ...] = (),
         seen[key] = doc
 
     scenario = Scenario(lab, tuple(pods), tuple(deployments), tuple(services), tuple(checks),
-                        sources)
+                        sources, tuple(endpoints))
     _cross_checks(scenario, namespaces, {k: d for k, d in seen.items()})
     return scenario
 
@@ -193,7 +200,7 @@ def _lab(doc: Doc) -> LabSpec:
         raise doc.error("must be a mapping", "spec")
     d = LabSpec(name=name)
     nodes = _name_list(doc, spec.get("nodes", list(d.nodes)), "spec.nodes", allow_empty=False)
-    clients = _name_list(doc, spec.get("clients", []), "spec.clients", allow_empty=True)
+    clients, client_apps = _clients(doc, spec.get("clients", []))
     for c in clients:
         if c in nodes:
             raise doc.error(f"'{c}' is both a node and a client", "spec.clients")
@@ -238,9 +245,48 @@ def _lab(doc: Doc) -> LabSpec:
         raise doc.error(f"maxPods must be a whole number from 1 to 60000, got {max_pods!r}",
                         "spec.maxPods")
     images = _images(doc, spec.get("images") or {})
-    return LabSpec(name=name, nodes=nodes, clients=clients, proxy_mode=proxy, routing=routing,
+    port_range = _port_range(doc, spec.get("nodePortRange", "30000-32767"))
+    return LabSpec(node_port_range=port_range, client_apps=client_apps,
+                   name=name, nodes=nodes, clients=clients, proxy_mode=proxy, routing=routing,
                    pod_cidr=str(pod), node_mask=mask, service_cidr=str(svc), node_cidr=str(lan),
                    cluster_domain=domain, max_pods=max_pods, images=images)
+
+
+def _clients(doc: Doc, value: object) -> tuple[tuple[str, ...], tuple[ClientSpec, ...]]:
+    """clients: [laptop, {name: origin, app: web, ports: [80]}]"""
+    if not isinstance(value, list):
+        raise doc.error("must be a list of names or {name, app, ports}", "spec.clients")
+    names, apps = [], []
+    for i, item in enumerate(value):
+        field = f"spec.clients[{i}]"
+        if isinstance(item, dict):
+            if set(item) - {"name", "app", "ports"}:
+                raise doc.error("a client is a name or {name, app: web, ports: [..]}", field)
+            app = item.get("app", "web")
+            if app != "web":
+                raise doc.error(f"a client can run the web app only, got {app!r}", field)
+            ports = item.get("ports") or [80]
+            for p in ports:
+                reason = validate.port_number(p)
+                if reason:
+                    raise doc.error(reason, f"{field}.ports")
+            names.append(item.get("name"))
+            apps.append(ClientSpec(str(item.get("name")), app, tuple(ports)))
+        else:
+            names.append(item)
+    return _name_list(doc, names, "spec.clients", allow_empty=True), tuple(apps)
+
+
+def _port_range(doc: Doc, value: object) -> tuple[int, int]:
+    """kube-apiserver's --service-node-port-range syntax: "30000-32767"."""
+    try:
+        low, high = (int(x) for x in str(value).split("-", 1))
+    except ValueError:
+        raise doc.error(f"must look like 30000-32767, got {value!r}", "spec.nodePortRange") \
+            from None
+    if not 1 <= low <= high <= 65535 or high - low < 1:
+        raise doc.error(f"{value!r} is not a port range", "spec.nodePortRange")
+    return low, high
 
 
 def _name_list(doc: Doc, value: object, field: str, *, allow_empty: bool) -> tuple[str, ...]:
@@ -294,8 +340,9 @@ def _images(doc: Doc, value: object) -> tuple[tuple[str, ImageApp], ...]:
 
 def _api_version(doc: Doc) -> None:
     kind, api = doc.body.get("kind"), doc.body.get("apiVersion")
-    expected = {"Pod": ("v1",), "Service": ("v1",), "Namespace": ("v1",),
-                "Deployment": ("apps/v1",), "Check": ("netlab/v1",)}.get(kind)
+    expected = {"Pod": ("v1",), "Service": ("v1",), "Namespace": ("v1",), "Endpoints": ("v1",),
+                "Deployment": ("apps/v1",), "Check": ("netlab/v1",),
+                "EndpointSlice": ("discovery.k8s.io/v1",)}.get(kind)
     if expected and api not in expected:
         raise doc.error(f"apiVersion for {kind} must be {expected[0]}, got {api!r}", "apiVersion")
 
@@ -328,6 +375,19 @@ def _labels(doc: Doc, meta: dict, field: str = "metadata.labels") -> tuple[tuple
     if reason:
         raise doc.error(reason, field)
     return tuple(sorted((value or {}).items()))
+
+
+def _port_proto(doc: Doc, p: object, key: str, field: str) -> tuple[int, str]:
+    """The port number under KEY and the protocol (TCP or UDP) of a port mapping."""
+    if not isinstance(p, dict):
+        raise doc.error("must be a mapping", field)
+    reason = validate.port_number(p.get(key))
+    if reason:
+        raise doc.error(reason, f"{field}.{key}")
+    proto = p.get("protocol", "TCP")
+    if proto not in ("TCP", "UDP"):
+        raise doc.error(f"protocol must be TCP or UDP, got {proto!r}", f"{field}.protocol")
+    return p[key], proto
 
 
 def _str_list(doc: Doc, value: object, field: str) -> tuple[str, ...]:
@@ -364,12 +424,7 @@ def _pod_spec(doc: Doc, spec: object, field: str, lab: LabSpec) -> PodSpec:
         ports = []
         for j, p in enumerate(c.get("ports") or []):
             pf = f"{cf}.ports[{j}]"
-            reason = validate.port_number(p.get("containerPort"))
-            if reason:
-                raise doc.error(reason, f"{pf}.containerPort")
-            proto = p.get("protocol", "TCP")
-            if proto not in ("TCP", "UDP"):
-                raise doc.error(f"protocol must be TCP or UDP, got {proto!r}", f"{pf}.protocol")
+            _number, proto = _port_proto(doc, p, "containerPort", pf)
             pname = p.get("name", "")
             if pname:
                 reason = validate.port_name(pname)
@@ -454,27 +509,40 @@ def _deployment(doc: Doc, name: str, ns: str, lab: LabSpec) -> Deployment:
                       _labels(doc, doc.body["metadata"]))
 
 
-def _service(doc: Doc, name: str, ns: str) -> Service:
+SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
+
+
+def _ipv4(doc: Doc, value: object, field: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(str(value)))
+    except ValueError:
+        raise doc.error(f"{value!r} is not an IPv4 address", field) from None
+
+
+def _service(doc: Doc, name: str, ns: str, lab: LabSpec) -> Service:
     spec = doc.body.get("spec")
     if not isinstance(spec, dict):
         raise doc.error("spec is required", "spec")
     stype = spec.get("type", "ClusterIP")
-    if stype != "ClusterIP":
-        raise doc.error(f"type {stype} is not supported yet (ClusterIP is)", "spec.type")
-    ports_raw = spec.get("ports")
-    if not isinstance(ports_raw, list) or not ports_raw:
+    if stype not in SERVICE_TYPES:
+        raise doc.error(f"type must be one of {', '.join(SERVICE_TYPES)}, got {stype!r}",
+                        "spec.type")
+    external_name = ""
+    if stype == "ExternalName":
+        external_name = spec.get("externalName") or ""
+        reason = validate.dns_subdomain(str(external_name).rstrip("."))
+        if reason:
+            raise doc.error(f"externalName {reason}", "spec.externalName")
+        if spec.get("clusterIP") not in (None, "", "None"):
+            raise doc.error("an ExternalName service has no clusterIP", "spec.clusterIP")
+    ports_raw = spec.get("ports") or []
+    if not isinstance(ports_raw, list) or (not ports_raw and stype != "ExternalName"):
         raise doc.error("at least one port is required", "spec.ports")
+    low, high = lab.node_port_range
     ports: list[ServicePort] = []
     for i, p in enumerate(ports_raw):
         pf = f"spec.ports[{i}]"
-        if not isinstance(p, dict):
-            raise doc.error("must be a mapping", pf)
-        reason = validate.port_number(p.get("port"))
-        if reason:
-            raise doc.error(reason, f"{pf}.port")
-        proto = p.get("protocol", "TCP")
-        if proto not in ("TCP", "UDP"):
-            raise doc.error(f"protocol must be TCP or UDP, got {proto!r}", f"{pf}.protocol")
+        _number, proto = _port_proto(doc, p, "port", pf)
         pname = p.get("name", "")
         if len(ports_raw) > 1 and not pname:
             raise doc.error("ports must be named when a service has more than one", f"{pf}.name")
@@ -489,7 +557,16 @@ def _service(doc: Doc, name: str, ns: str) -> Service:
             reason = validate.port_number(target)
         if reason:
             raise doc.error(reason, f"{pf}.targetPort")
-        ports.append(ServicePort(p["port"], target, proto, pname))
+        node_port = p.get("nodePort", 0) or 0
+        if node_port:
+            if stype not in ("NodePort", "LoadBalancer"):
+                raise doc.error(f"nodePort may only be set on NodePort and LoadBalancer "
+                                f"services, not {stype}", f"{pf}.nodePort")
+            if isinstance(node_port, bool) or not isinstance(node_port, int) or \
+                    not low <= node_port <= high:
+                raise doc.error(f"nodePort {node_port} is outside the node port range "
+                                f"{low}-{high}", f"{pf}.nodePort")
+        ports.append(ServicePort(p["port"], target, proto, pname, node_port))
     keys = [(p.port, p.protocol) for p in ports]
     if len(set(keys)) != len(keys):
         raise doc.error("duplicate port and protocol", "spec.ports")
@@ -500,15 +577,127 @@ def _service(doc: Doc, name: str, ns: str) -> Service:
     if reason:
         raise doc.error(reason, "spec.selector")
     cip = spec.get("clusterIP", "") or ""
-    if cip and cip != "None":
+    if stype == "ExternalName":
+        cip = ""
+    elif cip and cip != "None":
+        cip = _ipv4(doc, cip, "spec.clusterIP")
+    if cip == "None" and stype != "ClusterIP":
+        raise doc.error(f"a {stype} service cannot be headless (clusterIP: None)",
+                        "spec.clusterIP")
+    external_ips = tuple(_ipv4(doc, ip, f"spec.externalIPs[{i}]")
+                         for i, ip in enumerate(spec.get("externalIPs") or []))
+    lb_ips: list[str] = []
+    if stype == "LoadBalancer":
+        if spec.get("loadBalancerIP"):
+            lb_ips.append(_ipv4(doc, spec["loadBalancerIP"], "spec.loadBalancerIP"))
+        status = doc.body.get("status") or {}
+        ingress = ((status.get("loadBalancer") or {}).get("ingress") or []) \
+            if isinstance(status, dict) else []
+        for i, ing in enumerate(ingress):
+            if isinstance(ing, dict) and ing.get("ip"):
+                ip = _ipv4(doc, ing["ip"], f"status.loadBalancer.ingress[{i}].ip")
+                if ip not in lb_ips:
+                    lb_ips.append(ip)
+    ranges = []
+    for i, cidr in enumerate(spec.get("loadBalancerSourceRanges") or []):
         try:
-            ipaddress.IPv4Address(cip)
+            ranges.append(str(ipaddress.IPv4Network(str(cidr), strict=False)))
         except ValueError:
-            raise doc.error(f"clusterIP {cip!r} is not an IPv4 address or None",
-                            "spec.clusterIP") from None
+            raise doc.error(f"{cidr!r} is not an IPv4 CIDR",
+                            f"spec.loadBalancerSourceRanges[{i}]") from None
+    affinity = spec.get("sessionAffinity", "None")
+    if affinity not in ("None", "ClientIP"):
+        raise doc.error(f"sessionAffinity must be None or ClientIP, got {affinity!r}",
+                        "spec.sessionAffinity")
+    timeout = 10800
+    conf = spec.get("sessionAffinityConfig") or {}
+    if isinstance(conf, dict) and isinstance(conf.get("clientIP"), dict):
+        timeout = conf["clientIP"].get("timeoutSeconds", 10800)
+        if isinstance(timeout, bool) or not isinstance(timeout, int) or \
+                not 0 < timeout <= 86400:
+            raise doc.error("timeoutSeconds must be from 1 to 86400",
+                            "spec.sessionAffinityConfig.clientIP.timeoutSeconds")
+    etp = spec.get("externalTrafficPolicy") or "Cluster"
+    itp = spec.get("internalTrafficPolicy") or "Cluster"
+    for field, value in (("externalTrafficPolicy", etp), ("internalTrafficPolicy", itp)):
+        if value not in ("Cluster", "Local"):
+            raise doc.error(f"{field} must be Cluster or Local, got {value!r}", f"spec.{field}")
+    if spec.get("externalTrafficPolicy") and stype not in ("NodePort", "LoadBalancer") \
+            and not external_ips:
+        raise doc.error("externalTrafficPolicy may only be set on externally reachable "
+                        "services (NodePort, LoadBalancer, externalIPs)",
+                        "spec.externalTrafficPolicy")
+    hc = spec.get("healthCheckNodePort", 0) or 0
+    if hc:
+        if stype != "LoadBalancer" or etp != "Local":
+            raise doc.error("healthCheckNodePort needs type LoadBalancer with "
+                            "externalTrafficPolicy Local", "spec.healthCheckNodePort")
+        if isinstance(hc, bool) or not isinstance(hc, int) or not low <= hc <= high:
+            raise doc.error(f"healthCheckNodePort {hc} is outside the node port range "
+                            f"{low}-{high}", "spec.healthCheckNodePort")
+    publish = spec.get("publishNotReadyAddresses", False)
+    if not isinstance(publish, bool):
+        raise doc.error("must be true or false", "spec.publishNotReadyAddresses")
     return Service(name, ns, tuple(ports),
                    tuple(sorted(selector.items())) if selector else None, stype, cip,
-                   _labels(doc, doc.body["metadata"]))
+                   _labels(doc, doc.body["metadata"]), external_ips=external_ips,
+                   load_balancer_ips=tuple(lb_ips), load_balancer_source_ranges=tuple(ranges),
+                   session_affinity=affinity, affinity_timeout=timeout,
+                   external_traffic_policy=etp, internal_traffic_policy=itp,
+                   health_check_node_port=hc, external_name=str(external_name).rstrip("."),
+                   publish_not_ready=publish)
+
+
+def _endpoint_ports(doc: Doc, ports: object, field: str) -> tuple[tuple[str, str, int], ...]:
+    out = []
+    for i, p in enumerate(ports or []):
+        number, proto = _port_proto(doc, p, "port", f"{field}[{i}]")
+        out.append((p.get("name") or "", proto, number))
+    return tuple(out)
+
+
+def _endpoint_node(doc: Doc, node: object, field: str, lab: LabSpec) -> str:
+    if node and node not in lab.nodes:
+        raise doc.error(f"node '{node}' is not a node of lab '{lab.name}'", field)
+    return str(node or "")
+
+
+def _endpoints(doc: Doc, name: str, ns: str, lab: LabSpec) -> list[EndpointsManifest]:
+    reason = validate.dns1035_label(name)
+    if reason:
+        raise doc.error(f"an Endpoints object is named after its Service: {reason}",
+                        "metadata.name")
+    out = []
+    for i, subset in enumerate(doc.body.get("subsets") or []):
+        sf = f"subsets[{i}]"
+        ports = _endpoint_ports(doc, subset.get("ports"), f"{sf}.ports")
+        addrs = []
+        for key, ready in (("addresses", True), ("notReadyAddresses", False)):
+            for j, a in enumerate(subset.get(key) or []):
+                ip = _ipv4(doc, a.get("ip"), f"{sf}.{key}[{j}].ip")
+                addrs.append((ip, ready, _endpoint_node(doc, a.get("nodeName"),
+                                                        f"{sf}.{key}[{j}].nodeName", lab)))
+        out.append(EndpointsManifest(name, ns, ports, tuple(addrs)))
+    return out
+
+
+def _endpoint_slice(doc: Doc, ns: str, lab: LabSpec) -> EndpointsManifest:
+    labels = (doc.body.get("metadata") or {}).get("labels") or {}
+    service = labels.get("kubernetes.io/service-name")
+    if not service:
+        raise doc.error("an EndpointSlice needs the label kubernetes.io/service-name",
+                        "metadata.labels")
+    if doc.body.get("addressType", "IPv4") != "IPv4":
+        raise doc.error("only addressType IPv4 is supported", "addressType")
+    ports = _endpoint_ports(doc, doc.body.get("ports"), "ports")
+    addrs = []
+    for i, ep in enumerate(doc.body.get("endpoints") or []):
+        conditions = ep.get("conditions") or {}
+        ready = conditions.get("ready", True) is not False
+        node = _endpoint_node(doc, ep.get("nodeName"), f"endpoints[{i}].nodeName", lab)
+        for j, ip in enumerate(ep.get("addresses") or []):
+            addrs.append((_ipv4(doc, ip, f"endpoints[{i}].addresses[{j}]"), ready, node))
+    return EndpointsManifest(service, ns, ports, tuple(addrs))
 
 
 # -- Check documents -----------------------------------------------------------------------------
@@ -620,6 +809,24 @@ def _cross_checks(sc: Scenario, namespaces: set[str], seen: dict) -> None:
                 raise doc.error(f"clusterIP {svc.cluster_ip} is already used by "
                                 f"{ips[svc.cluster_ip]}", "spec.clusterIP")
             ips[svc.cluster_ip] = f"{svc.namespace}/{svc.name}"
+    used_ports: dict[tuple[int, str], str] = {}
+    for svc in sc.services:
+        doc = seen[("Service", svc.namespace, svc.name)]
+        wanted = [(p.node_port, p.protocol) for p in svc.ports if p.node_port]
+        if svc.health_check_node_port:
+            wanted.append((svc.health_check_node_port, "TCP"))
+        for port, proto in wanted:
+            if (port, proto) in used_ports:
+                raise doc.error(f"node port {port}/{proto} is already allocated to "
+                                f"{used_ports[(port, proto)]}", "spec.ports")
+            used_ports[(port, proto)] = f"{svc.namespace}/{svc.name}"
+    for ep in sc.endpoints:
+        svc = next((s for s in sc.services if s.name == ep.name
+                    and s.namespace == ep.namespace), None)
+        if svc is not None and svc.selector is not None:
+            raise ScenarioError(f"Endpoints for {ep.namespace}/{ep.name}: the Service has a "
+                                "selector, so its endpoints are computed (remove one)",
+                                field=f"Endpoints/{ep.name}")
     # Deployment pods and plain pods share a namespace's names; generated names never clash
     # with a plain pod named like them in practice, but a plain pod that reuses a Deployment's
     # name is fine in Kubernetes too.

@@ -68,12 +68,21 @@ KINDS: dict[str, dict] = {
         "ipFamilyPolicy": ANY, "allocateLoadBalancerNodePorts": ANY,
         "loadBalancerClass": ANY, "internalTrafficPolicy": ANY, "trafficDistribution": ANY}},
     "Namespace": {"metadata": _OBJECT_META, "spec": ANY, "status": ANY},
+    "Endpoints": {"metadata": _OBJECT_META, "subsets": [{
+        "addresses": [{"ip": ANY, "hostname": ANY, "nodeName": ANY, "targetRef": ANY}],
+        "notReadyAddresses": [{"ip": ANY, "hostname": ANY, "nodeName": ANY, "targetRef": ANY}],
+        "ports": [{"name": ANY, "port": ANY, "protocol": ANY, "appProtocol": ANY}]}]},
+    "EndpointSlice": {"metadata": _OBJECT_META, "addressType": ANY,
+                      "ports": [{"name": ANY, "port": ANY, "protocol": ANY, "appProtocol": ANY}],
+                      "endpoints": [{"addresses": ANY, "conditions": ANY, "hostname": ANY,
+                                     "nodeName": ANY, "targetRef": ANY, "zone": ANY,
+                                     "hints": ANY, "deprecatedTopology": ANY}]},
 }
 
 LAB_SPEC = {
     "nodes": ANY, "clients": ANY, "proxyMode": ANY, "routing": ANY, "podCIDR": ANY,
     "serviceCIDR": ANY, "nodeCIDR": ANY, "nodeCIDRMaskSize": ANY, "clusterDomain": ANY,
-    "maxPods": ANY, "images": ANY,
+    "maxPods": ANY, "images": ANY, "nodePortRange": ANY,
 }
 LAB = {"metadata": {"name": ANY, "labels": ANY, "annotations": ANY}, "spec": LAB_SPEC}
 
