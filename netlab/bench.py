@@ -111,3 +111,20 @@ class ByHand:
     def leftovers(self) -> list[str]:
         names = [p.netns for p in self.plan.pods] + [self.plan.lan_netns]
         return [n for n in names if os.path.exists(netns_path(n))]
+
+
+def synthetic_ports(services: int, endpoints: int = 3) -> list:
+    """S ClusterIP service ports with E endpoints each, spread over two nodes."""
+    import ipaddress
+
+    out = []
+    base_vip = int(ipaddress.ip_address("10.96.0.0"))
+    base_pod = int(ipaddress.ip_address("10.244.0.0"))
+    for i in range(services):
+        eps = tuple(sorted(
+            (f"{ipaddress.ip_address(base_pod + 2 + (i * endpoints + j) % 60000)}:8080",
+             "node1" if j % 2 == 0 else "node2") for j in range(endpoints)))
+        out.append(iptables.ServicePortView(
+            spn=f"bench/svc{i}:http", service=f"bench/svc{i}", protocol="tcp",
+            cluster_ip=str(ipaddress.ip_address(base_vip + 16 + i)), port=80, endpoints=eps))
+    return out

@@ -129,7 +129,7 @@ class Lab:
             self._setup_nodes()
             system = self._submit_clients(launcher)
             self._start_pods(self.plan.pods, launcher)
-            self.sync_rules(first=True)
+            self.sync_rules()
             system += self._submit_health_servers(launcher)
             self._collect_system(launcher, system)
 
@@ -307,7 +307,15 @@ class Lab:
 
     # -- rules ---------------------------------------------------------------------------------
 
-    def sync_rules(self, first: bool = False) -> None:
+    def sync_rules(self, first: bool = False, changed: set[str] | None = None) -> None:
+        """Program every node like kube-proxy's syncProxyRules, one iptables-restore each.
+
+        A full sync (CHANGED is None) rewrites the node's filter, nat and mangle tables whole:
+        netlab is the only writer of a node's tables (it plays kubelet, the CNI plugin and
+        kube-proxy), and iptables-nft 1.8.9's --noflush path slows down with the square of the
+        number of chains (2.4 s for 2000 services, 11.9 s for 4000, against 0.6 s and 1.2 s
+        replacing the tables). A partial sync rewrites only CHANGED services' chains with
+        --noflush, as kube-proxy does."""
         plan = self.plan
         ready = {p.key: self.pod_running(p.key) for p in plan.pods}
         endpoints = compute_endpoints(plan.services, plan.pods, ready, plan.manifests)
@@ -317,12 +325,14 @@ class Lab:
             self.progress("service rules", i, len(plan.nodes))
             cfg = iptables.ProxyConfig(cluster_cidr=plan.spec.pod_cidr, node_name=node.name,
                                        node_ip=node.lan_ip)
-            rendered = iptables.render(ports, cfg, self.chains.get(node.name, ()))
-            body = rendered.text
-            if first:
-                body = iptables.render_bootstrap() + \
-                    cni.render_masquerade(plan.spec.pod_cidr, node.pod_cidr) + body
-            netfilter.restore(node.netns, self.flavour, body)
+            rendered = iptables.render(ports, cfg, self.chains.get(node.name, ()), changed)
+            if changed is None:
+                body = iptables.merge_tables(
+                    iptables.render_bootstrap(),
+                    cni.render_masquerade(plan.spec.pod_cidr, node.pod_cidr), rendered.text)
+                netfilter.restore(node.netns, self.flavour, body, noflush=False)
+            else:
+                netfilter.restore(node.netns, self.flavour, rendered.text)
             self.chains[node.name] = rendered.chains
 
     # -- state ---------------------------------------------------------------------------------

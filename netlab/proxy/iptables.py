@@ -8,6 +8,7 @@ the way kube-proxy hashes them. Reference: kubernetes ``pkg/proxy/iptables/proxi
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import ipaddress
 from collections.abc import Iterable, Sequence
@@ -31,6 +32,7 @@ SERVICE_CHAIN_PREFIXES = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KU
 # -- names ---------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1 << 18)
 def _hash16(text: str) -> str:
     return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:16]
 
@@ -366,6 +368,32 @@ def render(ports: Sequence[ServicePortView], cfg: ProxyConfig,
         "*nat", *(f":{c} - [0:0]" for c in nat_chains), *nat_rules, "COMMIT", "",
     ])
     return Rendered(text, frozenset(active), len(filter_rules) + len(nat_rules))
+
+
+def merge_tables(*texts: str) -> str:
+    """Several iptables-restore inputs as one, with a single block per table.
+
+    Needed for a restore without --noflush, where each ``*table`` line flushes that table:
+    chain declarations come first (each chain once), then every rule in the order given."""
+    order: list[str] = []
+    chains: dict[str, dict[str, str]] = {}
+    rules: dict[str, list[str]] = {}
+    table = ""
+    for text in texts:
+        for line in text.splitlines():
+            if line.startswith("*"):
+                table = line[1:]
+                if table not in chains:
+                    order.append(table)
+                    chains[table], rules[table] = {}, []
+            elif line.startswith(":"):
+                chains[table].setdefault(line[1:].split()[0], line)
+            elif line and line != "COMMIT" and not line.startswith("#"):
+                rules[table].append(line)
+    out: list[str] = []
+    for t in order:
+        out += [f"*{t}", *chains[t].values(), *rules[t], "COMMIT"]
+    return "\n".join(out) + "\n"
 
 
 # The jumps from the built-in chains, as kube-proxy (and, for KUBE-FIREWALL, kubelet) install
