@@ -11,6 +11,8 @@ import ipaddress
 import logging
 import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -301,13 +303,44 @@ class Lab:
         if records:
             self.ld.record(*records)
 
+    @classmethod
+    def restore(cls, plan: LabPlan, ld: LabDir, state: dict) -> Lab:
+        """The Lab of a running lab, from its saved state (for the controller process)."""
+        lab = cls(plan, ld)
+        lab.created = state["created"]
+        lab.flavour = state.get("flavour", "nft")
+        lab.processes = state.get("processes", {})
+        lab.system = state.get("system", {})
+        lab.chains = {k: frozenset(v) for k, v in state.get("chains", {}).items()}
+        return lab
+
+    def restart_container(self, launcher: process.Launcher, pod: PodInfo, c) -> None:
+        """Stop container C of POD (if it still runs) and start it again; count the restart."""
+        st = self.processes.setdefault(pod.key, {}).get(c.name, {})
+        if st.get("pid"):
+            process.stop([(st["pid"], st["start"])], grace_s=1.0)
+        restarts = st.get("restarts", 0) + 1
+        uts = pod.uts or self._host_uts(pod.node)
+        req = container_request(self.plan, replace(pod, uts=uts), c, self.ld)
+        try:
+            pid, start = launcher.start(req)
+        except NetlabError as exc:
+            self.processes[pod.key][c.name] = {"state": "failed", "reason": str(exc),
+                                               "restarts": restarts, "started": time.time()}
+            return
+        self.ld.record({"kind": "proc", "pid": pid, "start": start, "pod": pod.key,
+                        "container": c.name})
+        self.processes[pod.key][c.name] = {"state": "running", "pid": pid, "start": start,
+                                           "restarts": restarts, "started": time.time()}
+
     def pod_running(self, key: str) -> bool:
         states = self.processes.get(key, {})
         return bool(states) and all(s["state"] == "running" for s in states.values())
 
     # -- rules ---------------------------------------------------------------------------------
 
-    def sync_rules(self, first: bool = False, changed: set[str] | None = None) -> None:
+    def sync_rules(self, changed: set[str] | None = None,
+                   readiness: dict[str, bool] | None = None) -> None:
         """Program every node like kube-proxy's syncProxyRules, one iptables-restore each.
 
         A full sync (CHANGED is None) rewrites the node's filter, nat and mangle tables whole:
@@ -317,7 +350,9 @@ class Lab:
         replacing the tables). A partial sync rewrites only CHANGED services' chains with
         --noflush, as kube-proxy does."""
         plan = self.plan
-        ready = {p.key: self.pod_running(p.key) for p in plan.pods}
+        ready = readiness if readiness is not None else \
+            {p.key: self.pod_running(p.key) and not any(c.readiness for c in p.spec.containers)
+             for p in plan.pods}
         endpoints = compute_endpoints(plan.services, plan.pods, ready, plan.manifests)
         self.plan = replace(plan, endpoints=endpoints)
         ports = iptables.service_ports(plan.services, endpoints)
@@ -391,6 +426,7 @@ def up(scenario: Scenario, progress: Progress = _noop) -> LabPlan:
     try:
         lab.build()
         lab.save(ipam=ipam, sources=list(scenario.sources))
+        start_daemon(ld)
     except BaseException:
         ld.close()
         teardown(name, force_locked=True)
@@ -399,12 +435,26 @@ def up(scenario: Scenario, progress: Progress = _noop) -> LabPlan:
     return lab.plan
 
 
+def start_daemon(ld: LabDir) -> None:
+    """Start the lab's controller process (detached), journalled like every process."""
+    log_file = open(ld.log_path("controller"), "ab")  # noqa: SIM115
+    with log_file:
+        proc = subprocess.Popen([sys.executable, "-m", "netlab.daemon", ld.lab],
+                                stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
+                                start_new_session=True)
+    ld.record({"kind": "proc", "pid": proc.pid, "start": process.start_time(proc.pid),
+               "system": "controller"})
+
+
 def teardown(lab: str, *, force_locked: bool = False) -> dict[str, int]:
     """Remove everything lab LAB created, from its journal. Already gone counts as done."""
     ld = LabDir(lab)
     counts = {"processes": 0, "namespaces": 0}
     if not ld.exists():
         return counts
+    # The controller first, so that it does not restart containers while they are stopped.
+    process.stop([(e["pid"], e["start"]) for e in ld.entries()
+                  if e.get("system") == "controller"])
     if not force_locked:
         ld.lock()
     entries = ld.entries()

@@ -38,10 +38,14 @@ def pod_status(pod: PodInfo, procs: dict) -> tuple[int, int, str, int]:
     states = procs.get(pod.key, {})
     total = len(pod.spec.containers)
     running = sum(1 for s in states.values() if s.get("state") == "running")
+    # a container with a readiness probe is unready until the controller saw it pass
+    ready = sum(1 for c in pod.spec.containers
+                if states.get(c.name, {}).get("ready", states.get(c.name, {}).get("state")
+                                              == "running" and c.readiness is None))
     failed = [s for s in states.values() if s.get("state") == "failed"]
     status = "Running" if running == total else ("Error" if failed else "Pending")
     restarts = sum(s.get("restarts", 0) for s in states.values())
-    return running, total, status, restarts
+    return ready, total, status, restarts
 
 
 def pod_object(plan: LabPlan, pod: PodInfo, procs: dict, created: float) -> dict:

@@ -43,20 +43,23 @@ def system_flavour_version() -> str:
 
 
 def detect_flavour(netns: str) -> str:
-    """Detect the flavour inside NETNS (a node), as kube-proxy's wrapper would on that node."""
+    """Detect the flavour inside NETNS (a node), as kube-proxy's wrapper would on that node.
+
+    Legacy tables are only read when the namespace already has some: merely running
+    iptables-legacy-save creates them (and then every iptables-nft-save warns about them)."""
     version = system_flavour_version()
-    saved = {}
+    saved = {"nft": ("", ""), "legacy": ("", "")}
+    legacy_tables = run_in(netns, ["cat", "/proc/net/ip_tables_names"], timeout=10).stdout
     for flavour in ("nft", "legacy"):
         tool = f"iptables-{flavour}-save"
+        if flavour == "legacy" and not legacy_tables.strip():
+            continue
         try:
             require_tool(tool)
         except NetlabError:
-            saved[flavour] = ("", "")
             continue
         mangle = run_in(netns, [tool, "-t", "mangle"], timeout=10).stdout
-        full = run_in(netns, [tool], timeout=10).stdout if flavour == "nft" or \
-            "(legacy)" in version else ""
-        saved[flavour] = (mangle, full)
+        saved[flavour] = (mangle, run_in(netns, [tool], timeout=10).stdout)
     count = {f: sum(1 for line in s[1].splitlines() if line.startswith("-"))
              for f, s in saved.items()}
     return choose_flavour(saved["nft"][0], saved["legacy"][0], count["nft"], count["legacy"],
@@ -79,6 +82,17 @@ def restore(netns: str, flavour: str, text: str, *, noflush: bool = True) -> Non
             if 0 < n <= len(lines):
                 detail += f"\n  offending line {n}: {lines[n - 1]}"
         raise RestoreError(f"iptables-restore failed in {netns}: {detail}")
+
+
+def canary_present(netns: str, flavour: str) -> bool:
+    """kube-proxy's canary: KUBE-PROXY-CANARY in mangle, nat and filter. If any table lost it,
+    someone flushed the tables and the rules must be restored."""
+    tool = require_tool(f"iptables-{flavour}")
+    for table in ("mangle", "nat", "filter"):
+        r = run_in(netns, [tool, "-w", "5", "-t", table, "-S", "KUBE-PROXY-CANARY"], timeout=10)
+        if r.returncode != 0:
+            return False
+    return True
 
 
 def save(netns: str, flavour: str, table: str = "") -> str:

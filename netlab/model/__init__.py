@@ -72,6 +72,21 @@ class ContainerPort:
 
 
 @dataclass(frozen=True)
+class Probe:
+    """A readiness or liveness probe, with Kubernetes' defaults."""
+
+    kind: str  # http | tcp | exec
+    port: int | str = 0  # a number or a container port name
+    path: str = "/"
+    command: tuple[str, ...] = ()
+    initial_delay: float = 0
+    period: float = 10
+    timeout: float = 1
+    success_threshold: int = 1
+    failure_threshold: int = 3
+
+
+@dataclass(frozen=True)
 class Container:
     name: str
     image: str
@@ -80,6 +95,8 @@ class Container:
     ports: tuple[ContainerPort, ...] = ()
     probe_ports: tuple[int, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
+    readiness: Probe | None = None
+    liveness: Probe | None = None
 
 
 @dataclass(frozen=True)

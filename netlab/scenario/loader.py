@@ -29,6 +29,7 @@ from netlab.model import (
     LabSpec,
     PodManifest,
     PodSpec,
+    Probe,
     Scenario,
     Service,
     ServicePort,
@@ -390,6 +391,36 @@ def _port_proto(doc: Doc, p: object, key: str, field: str) -> tuple[int, str]:
     return p[key], proto
 
 
+def _probe(doc: Doc, body: object, field: str) -> Probe | None:
+    if body is None:
+        return None
+    if not isinstance(body, dict):
+        raise doc.error("must be a mapping", field)
+    kinds = [k for k in ("httpGet", "tcpSocket", "exec", "grpc") if k in body]
+    if len(kinds) != 1:
+        raise doc.error("exactly one of httpGet, tcpSocket, exec is required", field)
+    if kinds[0] == "grpc":
+        raise doc.error("grpc probes are not supported yet", f"{field}.grpc")
+    numbers = {}
+    for key, default, low in (("initialDelaySeconds", 0, 0), ("periodSeconds", 10, 1),
+                              ("timeoutSeconds", 1, 1), ("successThreshold", 1, 1),
+                              ("failureThreshold", 3, 1)):
+        value = body.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise doc.error(f"must be a whole number >= {low}", f"{field}.{key}")
+        numbers[key] = value
+    handler = body[kinds[0]] or {}
+    common = dict(initial_delay=numbers["initialDelaySeconds"], period=numbers["periodSeconds"],
+                  timeout=numbers["timeoutSeconds"],
+                  success_threshold=numbers["successThreshold"],
+                  failure_threshold=numbers["failureThreshold"])
+    if kinds[0] == "exec":
+        return Probe("exec", command=_str_list(doc, handler.get("command"),
+                                               f"{field}.exec.command"), **common)
+    kind = "http" if kinds[0] == "httpGet" else "tcp"
+    return Probe(kind, port=handler.get("port", 0), path=str(handler.get("path", "/")), **common)
+
+
 def _str_list(doc: Doc, value: object, field: str) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -439,6 +470,8 @@ def _pod_spec(doc: Doc, spec: object, field: str, lab: LabSpec) -> PodSpec:
                                 f"'{port_owner[key]}'", f"{pf}.containerPort")
             port_owner[key] = c["name"]
             ports.append(ContainerPort(p["containerPort"], pname, proto))
+        probes = {k: _probe(doc, c.get(k), f"{cf}.{k}")
+                  for k in ("readinessProbe", "livenessProbe")}
         probe_ports: list[int] = []
         for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
             body = c.get(probe)
@@ -465,7 +498,8 @@ def _pod_spec(doc: Doc, spec: object, field: str, lab: LabSpec) -> PodSpec:
             name=c["name"], image=image,
             command=_str_list(doc, c.get("command"), f"{cf}.command"),
             args=_str_list(doc, c.get("args"), f"{cf}.args"),
-            ports=tuple(ports), probe_ports=tuple(dict.fromkeys(probe_ports)), env=tuple(env)))
+            ports=tuple(ports), probe_ports=tuple(dict.fromkeys(probe_ports)), env=tuple(env),
+            readiness=probes["readinessProbe"], liveness=probes["livenessProbe"]))
     node = spec.get("nodeName") or ""
     if node and node not in lab.nodes:
         raise doc.error(f"node '{node}' is not a node of lab '{lab.name}' "
