@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import platform
@@ -343,6 +344,128 @@ def check(source, protocol, target, lab, namespace, port, path, attempts, timeou
         spec = replace(spec, port=resolve_target(plan, target, namespace)[1])
     ok = _report(f"lab {plan.spec.name}", run_checks(plan, [spec]), output)
     sys.exit(0 if ok else 1)
+
+
+def doc_key(body: dict) -> tuple[str, str, str]:
+    meta = body.get("metadata") or {}
+    kind = body.get("kind", "")
+    ns = "" if kind in ("Namespace", "Lab", "Check") else meta.get("namespace", "default")
+    return kind, ns, str(meta.get("name", ""))
+
+
+def _changed(lab: str, edit, verb: str) -> None:
+    step, bar = _progress()
+    if bar:
+        with bar:
+            before, after = controller.change(lab, edit, step)
+    else:
+        before, after = controller.change(lab, edit, step)
+    gone = {p.key for p in before.pods} - {p.key for p in after.pods}
+    new = {p.key for p in after.pods} - {p.key for p in before.pods}
+    console.err.print(f"lab {lab}: {verb}; pods removed {len(gone)}, created {len(new)}")
+
+
+RESOURCE_KINDS = {"pod": "Pod", "pods": "Pod", "po": "Pod", "deploy": "Deployment",
+                  "deployment": "Deployment", "deployments": "Deployment",
+                  "svc": "Service", "service": "Service", "services": "Service",
+                  "ep": "Endpoints", "endpoints": "Endpoints",
+                  "endpointslice": "EndpointSlice", "endpointslices": "EndpointSlice",
+                  "check": "Check", "checks": "Check", "ns": "Namespace", "namespace": "Namespace"}
+
+
+def _resource(ref: str) -> tuple[str, str]:
+    kind, sep, name = ref.partition("/")
+    if not sep or kind.lower() not in RESOURCE_KINDS or not name:
+        raise UsageError(f"expected KIND/NAME (pod, deploy, svc, ep, endpointslice, check, "
+                         f"ns), got '{ref}'")
+    return RESOURCE_KINDS[kind.lower()], name
+
+
+@main.command()
+@click.option("--lab")
+@click.option("-f", "--filename", "paths", multiple=True, required=True, type=click.Path())
+def apply(lab, paths) -> None:
+    """Add or change manifests in a running lab (like kubectl apply -f FILE|DIR)."""
+    from netlab.scenario.loader import read_paths
+
+    controller.require_root()
+    lab = _pick_lab(lab)
+    incoming = read_paths(paths)
+    for doc in incoming:
+        if doc.body.get("kind") == "Lab":
+            raise UsageError(f"{doc.file}: the Lab document cannot change in a running lab "
+                             f"(netlab down {lab}, then up)")
+    report: list[str] = []
+
+    def edit(docs: list[dict]) -> list[dict]:
+        index = {doc_key(d["body"]): i for i, d in enumerate(docs)}
+        for doc in incoming:
+            key = doc_key(doc.body)
+            label = f"{key[0].lower()}/{key[2]}"
+            if key in index:
+                same = docs[index[key]]["body"] == doc.body
+                docs[index[key]] = {"file": doc.file, "index": doc.index, "body": doc.body}
+                report.append(f"{label} {'unchanged' if same else 'configured'}")
+            else:
+                index[key] = len(docs)
+                docs.append({"file": doc.file, "index": doc.index, "body": doc.body})
+                report.append(f"{label} created")
+        return docs
+
+    _changed(lab, edit, "applied")
+    for line in report:
+        console.print_plain(line)
+
+
+@main.command()
+@click.option("--lab")
+@click.option("-n", "--namespace", default="default")
+@click.argument("refs", nargs=-1, required=True)
+def delete(lab, namespace, refs) -> None:
+    """Delete objects from a running lab: netlab delete deploy/web svc/web-svc-cip"""
+    controller.require_root()
+    lab = _pick_lab(lab)
+    wanted = [_resource(r) for r in refs]
+
+    def edit(docs: list[dict]) -> list[dict]:
+        keep = list(docs)
+        for kind, name in wanted:
+            ns = "" if kind in ("Namespace", "Check") else namespace
+            match = [d for d in keep if doc_key(d["body"]) == (kind, ns, name)]
+            if not match:
+                raise NetlabError(f"{kind.lower()} \"{name}\" not found in lab {lab}")
+            keep = [d for d in keep if d not in match]
+        return keep
+
+    _changed(lab, edit, "deleted")
+    for kind, name in wanted:
+        console.print_plain(f'{kind.lower()} "{name}" deleted')
+
+
+@main.command()
+@click.option("--lab")
+@click.option("-n", "--namespace", default="default")
+@click.option("--replicas", type=click.IntRange(min=0), required=True)
+@click.argument("ref")
+def scale(lab, namespace, replicas, ref) -> None:
+    """Change a Deployment's replicas: netlab scale deploy/web --replicas=1"""
+    controller.require_root()
+    lab = _pick_lab(lab)
+    kind, name = _resource(ref)
+    if kind != "Deployment":
+        raise UsageError(f"only deployments scale, not {kind.lower()}")
+
+    def edit(docs: list[dict]) -> list[dict]:
+        for d in docs:
+            if doc_key(d["body"]) == ("Deployment", namespace, name):
+                body = copy.deepcopy(d["body"])
+                body.setdefault("spec", {})["replicas"] = replicas
+                d["body"] = body
+                return docs
+        raise NetlabError(f'deployment "{name}" not found in lab {lab}')
+
+    _changed(lab, edit, f"deploy/{name} scaled to {replicas}")
+    console.print_plain(f"deployment.apps/{name} scaled")
 
 
 @main.command()

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from netlab.errors import NetlabError, NotRootError, UsageError
-from netlab.kernel import netfilter, process, rtnl
+from netlab.kernel import conntrack, netfilter, process, rtnl
 from netlab.kernel.links import Netns, host_routes, set_sysctls
 from netlab.kernel.ns import WORKER, netns_path, remove_nsfile
 from netlab.kernel.run import require_tool
@@ -27,6 +27,7 @@ from netlab.model.codec import from_data, to_data
 from netlab.plan import cni, naming
 from netlab.plan.build import plan_lab
 from netlab.plan.endpoints import compute_endpoints
+from netlab.plan.ipam import HostLocal
 from netlab.proxy import iptables
 from netlab.scenario import validate_host_overlap
 from netlab.state import LabDir
@@ -333,6 +334,23 @@ class Lab:
         self.processes[pod.key][c.name] = {"state": "running", "pid": pid, "start": start,
                                            "restarts": restarts, "started": time.time()}
 
+    def remove_pods(self, pods: list[PodInfo]) -> None:
+        """Stop the pods' containers and remove their namespaces (the veth goes with them)."""
+        procs = [(st["pid"], st["start"]) for pod in pods
+                 for st in self.processes.get(pod.key, {}).values() if st.get("pid")]
+        process.stop(procs)
+        for pod in pods:
+            self.processes.pop(pod.key, None)
+            if not pod.spec.host_network:
+                remove_nsfile(netns_path(pod.netns))
+                remove_nsfile(pod.uts)
+
+    def stop_health_servers(self) -> None:
+        names = [k for k in self.system if k.startswith("healthz/")]
+        process.stop([(self.system[k]["pid"], self.system[k]["start"]) for k in names])
+        for k in names:
+            del self.system[k]
+
     def pod_running(self, key: str) -> bool:
         states = self.processes.get(key, {})
         return bool(states) and all(s["state"] == "running" for s in states.values())
@@ -354,6 +372,7 @@ class Lab:
             {p.key: self.pod_running(p.key) and not any(c.readiness for c in p.spec.containers)
              for p in plan.pods}
         endpoints = compute_endpoints(plan.services, plan.pods, ready, plan.manifests)
+        stale_udp = stale_udp_endpoints(plan.services, plan.endpoints, endpoints)
         self.plan = replace(plan, endpoints=endpoints)
         ports = iptables.service_ports(plan.services, endpoints)
         for i, node in enumerate(plan.nodes):
@@ -369,6 +388,10 @@ class Lab:
             else:
                 netfilter.restore(node.netns, self.flavour, rendered.text)
             self.chains[node.name] = rendered.chains
+            for vip, node_port, ip in stale_udp:
+                conntrack.clear_udp(node.netns, vip, ip)
+                if node_port:
+                    conntrack.clear_udp_node_port(node.netns, node_port, ip)
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -389,6 +412,33 @@ def load(lab: str) -> tuple[LabPlan, dict]:
                               f"run: netlab down {lab}")
         raise UsageError(f"lab '{lab}' is not up")
     return from_data(LabPlan, state["plan"]), state
+
+
+def stale_udp_endpoints(services, before, after) -> list[tuple[str, int, str]]:
+    """(service address, node port, endpoint IP) for UDP endpoints that went away: their
+    conntrack entries must be cleared (kube-proxy's ClearEntriesForNAT)."""
+    def udp(eps) -> dict[tuple[str, str, str], set[str]]:
+        out: dict = {}
+        for se in eps:
+            for port_name, proto, addr, _n in se.entries:
+                if proto == "UDP" and addr.ready:
+                    out.setdefault((se.namespace, se.name, port_name), set()).add(addr.ip)
+        return out
+
+    old, new = udp(before), udp(after)
+    by_key = {(i.service.namespace, i.service.name): i for i in services}
+    stale = []
+    for (ns, name, port_name), ips in old.items():
+        info = by_key.get((ns, name))
+        if info is None or info.cluster_ip in ("", "None"):
+            continue
+        port = next((p for p in info.service.ports if p.name == port_name
+                     and p.protocol == "UDP"), None)
+        for ip in sorted(ips - new.get((ns, name, port_name), set())):
+            for vip in (info.cluster_ip, *info.service.external_ips,
+                        *info.service.load_balancer_ips):
+                stale.append((vip, port.node_port if port else 0, ip))
+    return stale
 
 
 def live_processes(state: dict) -> dict:
@@ -425,7 +475,8 @@ def up(scenario: Scenario, progress: Progress = _noop) -> LabPlan:
     lab = Lab(plan, ld, progress)
     try:
         lab.build()
-        lab.save(ipam=ipam, sources=list(scenario.sources))
+        lab.save(ipam=ipam, sources=list(scenario.sources),
+                 documents=list(scenario.documents))
         start_daemon(ld)
     except BaseException:
         ld.close()
@@ -433,6 +484,56 @@ def up(scenario: Scenario, progress: Progress = _noop) -> LabPlan:
         raise
     ld.close()
     return lab.plan
+
+
+def change(lab_name: str, edit: Callable[[list[dict]], list[dict]],
+           progress: Progress = _noop) -> tuple[LabPlan, LabPlan]:
+    """Change a running lab: EDIT turns its documents into the new ones, which are validated
+    like a scenario file; pods that are gone are removed, new ones built, ClusterIPs, node
+    ports and pod addresses of what stays are kept, and every node gets a full sync."""
+    from netlab.plan.build import desired_pods
+    from netlab.scenario.loader import Doc, build_scenario
+
+    require_root()
+    ld = LabDir(lab_name)
+    plan, state = load(lab_name)
+    if "documents" not in state:
+        raise UsageError(f"lab '{lab_name}' keeps no documents to change; down it and up it")
+    docs = edit([dict(d) for d in state["documents"]])
+    sc = build_scenario([Doc(d["file"], d["index"], d["body"]) for d in docs],
+                        sources=tuple(state.get("sources", ())))
+    if sc.lab != plan.spec:
+        raise UsageError("the Lab document (nodes, clients, modes, ranges) cannot change in a "
+                         f"running lab: netlab down {lab_name}, then up")
+    wanted = {f"{ns}/{name}": (labels, spec) for ns, name, labels, spec, _o, _h
+              in desired_pods(sc)}
+    removed = [p for p in plan.pods if wanted.get(p.key) != (p.labels, p.spec)]
+    ipam = {node: HostLocal.from_dict(d) for node, d in state.get("ipam", {}).items()}
+    for pod in removed:
+        if pod.node in ipam:
+            ipam[pod.node].release(pod.key)
+    new_plan, new_ipam = plan_lab(sc, {k: v.to_dict() for k, v in ipam.items()}, plan)
+    stay = {p.key for p in plan.pods} - {p.key for p in removed}
+    added = tuple(p for p in new_plan.pods if p.key not in stay)
+    ld.lock(wait_s=10)
+    try:
+        process.stop([(e["pid"], e["start"]) for e in ld.entries()
+                      if e.get("system") == "controller"])
+        lab = Lab.restore(plan, ld, state)
+        lab.progress = progress
+        lab.remove_pods(removed)
+        lab.stop_health_servers()
+        # the sync compares against the endpoints as they were, to find stale UDP entries
+        lab.plan = replace(new_plan, endpoints=plan.endpoints)
+        with process.Launcher() as launcher:
+            lab._start_pods(added, launcher)
+            lab.sync_rules()
+            lab._collect_system(launcher, lab._submit_health_servers(launcher))
+        lab.save(ipam=new_ipam, sources=state.get("sources", []), documents=docs)
+    finally:
+        start_daemon(ld)
+        ld.close()
+    return plan, new_plan
 
 
 def start_daemon(ld: LabDir) -> None:

@@ -208,6 +208,7 @@ class Scenario:
     checks: tuple[CheckSpec, ...] = ()
     sources: tuple[str, ...] = ()
     endpoints: tuple[EndpointsManifest, ...] = ()
+    documents: tuple[dict, ...] = ()  # the raw documents, kept so a running lab can change
 
 
 # -- runtime side: what the plan decided ---------------------------------------------------

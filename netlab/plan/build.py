@@ -72,9 +72,11 @@ def desired_pods(sc: Scenario) -> list[tuple[str, str, tuple, PodSpec, str, str]
     return out
 
 
-def plan_lab(sc: Scenario, ipam: dict[str, dict] | None = None) -> tuple[LabPlan, dict]:
+def plan_lab(sc: Scenario, ipam: dict[str, dict] | None = None,
+             previous: LabPlan | None = None) -> tuple[LabPlan, dict]:
     """Decide the whole lab. IPAM is the persisted allocator state (node -> HostLocal dict);
-    the updated state is returned with the plan."""
+    the updated state is returned with the plan. PREVIOUS (a running lab's plan) keeps its
+    ClusterIPs and node ports for the services that are still there."""
     lab = sc.lab
     nodes = plan_nodes(sc)
     clients = plan_clients(sc)
@@ -111,7 +113,7 @@ def plan_lab(sc: Scenario, ipam: dict[str, dict] | None = None) -> tuple[LabPlan
         pods.append(PodInfo(name, ns, node.name, naming.pod_netns(lab.name, ns, name),
                             naming.pod_uts_path(lab.name, ns, name), ip, veth, labels, spec,
                             owner, thash))
-    services = plan_services(sc)
+    services = plan_services(sc, previous.services if previous else ())
     endpoints = compute_endpoints(services, pods, manifests=sc.endpoints)
     lan = ipaddress.ip_network(lab.node_cidr)
     plan = LabPlan(spec=lab, lan_netns=naming.lan_netns(lab.name), lan_bridge=LAN_BRIDGE,
@@ -121,19 +123,36 @@ def plan_lab(sc: Scenario, ipam: dict[str, dict] | None = None) -> tuple[LabPlan
     return plan, {k: v.to_dict() for k, v in allocators.items()}
 
 
-def plan_services(sc: Scenario) -> tuple[ServiceInfo, ...]:
-    """ClusterIPs, node ports and health check ports: the ones the manifests ask for, then
-    allocated ones (stable for the same names)."""
+def plan_services(sc: Scenario, previous: tuple[ServiceInfo, ...] = ()
+                  ) -> tuple[ServiceInfo, ...]:
+    """ClusterIPs, node ports and health check ports: the ones the manifests ask for, those a
+    running lab already gave the same services, then allocated ones (stable for the same
+    names)."""
+    before = {i.key: i for i in previous}
     used = {s.cluster_ip for s in sc.services if s.cluster_ip and s.cluster_ip != "None"}
     used_ports = {p.node_port for s in sc.services for p in s.ports if p.node_port} | \
         {s.health_check_node_port for s in sc.services if s.health_check_node_port}
+    kept: dict[str, ServiceInfo] = {}
+    for svc in sc.services:
+        old = before.get(f"{svc.namespace}/{svc.name}")
+        if old and old.cluster_ip not in ("", "None") and old.cluster_ip not in used and \
+                not svc.cluster_ip and svc.type != "ExternalName":
+            kept[old.key] = old
+            used.add(old.cluster_ip)
+            used_ports |= {p.node_port for p in old.service.ports if p.node_port}
     out = []
     for svc in sc.services:
         key = f"{svc.namespace}/{svc.name}"
         if svc.type == "ExternalName":
             out.append(ServiceInfo(svc, ""))
             continue
-        ip = svc.cluster_ip
+        old_ports = {(p.port, p.protocol): p.node_port for p in kept[key].service.ports} \
+            if key in kept else {}
+        if key in kept and svc.type in ("NodePort", "LoadBalancer"):
+            svc = replace(svc, ports=tuple(
+                replace(p, node_port=p.node_port or old_ports.get((p.port, p.protocol), 0))
+                for p in svc.ports))
+        ip = kept[key].cluster_ip if key in kept else svc.cluster_ip
         if not ip:
             ip = allocate_cluster_ip(sc.lab.service_cidr, key, used)
             used.add(ip)

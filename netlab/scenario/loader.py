@@ -161,7 +161,8 @@ def build_scenario(docs: list[Doc], *, sources: tuple[str, ...] = (),
         seen[key] = doc
 
     scenario = Scenario(lab, tuple(pods), tuple(deployments), tuple(services), tuple(checks),
-                        sources, tuple(endpoints))
+                        sources, tuple(endpoints),
+                        tuple({"file": d.file, "index": d.index, "body": d.body} for d in docs))
     _cross_checks(scenario, namespaces, {k: d for k, d in seen.items()})
     return scenario
 

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import threading
+import time
 
 from netlab.errors import NetlabError
 from netlab.plan.naming import RUN_DIR, lab_dir
@@ -53,17 +54,24 @@ class LabDir:
 
     # -- lock ----------------------------------------------------------------------------
 
-    def lock(self) -> None:
+    def lock(self, wait_s: float = 0) -> None:
+        """Take the lab's lock; wait up to WAIT_S seconds for another command to finish."""
         os.makedirs(self.path, exist_ok=True)
         fd = os.open(f"{self.path}/lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno in (errno.EAGAIN, errno.EACCES):
-                raise LabBusy(f"lab '{self.lab}' is busy: another netlab command holds its "
-                              "lock") from None
-            raise
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    os.close(fd)
+                    raise
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise LabBusy(f"lab '{self.lab}' is busy: another netlab command holds "
+                                  "its lock") from None
+                time.sleep(0.05)
         self._lock_fd = fd
 
     def unlock(self) -> None:
