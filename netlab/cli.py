@@ -166,7 +166,8 @@ def status(output) -> None:
         console.err.print("no lab is up")
 
 
-KINDS = {"pods": "pods", "pod": "pods", "po": "pods", "services": "svc", "service": "svc",
+KINDS = {"deployments": "deploy", "deployment": "deploy", "deploy": "deploy",
+         "pods": "pods", "pod": "pods", "po": "pods", "services": "svc", "service": "svc",
          "svc": "svc", "endpoints": "ep", "ep": "ep", "endpointslices": "eps",
          "endpointslice": "eps", "nodes": "nodes", "node": "nodes", "no": "nodes"}
 
@@ -181,13 +182,15 @@ KINDS = {"pods": "pods", "pod": "pods", "po": "pods", "services": "svc", "servic
 def get(kind, name, lab, namespace, all_namespaces, output) -> None:
     """Show pods, svc, ep, endpointslices or nodes, as kubectl does."""
     if kind not in KINDS:
-        raise UsageError(f"unknown resource type '{kind}' (pods, svc, ep, endpointslices, "
-                         "nodes)")
+        raise UsageError(f"unknown resource type '{kind}' (pods, deploy, svc, ep, "
+                         "endpointslices, nodes)")
     kind = KINDS[kind]
     plan, state = controller.load(_pick_lab(lab))
     created, procs = state["created"], controller.live_processes(state)
     ns = None if all_namespaces else namespace
     kernel = platform.release()
+    if output in ("json", "yaml") and kind == "deploy":
+        raise UsageError("get deploy prints a table only")
     if output in ("json", "yaml"):
         items: list[dict] = []
         if kind == "pods":
@@ -220,6 +223,9 @@ def get(kind, name, lab, namespace, all_namespaces, output) -> None:
                             "metadata": {"resourceVersion": ""}}, output)
         return
     wide = output == "wide"
+    if kind == "deploy":
+        console.print_plain(objects.deployments_table(plan, procs, created, ns))
+        return
     if name:
         plan = _only(plan, kind, name)
     if kind == "pods":
@@ -248,6 +254,24 @@ def _only(plan: LabPlan, kind: str, name: str) -> LabPlan:
     if not found:
         raise UsageError(f"{kind} \"{name}\" not found")
     return plan
+
+
+@main.command()
+@click.argument("ref")
+@click.option("--lab")
+@click.option("-n", "--namespace", default="default")
+def describe(ref, lab, namespace) -> None:
+    """Show a pod's containers, probes, conditions and events: netlab describe pod/NAME"""
+    kind, _, name = ref.partition("/")
+    if kind not in ("pod", "pods", "po") or not name:
+        raise UsageError(f"describe takes pod/NAME, got '{ref}'")
+    plan, state = controller.load(_pick_lab(lab))
+    pod = next((p for p in plan.pods if p.name == name and p.namespace == namespace), None)
+    if pod is None:
+        raise NetlabError(f'pod "{name}" not found in namespace {namespace}')
+    console.print_plain(objects.describe_pod(plan, pod, controller.live_processes(state),
+                                             state.get("events", {}).get(pod.key, []),
+                                             state["created"]))
 
 
 @main.command(name="exec", context_settings={"ignore_unknown_options": True})

@@ -101,6 +101,7 @@ class Lab:
         self.processes: dict[str, dict[str, dict]] = {}  # pod key -> container -> info
         self.chains: dict[str, frozenset[str]] = {}  # node -> service chains it holds
         self.system: dict[str, dict] = {}  # client apps and health check servers
+        self.events: dict[str, list[dict]] = {}  # pod key -> kubelet-style events
         self.created = time.time()
 
     # -- namespaces --------------------------------------------------------------------------
@@ -200,6 +201,8 @@ class Lab:
                         bridge = ns.index("cni0")
                     sock = WORKER.socket_in(node.netns, socket.AF_NETLINK, socket.SOCK_RAW)
                     node_socks[pod.node] = (rtnl.raw_socket(sock), bridge)
+                self.event(pod.key, "Normal", "Scheduled",
+                           f"Successfully assigned {pod.key} to {pod.node}")
                 if not pod.spec.host_network:
                     self._wire_pod(pod, node, *node_socks[pod.node])
                 tickets += self._submit_containers(launcher, pod)
@@ -301,6 +304,7 @@ class Lab:
                             "container": name})
             states[name] = {"state": "running", "pid": pid, "start": start,
                             "started": time.time()}
+            self.event(key, "Normal", "Started", f"Started container {name}")
         if records:
             self.ld.record(*records)
 
@@ -313,7 +317,20 @@ class Lab:
         lab.processes = state.get("processes", {})
         lab.system = state.get("system", {})
         lab.chains = {k: frozenset(v) for k, v in state.get("chains", {}).items()}
+        lab.events = state.get("events", {})
         return lab
+
+    def event(self, key: str, type_: str, reason: str, message: str) -> None:
+        """Record an event for pod KEY; repeats are counted, as Kubernetes aggregates them."""
+        events = self.events.setdefault(key, [])
+        now = time.time()
+        for e in events:
+            if (e["type"], e["reason"], e["message"]) == (type_, reason, message):
+                e["count"], e["last"] = e["count"] + 1, now
+                return
+        events.append({"type": type_, "reason": reason, "message": message, "count": 1,
+                       "first": now, "last": now})
+        del events[:-20]
 
     def restart_container(self, launcher: process.Launcher, pod: PodInfo, c) -> None:
         """Stop container C of POD (if it still runs) and start it again; count the restart."""
@@ -399,7 +416,8 @@ class Lab:
         self.ld.save_state({
             "version": 1, "created": self.created, "flavour": self.flavour,
             "plan": to_data(self.plan), "processes": self.processes, "system": self.system,
-            "chains": {k: sorted(v) for k, v in self.chains.items()}, **extra,
+            "chains": {k: sorted(v) for k, v in self.chains.items()}, "events": self.events,
+            **extra,
         })
 
 

@@ -78,7 +78,7 @@ class Daemon:
 
     def _extra(self) -> dict:
         state = self.lab.ld.load_state() or {}
-        return {k: state[k] for k in ("ipam", "sources", "scenario") if k in state}
+        return {k: state[k] for k in ("ipam", "sources", "documents") if k in state}
 
     def ready(self) -> dict[str, bool]:
         out = {}
@@ -111,6 +111,7 @@ class Daemon:
         log.warning("lab %s: restarting %s/%s: %s", self.lab.plan.spec.name, pod.key, c.name,
                     why)
         self.lab.restart_container(self.launcher, pod, c)
+        self.lab.event(pod.key, "Normal", "Started", f"Started container {c.name}")
         self._track(pod.key, c, now)
 
     def _probe(self, now: float) -> bool:
@@ -127,8 +128,16 @@ class Daemon:
         changed = False
         for ident, pod, c, fut in due:
             t = self.trackers[ident]
-            changed |= t.record(fut.result(), time.monotonic())
+            ok, message = fut.result()
+            changed |= t.record(ok, time.monotonic())
+            if not ok:
+                kind = ident[2].capitalize()
+                self.lab.event(pod.key, "Warning", "Unhealthy",
+                               f"{kind} probe failed: {message}")
+                changed = True
             if ident[2] == "liveness" and t.failed:
+                self.lab.event(pod.key, "Normal", "Killing",
+                               f"Container {c.name} failed liveness probe, will be restarted")
                 self.restart(pod, c, time.monotonic(), "liveness probe failed")
                 changed = True
         return changed

@@ -332,3 +332,99 @@ def nodes_table(plan: LabPlan, created: float, wide: bool, kernel: str = "",
             row += [n.lan_ip, "<none>", "netlab network namespace", kernel, "netlab://0.1"]
         rows.append(row)
     return table(headers, rows)
+
+
+def _probe_text(kind: str, probe) -> str:
+    """kubectl's one-line probe summary."""
+    if probe.kind == "http":
+        what = f"http-get http://:{probe.port}{probe.path}"
+    elif probe.kind == "tcp":
+        what = f"tcp-socket :{probe.port}"
+    else:
+        what = "exec [" + " ".join(probe.command) + "]"
+    return (f"{kind}:{' ' * max(1, 15 - len(kind))}{what} delay={probe.initial_delay:g}s "
+            f"timeout={probe.timeout:g}s period={probe.period:g}s "
+            f"#success={probe.success_threshold} #failure={probe.failure_threshold}")
+
+
+def describe_pod(plan: LabPlan, pod: PodInfo, procs: dict, events: list[dict],
+                 created: float, now: float | None = None) -> str:
+    """kubectl describe pod, for the fields netlab has."""
+    now = now or time.time()
+    node = plan.node(pod.node)
+    ready, total, status, _ = pod_status(pod, procs)
+    labels = [f"{k}={v}" for k, v in pod.labels] or ["<none>"]
+    out = [f"Name:             {pod.name}", f"Namespace:        {pod.namespace}",
+           f"Node:             {pod.node}/{node.lan_ip}",
+           f"Start Time:       {_ts(created)}",
+           f"Labels:           {labels[0]}", *(f"                  {x}" for x in labels[1:]),
+           f"Status:           {status}", f"IP:               {pod.ip}"]
+    if pod.owner:
+        out.append(f"Controlled By:    ReplicaSet/{pod.owner.split('/', 1)[1]}-"
+                   f"{pod.template_hash}")
+    out.append("Containers:")
+    for c in pod.spec.containers:
+        st = procs.get(pod.key, {}).get(c.name, {})
+        running = st.get("state") == "running"
+        is_ready = st.get("ready", running and c.readiness is None)
+        out.append(f"  {c.name}:")
+        out.append(f"    Image:          {c.image}")
+        for p in c.ports or ():
+            out.append(f"    Port:           {p.container_port}/{p.protocol}")
+        if c.command:
+            out.append("    Command:        " + " ".join(c.command))
+        if c.args:
+            out.append("    Args:           " + " ".join(c.args))
+        out.append(f"    State:          {'Running' if running else 'Terminated'}")
+        if running:
+            out.append(f"      Started:      {_ts(st.get('started', created))}")
+        elif st.get("reason"):
+            out.append(f"      Reason:       Error: {st['reason']}")
+        out.append(f"    Ready:          {is_ready}")
+        out.append(f"    Restart Count:  {st.get('restarts', 0)}")
+        if c.liveness:
+            out.append("    " + _probe_text("Liveness", c.liveness))
+        if c.readiness:
+            out.append("    " + _probe_text("Readiness", c.readiness))
+    cond = "True" if ready == total else "False"
+    out += ["Conditions:", "  Type              Status", "  Initialized       True",
+            f"  Ready             {cond}", f"  ContainersReady   {cond}",
+            "  PodScheduled      True"]
+    if not events:
+        out.append("Events:            <none>")
+        return "\n".join(out)
+    rows = []
+    for e in events:
+        age = human_age(now - e["last"])
+        if e["count"] > 1:
+            age = f"{age} (x{e['count']} over {human_age(e['last'] - e['first'])})"
+        source = "default-scheduler" if e["reason"] == "Scheduled" else "kubelet"
+        rows.append([e["type"], e["reason"], age, source, e["message"]])
+    out.append("Events:")
+    out += ["  " + line for line in table(["Type", "Reason", "Age", "From", "Message"],
+                                          [["----", "------", "----", "----", "-------"],
+                                           *rows]).splitlines()]
+    return "\n".join(out)
+
+
+def deployments_table(plan: LabPlan, procs: dict, created: float, namespace: str | None,
+                      now: float | None = None) -> str:
+    now = now or time.time()
+    owners: dict[tuple[str, str], list[PodInfo]] = {}
+    for pod in plan.pods:
+        if pod.owner.startswith("Deployment/"):
+            owners.setdefault((pod.namespace, pod.owner.split("/", 1)[1]), []).append(pod)
+    headers = ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+    if namespace is None:
+        headers.insert(0, "NAMESPACE")
+    rows = []
+    for (ns, name), pods in sorted(owners.items()):
+        if namespace is not None and ns != namespace:
+            continue
+        ready = sum(1 for p in pods if pod_status(p, procs)[0] == len(p.spec.containers))
+        row = [name, f"{ready}/{len(pods)}", str(len(pods)), str(ready),
+               human_age(now - created)]
+        if namespace is None:
+            row.insert(0, ns)
+        rows.append(row)
+    return table(headers, rows) if rows else _none(namespace)

@@ -19,31 +19,42 @@ def probe_port(probe: Probe, container: Container) -> int | None:
     return None
 
 
-def run_probe(probe: Probe, pod: PodInfo, container: Container, node_netns: str) -> bool:
-    """One probe attempt: True on success (HTTP 200-399, a TCP connect, exit status 0)."""
+def run_probe(probe: Probe, pod: PodInfo, container: Container,
+              node_netns: str) -> tuple[bool, str]:
+    """One probe attempt: success (HTTP 200-399, a TCP connect, exit status 0) and, on
+    failure, the message the kubelet would put in its event."""
     if probe.kind == "exec":
         try:
             r = subprocess.run(ns_argv(pod.netns, list(probe.command), pod.uts),
-                               capture_output=True, timeout=probe.timeout, check=False)
-        except (subprocess.TimeoutExpired, OSError):
-            return False
-        return r.returncode == 0
+                               capture_output=True, text=True, timeout=probe.timeout,
+                               check=False)
+        except subprocess.TimeoutExpired:
+            return False, f"command timed out after {probe.timeout:g}s"
+        except OSError as exc:
+            return False, str(exc)
+        return r.returncode == 0, (r.stdout + r.stderr).strip()[:200]
     port = probe_port(probe, container)
     if port is None:
-        return False
+        return False, f"port {probe.port!r} is not a port of container {container.name}"
     sock = WORKER.socket_in(node_netns, socket.AF_INET, socket.SOCK_STREAM)
     sock.settimeout(probe.timeout)
+    url = f"http://{pod.ip}:{port}{probe.path}"
     try:
         sock.connect((pod.ip, port))
         if probe.kind == "tcp":
-            return True
+            return True, ""
         request = (f"GET {probe.path} HTTP/1.1\r\nHost: {pod.ip}:{port}\r\n"
                    "User-Agent: kube-probe/1.31\r\nAccept: */*\r\nConnection: close\r\n\r\n")
         sock.sendall(request.encode())
         status_line = sock.makefile("rb").readline(256).decode(errors="replace").split()
-        return len(status_line) >= 2 and status_line[1].isdigit() and \
-            200 <= int(status_line[1]) < 400
-    except OSError:
-        return False
+        if len(status_line) >= 2 and status_line[1].isdigit() and \
+                200 <= int(status_line[1]) < 400:
+            return True, ""
+        return False, f"HTTP probe failed with statuscode: {' '.join(status_line[1:2])}"
+    except OSError as exc:
+        what = f'Get "{url}"' if probe.kind == "http" else "dial"
+        reason = "connection refused" if isinstance(exc, ConnectionRefusedError) else \
+            (exc.strerror or str(exc)).lower()
+        return False, f"{what}: dial tcp {pod.ip}:{port}: connect: {reason}"
     finally:
         sock.close()

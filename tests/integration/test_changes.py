@@ -120,3 +120,15 @@ def test_udp_client_follows_a_replaced_server_pod(make_lab, tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_switching_session_affinity_off_spreads_again(make_lab, tmp_path):
+    sticky = service(cluster_ip="10.96.0.133").replace(
+        "spec: {selector", "spec: {sessionAffinity: ClientIP, selector")
+    plan = make_lab(lab_doc(nodes=("node1", "node2")), deployment(replicas=3),
+                    pod("client", command="[sleep, infinity]"), sticky)
+    assert len(backends(plan, "svc/web-svc-cip", 15)) == 1
+    (tmp_path / "svc.yaml").write_text(service(cluster_ip="10.96.0.133"))
+    r = netlab("apply", "--lab", plan.spec.name, "-f", str(tmp_path))
+    assert r.returncode == 0 and "service/web-svc-cip configured" in r.stdout, r.stderr
+    assert len(backends(plan, "svc/web-svc-cip", 15)) >= 2

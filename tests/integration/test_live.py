@@ -93,6 +93,16 @@ def test_unready_pods_get_no_traffic(make_lab):
     r = run_check(plan, CheckSpec(name="t", source="pod/client", protocol="http",
                                   target="svc/web", attempts=10))
     assert r.passed and "1 backend(s): good" in r.summary, r.summary
+    # the Deployment reports its unready pods, and describe says why
+    deploy = netlab("get", "deploy", "--lab", plan.spec.name).stdout.splitlines()
+    assert deploy[1].split()[:4] == ["web", "0/2", "2", "0"]
+    name = next(n for n in table if n.startswith("web-"))
+    wait_for("a probe event", lambda: "Readiness probe failed" in netlab(
+        "describe", f"pod/{name}", "--lab", plan.spec.name).stdout)
+    text = netlab("describe", f"pod/{name}", "--lab", plan.spec.name).stdout
+    assert "Ready:          False" in text and "Ready             False" in text
+    assert "Readiness:      http-get http://:80/ delay=0s timeout=1s period=1s" in text
+    assert "connect: connection refused" in text and "Warning   Unhealthy" in text
 
 
 def test_crashed_and_unhealthy_containers_restart(make_lab):
