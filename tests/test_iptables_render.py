@@ -370,3 +370,15 @@ def test_stale_service_chains_of_a_removed_service_are_deleted():
                             stale_chains=before)
     gone = before - after.chains
     assert gone and all(f"-X {c}" in after.text for c in gone)
+
+
+def test_large_clusters_drop_endpoint_comments_like_kube_proxy():
+    from netlab.bench import synthetic_ports
+
+    small = iptables.render(synthetic_ports(10), CFG).text
+    large = iptables.render(synthetic_ports(400), CFG).text  # 1200 endpoints > 1000
+    assert '-m comment --comment "bench/svc0:http -> ' in small
+    assert " -> " not in large and "-A KUBE-SEP-" in large
+    assert '"bench/svc0:http cluster IP"' in large  # service rules keep theirs
+    sep_rules = [line for line in large.splitlines() if line.startswith("-A KUBE-SEP-")]
+    assert sep_rules and not any("--comment" in line for line in sep_rules)

@@ -27,6 +27,8 @@ KUBE_FORWARD = "KUBE-FORWARD"
 KUBE_PROXY_FIREWALL = "KUBE-PROXY-FIREWALL"
 KUBE_FIREWALL = "KUBE-FIREWALL"
 SERVICE_CHAIN_PREFIXES = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-")
+# kube-proxy's largeClusterEndpointsThreshold: above it, endpoint rules carry no comments
+LARGE_CLUSTER_ENDPOINTS = 1000
 
 
 # -- names ---------------------------------------------------------------------------------------
@@ -170,19 +172,23 @@ class Rendered:
 
 
 def _write_endpoint_jumps(rules: list[str], v: ServicePortView, chain: str,
-                          endpoints: Sequence[str]) -> None:
-    """kube-proxy's writeServiceToEndpointRules: affinity checks first, then the random pick."""
+                          endpoints: Sequence[str], large: bool) -> None:
+    """kube-proxy's writeServiceToEndpointRules: affinity checks first, then the random pick.
+    In large clusters the comments are left out (appendServiceCommentLocked)."""
+    def comment(text: str) -> list[str]:
+        return [] if large else _comment(text)
+
     if v.affinity_seconds:
         for ep in endpoints:
             sep = sep_chain(v.spn, v.protocol, ep)
-            rules.append(_line("-A", chain, _comment(f"{v.spn} -> {ep}"), "-m", "recent",
+            rules.append(_line("-A", chain, comment(f"{v.spn} -> {ep}"), "-m", "recent",
                                "--name", sep, "--rcheck", "--seconds", str(v.affinity_seconds),
                                "--reap", "-j", sep))
     n = len(endpoints)
     for i, ep in enumerate(endpoints):
         stat = ["-m", "statistic", "--mode", "random", "--probability",
                 probability(n - i)] if i < n - 1 else []
-        rules.append(_line("-A", chain, _comment(f"{v.spn} -> {ep}"), stat,
+        rules.append(_line("-A", chain, comment(f"{v.spn} -> {ep}"), stat,
                            "-j", sep_chain(v.spn, v.protocol, ep)))
 
 
@@ -212,6 +218,8 @@ def render(ports: Sequence[ServicePortView], cfg: ProxyConfig,
         _line("-A", KUBE_MARK_MASQ, "-j", "MARK", "--or-mark", mark),
     ]
     active: set[str] = set()
+    large = sum(len(v.endpoints) for v in ports) > LARGE_CLUSTER_ENDPOINTS
+    sep_comment_cache: dict[str, list[str]] = {}
 
     for v in ports:
         proto = v.protocol
@@ -336,15 +344,16 @@ def render(ports: Sequence[ServicePortView], cfg: ProxyConfig,
                 "-A", firewall,
                 _comment(f"other traffic to {v.spn} will be dropped by KUBE-PROXY-FIREWALL")))
         if uses_cluster:
-            _write_endpoint_jumps(nat_rules, v, cluster_chain, all_eps)
+            _write_endpoint_jumps(nat_rules, v, cluster_chain, all_eps, large)
         if uses_local:
-            _write_endpoint_jumps(nat_rules, v, local_chain, local_eps)
+            _write_endpoint_jumps(nat_rules, v, local_chain, local_eps, large)
+        sep_comment = [] if large else sep_comment_cache.setdefault(v.spn, _comment(v.spn))
         for ep in reachable:
             sep = sep_chain(v.spn, proto, ep)
             ip = ep.rsplit(":", 1)[0]
-            nat_rules.append(_line("-A", sep, _comment(v.spn), "-s", ip, "-j", KUBE_MARK_MASQ))
+            nat_rules.append(_line("-A", sep, sep_comment, "-s", ip, "-j", KUBE_MARK_MASQ))
             recent = ["-m", "recent", "--name", sep, "--set"] if v.affinity_seconds else []
-            nat_rules.append(_line("-A", sep, _comment(v.spn), recent, "-m", proto, "-p", proto,
+            nat_rules.append(_line("-A", sep, sep_comment, recent, "-m", proto, "-p", proto,
                                    "-j", "DNAT", "--to-destination", ep))
 
     for chain in sorted(set(stale_chains) - active):
