@@ -77,7 +77,9 @@ def _build(sc) -> LabPlan:
     console.err.print(f"lab [bold]{sc.lab.name}[/bold] is up: {len(plan.nodes)} node(s), "
                       f"{len(plan.pods)} pod(s), {len(plan.services)} service(s) in "
                       f"{time.monotonic() - t0:.2f}s ({sc.lab.proxy_mode}, {sc.lab.routing})")
-    return plan
+    if not controller.wait_probed(sc.lab.name):
+        console.err.print("some readiness probes have not answered yet")
+    return controller.load(sc.lab.name)[0]
 
 
 def _report(title: str, results: list, output: str) -> bool:

@@ -459,6 +459,26 @@ def stale_udp_endpoints(services, before, after) -> list[tuple[str, int, str]]:
     return stale
 
 
+def wait_probed(lab: str, extra_s: float = 10.0) -> bool:
+    """Wait until every container with a readiness probe has had its first verdict from the
+    lab's controller (like kubectl rollout status), at most the probes' own initial delay
+    and period plus EXTRA_S. Returns False if the deadline passed first."""
+    plan, _ = load(lab)
+    probed = [(p.key, c.name, c.readiness) for p in plan.pods for c in p.spec.containers
+              if c.readiness is not None]
+    if not probed:
+        return True
+    deadline = time.monotonic() + extra_s + max(r.initial_delay + r.period * r.success_threshold
+                                                for _k, _c, r in probed)
+    ld = LabDir(lab)
+    while time.monotonic() < deadline:
+        procs = (ld.load_state() or {}).get("processes", {})
+        if all("ready" in procs.get(key, {}).get(name, {}) for key, name, _r in probed):
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def live_processes(state: dict) -> dict:
     """The saved container states, with running containers whose process is gone marked as
     exited (until a controller restarts containers, this is how a crash shows)."""
