@@ -100,6 +100,7 @@ class Lab:
         self.flavour = "nft"
         self.processes: dict[str, dict[str, dict]] = {}  # pod key -> container -> info
         self.chains: dict[str, frozenset[str]] = {}  # node -> service chains it holds
+        self.top_digests: dict[str, str] = {}  # node -> fingerprint of its top-level chains
         self.system: dict[str, dict] = {}  # client apps and health check servers
         self.events: dict[str, list[dict]] = {}  # pod key -> kubelet-style events
         self.created = time.time()
@@ -403,8 +404,10 @@ class Lab:
                     cni.render_masquerade(plan.spec.pod_cidr, node.pod_cidr), rendered.text)
                 netfilter.restore(node.netns, self.flavour, body, noflush=False)
             else:
-                netfilter.restore(node.netns, self.flavour, rendered.text)
+                netfilter.restore(node.netns, self.flavour,
+                                  rendered.partial_text(self.top_digests.get(node.name, "")))
             self.chains[node.name] = rendered.chains
+            self.top_digests[node.name] = rendered.top_digest
             for vip, node_port, ip in stale_udp:
                 conntrack.clear_udp(node.netns, vip, ip)
                 if node_port:

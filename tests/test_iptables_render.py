@@ -6,6 +6,7 @@ node 1 pods 10.244.0.2.., node 2 pods 10.244.1.2..; lab network 172.18.0.0/24.
 Set NETLAB_UPDATE_GOLDEN=1 to rewrite the golden files after a reviewed change.
 """
 
+import dataclasses
 import os
 import pathlib
 
@@ -382,3 +383,24 @@ def test_large_clusters_drop_endpoint_comments_like_kube_proxy():
     assert '"bench/svc0:http cluster IP"' in large  # service rules keep theirs
     sep_rules = [line for line in large.splitlines() if line.startswith("-A KUBE-SEP-")]
     assert sep_rules and not any("--comment" in line for line in sep_rules)
+
+
+def test_partial_sync_leaves_out_unchanged_top_level_chains():
+    from netlab.bench import synthetic_ports
+
+    ports = synthetic_ports(20)
+    full = iptables.render(ports, CFG)
+    moved = dataclasses.replace(ports[3], endpoints=(("10.244.9.9:8080", "node1"),
+                                                     *ports[3].endpoints[1:]))
+    part = iptables.render([*ports[:3], moved, *ports[4:]], CFG, stale_chains=full.chains,
+                           changed={moved.service})
+    assert part.top_digest == full.top_digest  # only an endpoint inside the service changed
+    small = part.partial_text(full.top_digest)
+    assert "KUBE-SERVICES" not in small and "DNAT --to-destination 10.244.9.9:8080" in small
+    assert small.count("-X KUBE-SEP-") == 1  # the endpoint that went away
+    # a service losing all its endpoints changes the top level: then everything is sent
+    empty = dataclasses.replace(ports[3], endpoints=())
+    gone = iptables.render([*ports[:3], empty, *ports[4:]], CFG, stale_chains=full.chains,
+                           changed={empty.service})
+    assert gone.top_digest != full.top_digest
+    assert gone.partial_text(full.top_digest) == gone.text and "REJECT" in gone.text
