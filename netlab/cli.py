@@ -284,17 +284,37 @@ def describe(ref, lab, namespace) -> None:
 def exec_(lab, namespace, target, argv) -> None:
     """Run ARGV inside pod/NAME, deploy/NAME, node/NAME or client/NAME."""
     from netlab.checks.runner import resolve_source
-    from netlab.kernel.run import ns_argv
 
     controller.require_root()
-    plan, _ = controller.load(_pick_lab(lab))
+    plan, state = controller.load(_pick_lab(lab))
     if "/" not in target:
         raise UsageError(f"target must be pod/NAME, deploy/NAME, node/NAME or client/NAME, "
                          f"got '{target}'")
     where = resolve_source(plan, target, namespace)
-    args = ns_argv(where.netns, list(argv), where.uts)
+    args = where.argv(list(argv))
     sys.stdout.flush()
-    os.execv(args[0], args)
+    os.execve(args[0], args, _container_env(plan, state, target, namespace) or dict(os.environ))
+
+
+def _container_env(plan, state: dict, target: str, namespace: str) -> dict[str, str]:
+    """Like kubectl exec: the environment of the pod's first container, as it started (read
+    from the running process, so services created later are not in it)."""
+    kind, _, name = target.partition("/")
+    pods = [p for p in plan.pods if p.namespace == namespace and
+            (p.name == name if kind == "pod" else p.owner == f"Deployment/{name}")]
+    if kind not in ("pod", "deploy", "deployment") or not pods:
+        return {}
+    pod = sorted(pods, key=lambda p: p.name)[0]
+    for container in pod.spec.containers:
+        st = state.get("processes", {}).get(pod.key, {}).get(container.name, {})
+        try:
+            with open(f"/proc/{st.get('pid', 0)}/environ", "rb") as f:
+                raw = f.read()
+        except OSError:
+            continue
+        pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
+        return {k.decode(errors="replace"): v.decode(errors="replace") for k, v in pairs}
+    return {}
 
 
 @main.command()

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from netlab.dns.resolv import hosts_file, kube_dns_ip, resolv_conf, service_env
 from netlab.errors import NetlabError, NotRootError, UsageError
 from netlab.kernel import conntrack, netfilter, process, rtnl
 from netlab.kernel.links import Netns, host_routes, set_sysctls
@@ -75,9 +76,10 @@ class Running:
 
 def container_request(lab: LabPlan, pod: PodInfo, c, ld: LabDir) -> dict:
     """What the launcher runs for container C of POD (pure apart from the log path)."""
+    links = service_env(lab.services, pod.namespace) if pod.spec.enable_service_links else {}
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-           "HOSTNAME": pod.name, "HOME": "/root", **dict(c.env)}
-    req = {"netns": netns_path(pod.netns), "uts": pod.uts,
+           "HOSTNAME": pod.name, "HOME": "/root", **links, **dict(c.env)}
+    req = {"netns": netns_path(pod.netns), "uts": pod.uts, "etc": pod_etc_dir(ld, pod),
            "log": ld.log_path(f"{pod.namespace}.{pod.name}.{c.name}"), "env": env}
     if c.command or c.args:
         return dict(req, app="exec", argv=list(c.command) + list(c.args))
@@ -85,11 +87,36 @@ def container_request(lab: LabPlan, pod: PodInfo, c, ld: LabDir) -> dict:
     app = image.app if image else "web"
     if app == "idle":
         return dict(req, app="idle")
+    if app == "dns":
+        return dict(req, app="dns", state=ld.state_path)
     tcp = [p.container_port for p in c.ports if p.protocol == "TCP"]
     udp = [p.container_port for p in c.ports if p.protocol == "UDP"]
     if not tcp and not udp:
         tcp = list(image.ports) if image and image.ports else list(c.probe_ports) or [80]
     return dict(req, app="web", tcp=tcp, udp=udp, ips=[pod.ip])
+
+
+def pod_etc_dir(ld: LabDir, pod: PodInfo) -> str:
+    return f"{ld.path}/etc/{pod.namespace}.{pod.name}"
+
+
+def write_pod_files(ld: LabDir, plan: LabPlan, pod: PodInfo, host_resolv: str) -> None:
+    """The pod's resolv.conf (by its dnsPolicy) and kubelet-style hosts file."""
+    etc = pod_etc_dir(ld, pod)
+    os.makedirs(etc, exist_ok=True)
+    dns_ip = kube_dns_ip(plan.spec.service_cidr) if plan.spec.cluster_dns else ""
+    with open(f"{etc}/resolv.conf", "w", encoding="utf-8") as f:
+        f.write(resolv_conf(pod, plan.spec.cluster_domain, dns_ip, host_resolv))
+    with open(f"{etc}/hosts", "w", encoding="utf-8") as f:
+        f.write(hosts_file(pod, plan.spec.cluster_domain))
+
+
+def read_host_resolv() -> str:
+    try:
+        with open("/etc/resolv.conf", encoding="utf-8") as f:
+            return f.read()
+    except OSError:
+        return ""
 
 
 class Lab:
@@ -103,6 +130,7 @@ class Lab:
         self.top_digests: dict[str, str] = {}  # node -> fingerprint of its top-level chains
         self.system: dict[str, dict] = {}  # client apps and health check servers
         self.events: dict[str, list[dict]] = {}  # pod key -> kubelet-style events
+        self._host_resolv: str | None = None
         self.created = time.time()
 
     # -- namespaces --------------------------------------------------------------------------
@@ -132,6 +160,7 @@ class Lab:
         with process.Launcher() as launcher:
             self._build_networks()
             self._setup_nodes()
+            self.save()  # the cluster DNS pod reads its zone from the saved state
             system = self._submit_clients(launcher)
             self._start_pods(self.plan.pods, launcher)
             self.sync_rules()
@@ -285,6 +314,9 @@ class Lab:
     def _submit_containers(self, launcher: process.Launcher, pod: PodInfo) -> list:
         uts = pod.uts or self._host_uts(pod.node)
         pod = replace(pod, uts=uts)
+        if self._host_resolv is None:
+            self._host_resolv = read_host_resolv()
+        write_pod_files(self.ld, self.plan, pod, self._host_resolv)
         return [(pod.key, c.name, launcher.submit(container_request(self.plan, pod, c, self.ld)))
                 for c in pod.spec.containers]
 

@@ -18,11 +18,16 @@ spec:
   nodes: {nodes}
   clients: {clients}
   routing: {routing}
+  clusterDNS: {dns}
 """
 
 
-def lab_doc(name: str = "t", nodes=("node1",), clients=(), routing: str = "host-gw") -> str:
-    return LAB.format(name=name, nodes=list(nodes), clients=list(clients), routing=routing)
+def lab_doc(name: str = "t", nodes=("node1",), clients=(), routing: str = "host-gw",
+            dns: bool = False) -> str:
+    """A Lab document; cluster DNS is off unless asked for, so tests that are not about DNS
+    see exactly their own objects."""
+    return LAB.format(name=name, nodes=list(nodes), clients=list(clients), routing=routing,
+                      dns="true" if dns else "false")
 
 
 def deployment(name: str = "web", replicas: int = 3, port: int = 8000, port_name: str = "",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 
 from netlab.checks import evaluate, probes
 from netlab.errors import UsageError
-from netlab.kernel.run import ns_argv, require_tool
+from netlab.kernel.run import ns_argv, pod_argv, require_tool
 from netlab.model import CheckSpec, LabPlan
 from netlab.plan.naming import lab_dir
 
@@ -21,6 +22,12 @@ class Where:
     label: str  # as the user wrote it, e.g. pod/client
     netns: str
     uts: str
+    etc: str = ""  # a pod's resolv.conf and hosts (pods only)
+
+    def argv(self, argv: list[str]) -> list[str]:
+        if self.etc and os.path.isdir(self.etc):
+            return pod_argv(self.netns, self.uts, self.etc, argv)
+        return ns_argv(self.netns, argv, self.uts)
 
 
 @dataclass(frozen=True)
@@ -47,14 +54,19 @@ def resolve_source(plan: LabPlan, ref: str, namespace: str = "default") -> Where
     elif kind == "pod":
         for p in plan.pods:
             if p.name == name and p.namespace == namespace:
-                return Where(ref, p.netns, p.uts or f"{uts_dir}/{p.node}")
+                return Where(ref, p.netns, p.uts or f"{uts_dir}/{p.node}", _etc(plan, p))
     elif kind in ("deploy", "deployment"):
         pods = sorted((p for p in plan.pods if p.owner == f"Deployment/{name}"
                        and p.namespace == namespace), key=lambda p: p.name)
         if pods:
             p = pods[0]
-            return Where(f"{ref} ({p.name})", p.netns, p.uts or f"{uts_dir}/{p.node}")
+            return Where(f"{ref} ({p.name})", p.netns, p.uts or f"{uts_dir}/{p.node}",
+                         _etc(plan, p))
     raise UsageError(f"{ref} is not in lab '{plan.spec.name}' (namespace {namespace})")
+
+
+def _etc(plan: LabPlan, pod) -> str:
+    return f"{lab_dir(plan.spec.name)}/etc/{pod.namespace}.{pod.name}"
 
 
 def resolve_target(plan: LabPlan, ref: str, namespace: str = "default") -> tuple[str, int | None]:
@@ -96,7 +108,7 @@ PROBE_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 
 def _run(where: Where, argv: list[str], timeout: float) -> subprocess.CompletedProcess:
     try:
-        return subprocess.run(ns_argv(where.netns, argv, where.uts), capture_output=True,
+        return subprocess.run(where.argv(argv), capture_output=True,
                               text=True, timeout=timeout, check=False, env=PROBE_ENV)
     except subprocess.TimeoutExpired as exc:
         return subprocess.CompletedProcess(argv, 124, exc.stdout or "",

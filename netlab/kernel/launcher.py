@@ -21,6 +21,7 @@ import signal
 import sys
 
 from netlab.apps import healthz, web
+from netlab.kernel.enter import enter_pod_files
 from netlab.kernel.ns import CLONE_NEWNET, CLONE_NEWUTS, _check, _libc
 
 
@@ -41,6 +42,8 @@ def _child(req: dict, wfd: int) -> None:
         _enter(req["netns"], CLONE_NEWNET)
         if req.get("uts"):
             _enter(req["uts"], CLONE_NEWUTS)
+        if req.get("etc"):
+            enter_pod_files(req["etc"])
         null = os.open("/dev/null", os.O_RDONLY)
         os.dup2(null, 0)
         log = os.open(req["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -68,6 +71,13 @@ def _child(req: dict, wfd: int) -> None:
             os.write(wfd, f"{os.getpid()}\n".encode())
             os.close(wfd)
             web.serve(bound, req.get("ips") or [])
+        elif app == "dns":
+            from netlab.dns import server as dns_server
+
+            udp, tcp = dns_server.bind(req["state"])
+            os.write(wfd, f"{os.getpid()}\n".encode())
+            os.close(wfd)
+            dns_server.run(udp, tcp)
         elif app == "healthz":
             server = healthz.bind(req["port"], req["namespace"], req["name"], req["count"])
             os.write(wfd, f"{os.getpid()}\n".encode())

@@ -32,6 +32,14 @@ def ns_argv(netns: str, argv: Sequence[str], uts: str = "") -> list[str]:
     return [*out, "--", *argv]
 
 
+def pod_argv(netns: str, uts: str, etc: str, argv: Sequence[str]) -> list[str]:
+    """ARGV run as a pod's containers run (network, UTS and the pod's /etc files)."""
+    import sys
+
+    return [sys.executable, "-m", "netlab.kernel.enter", netns_path(netns), uts, etc, "--",
+            *argv]
+
+
 def run_in(netns: str, argv: Sequence[str], *, input: str | None = None,
            timeout: float = 30, uts: str = "") -> subprocess.CompletedProcess:
     return subprocess.run(ns_argv(netns, argv, uts), input=input, capture_output=True,

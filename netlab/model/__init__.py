@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 PROXY_MODES = ("iptables", "ipvs", "nftables")
 ROUTING_MODES = ("host-gw", "vxlan")
-BUILTIN_APPS = ("web", "idle")
+BUILTIN_APPS = ("web", "idle", "dns")
+COREDNS_IMAGE = "registry.k8s.io/coredns/coredns:v1.11.3"
 
 
 # -- spec side: what the user wrote --------------------------------------------------------
@@ -49,6 +50,8 @@ class LabSpec:
     images: tuple[tuple[str, ImageApp], ...] = ()
     node_port_range: tuple[int, int] = (30000, 32767)
     client_apps: tuple[ClientSpec, ...] = ()
+    cluster_dns: bool = True  # run kube-dns (a CoreDNS-like pod and Service in kube-system)
+    outside_names: tuple[tuple[str, str], ...] = ()  # DNS name -> the client host serving it
 
     def client_app(self, name: str) -> ClientSpec | None:
         for c in self.client_apps:
@@ -61,6 +64,8 @@ class LabSpec:
         for name, app in self.images:
             if name in (image, bare, bare.rsplit(":", 1)[0]):
                 return app
+        if bare.rsplit(":", 1)[0] == COREDNS_IMAGE.rsplit(":", 1)[0]:
+            return ImageApp("dns", (53,))
         return None
 
 
@@ -106,6 +111,11 @@ class PodSpec:
     host_network: bool = False
     hostname: str = ""
     subdomain: str = ""
+    dns_policy: str = "ClusterFirst"  # ClusterFirst | Default | ClusterFirstWithHostNet | None
+    dns_nameservers: tuple[str, ...] = ()  # dnsConfig
+    dns_searches: tuple[str, ...] = ()
+    dns_options: tuple[tuple[str, str], ...] = ()  # (name, value or "")
+    enable_service_links: bool = True
 
 
 @dataclass(frozen=True)

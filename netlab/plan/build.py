@@ -5,15 +5,22 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import asdict, replace
 
+from netlab.dns.resolv import kube_dns_ip
 from netlab.errors import ScenarioError
 from netlab.model import (
+    COREDNS_IMAGE,
     ClientInfo,
+    Container,
+    ContainerPort,
+    Deployment,
     LabPlan,
     NodeInfo,
     PodInfo,
     PodSpec,
     Scenario,
+    Service,
     ServiceInfo,
+    ServicePort,
 )
 from netlab.plan import naming
 from netlab.plan.endpoints import compute_endpoints
@@ -72,11 +79,39 @@ def desired_pods(sc: Scenario) -> list[tuple[str, str, tuple, PodSpec, str, str]
     return out
 
 
+def with_cluster_dns(sc: Scenario) -> Scenario:
+    """Add kube-dns as kubeadm installs it: a CoreDNS Deployment in kube-system (pinned to the
+    first node, like a control-plane add-on) behind the kube-dns Service at the tenth address
+    of the service CIDR."""
+    if not sc.lab.cluster_dns or any(s.namespace == "kube-system" and s.name == "kube-dns"
+                                     for s in sc.services):
+        return sc
+    ip = kube_dns_ip(sc.lab.service_cidr)
+    for s in sc.services:
+        if s.cluster_ip == ip:
+            raise ScenarioError(f"clusterIP {ip} of {s.namespace}/{s.name} is kube-dns's "
+                                "address (set clusterDNS: false to use it)",
+                                field=f"Service/{s.name} spec.clusterIP")
+    labels = (("k8s-app", "kube-dns"),)
+    container = Container(name="coredns", image=COREDNS_IMAGE, ports=(
+        ContainerPort(53, "dns", "UDP"), ContainerPort(53, "dns-tcp", "TCP"),
+        ContainerPort(9153, "metrics", "TCP")))
+    deploy = Deployment("coredns", "kube-system", 1, labels, labels,
+                        PodSpec((container,), node_name=sc.lab.nodes[0], dns_policy="Default"),
+                        labels)
+    service = Service("kube-dns", "kube-system", (
+        ServicePort(53, "dns", "UDP", "dns"), ServicePort(53, "dns-tcp", "TCP", "dns-tcp"),
+        ServicePort(9153, "metrics", "TCP", "metrics")), labels, cluster_ip=ip,
+        labels=(("k8s-app", "kube-dns"), ("kubernetes.io/name", "CoreDNS")))
+    return replace(sc, deployments=(*sc.deployments, deploy), services=(*sc.services, service))
+
+
 def plan_lab(sc: Scenario, ipam: dict[str, dict] | None = None,
              previous: LabPlan | None = None) -> tuple[LabPlan, dict]:
     """Decide the whole lab. IPAM is the persisted allocator state (node -> HostLocal dict);
     the updated state is returned with the plan. PREVIOUS (a running lab's plan) keeps its
     ClusterIPs and node ports for the services that are still there."""
+    sc = with_cluster_dns(sc)
     lab = sc.lab
     nodes = plan_nodes(sc)
     clients = plan_clients(sc)

@@ -248,7 +248,22 @@ def _lab(doc: Doc) -> LabSpec:
                         "spec.maxPods")
     images = _images(doc, spec.get("images") or {})
     port_range = _port_range(doc, spec.get("nodePortRange", "30000-32767"))
-    return LabSpec(node_port_range=port_range, client_apps=client_apps,
+    cluster_dns = spec.get("clusterDNS", True)
+    if not isinstance(cluster_dns, bool):
+        raise doc.error("must be true or false", "spec.clusterDNS")
+    outside = spec.get("outsideNames") or {}
+    if not isinstance(outside, dict):
+        raise doc.error("must map DNS names to client hosts", "spec.outsideNames")
+    for dns_name, client in outside.items():
+        reason = validate.dns_subdomain(str(dns_name).rstrip("."))
+        if reason:
+            raise doc.error(reason, f"spec.outsideNames[{dns_name}]")
+        if client not in clients:
+            raise doc.error(f"'{client}' is not a client host of the lab",
+                            f"spec.outsideNames[{dns_name}]")
+    return LabSpec(node_port_range=port_range, client_apps=client_apps, cluster_dns=cluster_dns,
+                   outside_names=tuple(sorted((str(k).rstrip("."), v)
+                                              for k, v in outside.items())),
                    name=name, nodes=nodes, clients=clients, proxy_mode=proxy, routing=routing,
                    pod_cidr=str(pod), node_mask=mask, service_cidr=str(svc), node_cidr=str(lan),
                    cluster_domain=domain, max_pods=max_pods, images=images)
@@ -513,8 +528,31 @@ def _pod_spec(doc: Doc, spec: object, field: str, lab: LabSpec) -> PodSpec:
             reason = validate.dns_label(spec[key])
             if reason:
                 raise doc.error(reason, f"{field}.{key}")
+    policy = spec.get("dnsPolicy") or "ClusterFirst"
+    if policy not in ("ClusterFirst", "Default", "ClusterFirstWithHostNet", "None"):
+        raise doc.error("dnsPolicy must be ClusterFirst, Default, ClusterFirstWithHostNet or "
+                        f"None, got {policy!r}", f"{field}.dnsPolicy")
+    conf = spec.get("dnsConfig") or {}
+    if not isinstance(conf, dict) or set(conf) - {"nameservers", "searches", "options"}:
+        raise doc.error("must be {nameservers, searches, options}", f"{field}.dnsConfig")
+    servers = tuple(_ipv4(doc, ip, f"{field}.dnsConfig.nameservers[{i}]")
+                    for i, ip in enumerate(conf.get("nameservers") or []))
+    if policy == "None" and not servers:
+        raise doc.error("dnsPolicy None needs at least one dnsConfig nameserver",
+                        f"{field}.dnsConfig.nameservers")
+    options = []
+    for i, o in enumerate(conf.get("options") or []):
+        if not isinstance(o, dict) or "name" not in o:
+            raise doc.error("an option is {name, value}", f"{field}.dnsConfig.options[{i}]")
+        options.append((str(o["name"]), "" if o.get("value") is None else str(o["value"])))
+    links = spec.get("enableServiceLinks", True)
+    if not isinstance(links, bool):
+        raise doc.error("must be true or false", f"{field}.enableServiceLinks")
     return PodSpec(tuple(out), node_name=node, host_network=host_net,
-                   hostname=spec.get("hostname") or "", subdomain=spec.get("subdomain") or "")
+                   hostname=spec.get("hostname") or "", subdomain=spec.get("subdomain") or "",
+                   dns_policy=policy, dns_nameservers=servers,
+                   dns_searches=_str_list(doc, conf.get("searches"), f"{field}.dnsConfig.searches"),
+                   dns_options=tuple(options), enable_service_links=links)
 
 
 def _deployment(doc: Doc, name: str, ns: str, lab: LabSpec) -> Deployment:

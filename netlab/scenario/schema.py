@@ -82,7 +82,8 @@ KINDS: dict[str, dict] = {
 LAB_SPEC = {
     "nodes": ANY, "clients": ANY, "proxyMode": ANY, "routing": ANY, "podCIDR": ANY,
     "serviceCIDR": ANY, "nodeCIDR": ANY, "nodeCIDRMaskSize": ANY, "clusterDomain": ANY,
-    "maxPods": ANY, "images": ANY, "nodePortRange": ANY,
+    "maxPods": ANY, "images": ANY, "nodePortRange": ANY, "clusterDNS": ANY,
+    "outsideNames": ANY,
 }
 LAB = {"metadata": {"name": ANY, "labels": ANY, "annotations": ANY}, "spec": LAB_SPEC}
 

@@ -1,0 +1,1 @@
+"""Cluster DNS: the zone (pure, from the lab's plan) and the server that answers from it."""
