@@ -385,15 +385,24 @@ class Lab:
                                            "restarts": restarts, "started": time.time()}
 
     def remove_pods(self, pods: list[PodInfo]) -> None:
-        """Stop the pods' containers and remove their namespaces (the veth goes with them)."""
+        """Stop the pods' containers, delete their veths and remove their namespaces.
+
+        The veth is deleted explicitly: a namespace's devices are destroyed asynchronously,
+        and a pod re-created under the same name needs the name free at once (CNI DEL)."""
         procs = [(st["pid"], st["start"]) for pod in pods
                  for st in self.processes.get(pod.key, {}).values() if st.get("pid")]
         process.stop(procs)
+        by_node: dict[str, list[PodInfo]] = {}
         for pod in pods:
             self.processes.pop(pod.key, None)
             if not pod.spec.host_network:
-                remove_nsfile(netns_path(pod.netns))
-                remove_nsfile(pod.uts)
+                by_node.setdefault(pod.node, []).append(pod)
+        for node_name, node_pods in by_node.items():
+            with Netns(self.plan.node(node_name).netns) as ns:
+                for pod in node_pods:
+                    ns.delete_link(pod.host_veth)
+                    remove_nsfile(netns_path(pod.netns))
+                    remove_nsfile(pod.uts)
 
     def stop_health_servers(self) -> None:
         names = [k for k in self.system if k.startswith("healthz/")]
@@ -564,7 +573,7 @@ def change(lab_name: str, edit: Callable[[list[dict]], list[dict]],
     """Change a running lab: EDIT turns its documents into the new ones, which are validated
     like a scenario file; pods that are gone are removed, new ones built, ClusterIPs, node
     ports and pod addresses of what stays are kept, and every node gets a full sync."""
-    from netlab.plan.build import desired_pods
+    from netlab.plan.build import desired_pods, with_cluster_dns
     from netlab.scenario.loader import Doc, build_scenario
 
     require_root()
@@ -579,13 +588,18 @@ def change(lab_name: str, edit: Callable[[list[dict]], list[dict]],
         raise UsageError("the Lab document (nodes, clients, modes, ranges) cannot change in a "
                          f"running lab: netlab down {lab_name}, then up")
     wanted = {f"{ns}/{name}": (labels, spec) for ns, name, labels, spec, _o, _h
-              in desired_pods(sc)}
+              in desired_pods(with_cluster_dns(sc))}
     removed = [p for p in plan.pods if wanted.get(p.key) != (p.labels, p.spec)]
     ipam = {node: HostLocal.from_dict(d) for node, d in state.get("ipam", {}).items()}
     for pod in removed:
         if pod.node in ipam:
             ipam[pod.node].release(pod.key)
-    new_plan, new_ipam = plan_lab(sc, {k: v.to_dict() for k, v in ipam.items()}, plan)
+    staying = {(s.namespace, s.name) for s in sc.services}
+    released = set(state.get("released_cluster_ips", [])) | {
+        i.cluster_ip for i in plan.services if i.cluster_ip not in ("", "None")
+        and (i.service.namespace, i.service.name) not in staying}
+    new_plan, new_ipam = plan_lab(sc, {k: v.to_dict() for k, v in ipam.items()}, plan,
+                                  frozenset(released))
     stay = {p.key for p in plan.pods} - {p.key for p in removed}
     added = tuple(p for p in new_plan.pods if p.key not in stay)
     ld.lock(wait_s=10)
@@ -602,7 +616,8 @@ def change(lab_name: str, edit: Callable[[list[dict]], list[dict]],
             lab._start_pods(added, launcher)
             lab.sync_rules()
             lab._collect_system(launcher, lab._submit_health_servers(launcher))
-        lab.save(ipam=new_ipam, sources=state.get("sources", []), documents=docs)
+        lab.save(ipam=new_ipam, sources=state.get("sources", []), documents=docs,
+                 released_cluster_ips=sorted(released))
     finally:
         start_daemon(ld)
         ld.close()

@@ -78,7 +78,8 @@ class Daemon:
 
     def _extra(self) -> dict:
         state = self.lab.ld.load_state() or {}
-        return {k: state[k] for k in ("ipam", "sources", "documents") if k in state}
+        return {k: state[k] for k in ("ipam", "sources", "documents", "released_cluster_ips")
+                if k in state}
 
     def ready(self) -> dict[str, bool]:
         out = {}

@@ -21,8 +21,10 @@ def tcp_argv(host: str, port: int, timeout_s: float) -> list[str]:
 
 
 def dig_argv(name: str, rtype: str, server: str, timeout_s: float) -> list[str]:
-    argv = ["dig", f"+time={max(int(timeout_s), 1)}", "+tries=1", "+noall", "+answer",
-            "+comments", name, rtype]
+    # +search: short names go through the resolv.conf search list, as an application's
+    # getaddrinfo would take them
+    argv = ["dig", "+search", f"+time={max(int(timeout_s), 1)}", "+tries=1", "+noall",
+            "+answer", "+comments", name, rtype]
     if server:
         argv.append(f"@{server}")
     return argv

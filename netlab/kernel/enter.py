@@ -17,7 +17,7 @@ MS_BIND, MS_REC, MS_SLAVE = 4096, 16384, 1 << 19
 POD_ETC_FILES = ("resolv.conf", "hosts")
 
 
-def _setns(path: str, nstype: int) -> None:
+def setns_path(path: str, nstype: int) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         _check(_libc.setns(fd, nstype), "setns", path)
@@ -38,9 +38,9 @@ def enter_pod_files(etc: str) -> None:
 def main() -> None:
     netns, uts, etc = sys.argv[1:4]
     argv = sys.argv[5:] if sys.argv[4:5] == ["--"] else sys.argv[4:]
-    _setns(netns, CLONE_NEWNET)
+    setns_path(netns, CLONE_NEWNET)
     if uts:
-        _setns(uts, CLONE_NEWUTS)
+        setns_path(uts, CLONE_NEWUTS)
     if etc:
         enter_pod_files(etc)
     os.execvp(argv[0], argv)

@@ -21,16 +21,8 @@ import signal
 import sys
 
 from netlab.apps import healthz, web
-from netlab.kernel.enter import enter_pod_files
-from netlab.kernel.ns import CLONE_NEWNET, CLONE_NEWUTS, _check, _libc
-
-
-def _enter(path: str, nstype: int) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        _check(_libc.setns(fd, nstype), "setns", path)
-    finally:
-        os.close(fd)
+from netlab.kernel.enter import enter_pod_files, setns_path
+from netlab.kernel.ns import CLONE_NEWNET, CLONE_NEWUTS
 
 
 def _child(req: dict, wfd: int) -> None:
@@ -39,9 +31,9 @@ def _child(req: dict, wfd: int) -> None:
         os.setsid()
         for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_DFL)
-        _enter(req["netns"], CLONE_NEWNET)
+        setns_path(req["netns"], CLONE_NEWNET)
         if req.get("uts"):
-            _enter(req["uts"], CLONE_NEWUTS)
+            setns_path(req["uts"], CLONE_NEWUTS)
         if req.get("etc"):
             enter_pod_files(req["etc"])
         null = os.open("/dev/null", os.O_RDONLY)

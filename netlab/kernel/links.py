@@ -113,6 +113,14 @@ class Netns:
         except NetlinkError as exc:
             raise _feature("vxlan", exc) from None
 
+    def delete_link(self, ifname: str) -> None:
+        """Delete IFNAME; already gone is fine."""
+        try:
+            self.ipr.link("del", index=self.index(ifname))
+        except (LookupError, NetlinkError):
+            pass
+        self._index.pop(ifname, None)
+
     # -- addresses, routes, neighbours ---------------------------------------------------
 
     def add_address(self, ifname: str, address: str, prefixlen: int) -> None:

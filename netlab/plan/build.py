@@ -107,7 +107,8 @@ def with_cluster_dns(sc: Scenario) -> Scenario:
 
 
 def plan_lab(sc: Scenario, ipam: dict[str, dict] | None = None,
-             previous: LabPlan | None = None) -> tuple[LabPlan, dict]:
+             previous: LabPlan | None = None,
+             released: frozenset[str] = frozenset()) -> tuple[LabPlan, dict]:
     """Decide the whole lab. IPAM is the persisted allocator state (node -> HostLocal dict);
     the updated state is returned with the plan. PREVIOUS (a running lab's plan) keeps its
     ClusterIPs and node ports for the services that are still there."""
@@ -148,7 +149,7 @@ def plan_lab(sc: Scenario, ipam: dict[str, dict] | None = None,
         pods.append(PodInfo(name, ns, node.name, naming.pod_netns(lab.name, ns, name),
                             naming.pod_uts_path(lab.name, ns, name), ip, veth, labels, spec,
                             owner, thash))
-    services = plan_services(sc, previous.services if previous else ())
+    services = plan_services(sc, previous.services if previous else (), released)
     endpoints = compute_endpoints(services, pods, manifests=sc.endpoints)
     lan = ipaddress.ip_network(lab.node_cidr)
     plan = LabPlan(spec=lab, lan_netns=naming.lan_netns(lab.name), lan_bridge=LAN_BRIDGE,
@@ -158,13 +159,15 @@ def plan_lab(sc: Scenario, ipam: dict[str, dict] | None = None,
     return plan, {k: v.to_dict() for k, v in allocators.items()}
 
 
-def plan_services(sc: Scenario, previous: tuple[ServiceInfo, ...] = ()
-                  ) -> tuple[ServiceInfo, ...]:
+def plan_services(sc: Scenario, previous: tuple[ServiceInfo, ...] = (),
+                  released: frozenset[str] = frozenset()) -> tuple[ServiceInfo, ...]:
     """ClusterIPs, node ports and health check ports: the ones the manifests ask for, those a
     running lab already gave the same services, then allocated ones (stable for the same
-    names)."""
+    names). RELEASED addresses (of services deleted from a running lab) are not handed out
+    again, so a recreated Service gets a new ClusterIP, as in a cluster."""
     before = {i.key: i for i in previous}
     used = {s.cluster_ip for s in sc.services if s.cluster_ip and s.cluster_ip != "None"}
+    used |= set(released)
     used_ports = {p.node_port for s in sc.services for p in s.ports if p.node_port} | \
         {s.health_check_node_port for s in sc.services if s.health_check_node_port}
     kept: dict[str, ServiceInfo] = {}
