@@ -77,3 +77,10 @@ def test_ping_tcp_dns_verdicts():
     assert evaluate.dns(ok, Expect(answers=("10.96.0.100",))).passed
     assert not evaluate.dns(ok, Expect(answers=("10.96.0.101",))).passed
     assert evaluate.dns(probes.DnsReply("NXDOMAIN"), Expect(success=False)).passed
+
+
+def test_dns_answer_count():
+    three = probes.DnsReply("NOERROR", ("10.244.0.2", "10.244.0.3", "10.244.1.2"))
+    assert evaluate.dns(three, Expect(answer_count=3)).passed
+    v = evaluate.dns(three, Expect(answer_count=1))
+    assert not v.passed and "expected 1 answer(s), got 3" in v.reason

@@ -87,4 +87,7 @@ def dns(reply: DnsReply, expect: Expect) -> Verdict:
                                                     for x in reply.answers)]
     if missing:
         return _fail(summary, f"missing answer(s): {', '.join(missing)}")
+    if expect.answer_count is not None and len(reply.answers) != expect.answer_count:
+        return _fail(summary, f"expected {expect.answer_count} answer(s), got "
+                              f"{len(reply.answers)}")
     return Verdict(True, summary)

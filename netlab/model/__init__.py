@@ -191,6 +191,7 @@ class Expect:
     distinct_backends: int | None = None
     source_ip: str | None = None  # literal IP or a reference such as pod/client, node/node1
     answers: tuple[str, ...] = ()
+    answer_count: int | None = None
 
 
 @dataclass(frozen=True)

@@ -837,6 +837,11 @@ def _check(doc: Doc) -> CheckSpec:
     answers = e.get("answers") or []
     if not isinstance(answers, list):
         raise doc.error("must be a list", "spec.expect.answers")
+    count = e.get("answerCount")
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
+        raise doc.error("must be a whole number >= 0", "spec.expect.answerCount")
+    if proto != "dns" and (answers or count is not None):
+        raise doc.error("answers and answerCount apply to dns checks", "spec.expect")
     rtype = str(spec.get("type", "A")).upper()
     return CheckSpec(
         name=name, source=source, protocol=proto, target=target,
@@ -848,7 +853,7 @@ def _check(doc: Doc) -> CheckSpec:
                       else str(e["bodyContains"]),
                       distinct_backends=distinct,
                       source_ip=None if e.get("sourceIP") is None else str(e["sourceIP"]),
-                      answers=tuple(str(a) for a in answers)))
+                      answers=tuple(str(a) for a in answers), answer_count=count))
 
 
 # -- checks across documents -------------------------------------------------------------------

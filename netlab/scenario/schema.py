@@ -91,7 +91,8 @@ CHECK = {"metadata": {"name": ANY, "labels": ANY, "annotations": ANY}, "spec": {
     "from": ANY, "namespace": ANY, "http": ANY, "ping": ANY, "tcp": ANY, "dns": ANY,
     "port": ANY, "path": ANY, "attempts": ANY, "timeoutSeconds": ANY, "type": ANY,
     "server": ANY, "expect": {"success": ANY, "status": ANY, "bodyContains": ANY,
-                              "distinctBackends": ANY, "sourceIP": ANY, "answers": ANY}}}
+                              "distinctBackends": ANY, "sourceIP": ANY, "answers": ANY,
+                              "answerCount": ANY}}}
 
 
 def unknown_fields(obj: object, schema: object, path: str = "") -> list[str]:
