@@ -132,3 +132,22 @@ def test_hosts_file_and_service_env():
     assert env["WEB_SVC_CIP_SERVICE_PORT_HTTP"] == "80"
     assert env["WEB_SVC_CIP_PORT_80_TCP"] == "tcp://10.96.0.100:80"
     assert not any(k.startswith(("DB_", "EXT_", "KUBE_DNS")) for k in env)
+
+
+def test_server_answers_and_caches_per_zone():
+    import dns.message
+    import dns.rcode
+
+    from netlab.dns.server import answer
+
+    zone = build_zone(plan())
+    query = dns.message.make_query("web-svc-cip.default.svc.cluster.local.", "A")
+    first = dns.message.from_wire(answer(zone, query.to_wire()))
+    assert first.rcode() == dns.rcode.NOERROR and first.id == query.id
+    assert [r.to_text() for r in first.answer[0]] == ["10.96.0.100"]
+    again = dns.message.make_query("web-svc-cip.default.svc.cluster.local.", "A")
+    second = dns.message.from_wire(answer(zone, again.to_wire()))
+    assert second.id == again.id and second.answer == first.answer and zone.cache
+    missing = dns.message.from_wire(answer(zone, dns.message.make_query(
+        "nope.default.svc.cluster.local.", "A").to_wire()))
+    assert missing.rcode() == dns.rcode.NXDOMAIN and missing.authority  # with the SOA

@@ -38,6 +38,7 @@ class Zone:
     records: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (name, type)
     names: set[str] = field(default_factory=set)  # every name that exists (for NODATA)
     outside: dict[str, str] = field(default_factory=dict)  # name. -> IP
+    cache: dict[bytes, bytes] = field(default_factory=dict)  # the server's answers
 
     def add(self, name: str, rtype: str, rdata: str) -> None:
         name = name.lower()
