@@ -151,3 +151,29 @@ def test_server_answers_and_caches_per_zone():
     missing = dns.message.from_wire(answer(zone, dns.message.make_query(
         "nope.default.svc.cluster.local.", "A").to_wire()))
     assert missing.rcode() == dns.rcode.NXDOMAIN and missing.authority  # with the SOA
+
+
+def test_cluster_domain_is_configurable():
+    lab = lab_doc(dns=True).replace("clusterDNS: true",
+                                    "clusterDNS: true\n  clusterDomain: lab.test")
+    sc = scenario(lab, pod("client"), service(cluster_ip="10.96.0.100"))
+    p = plan_lab(sc)[0]
+    zone = build_zone(p)
+    assert ask(zone, "web-svc-cip.default.svc.lab.test") == ("NOERROR", ["10.96.0.100"])
+    assert ask(zone, "web-svc-cip.default.svc.cluster.local")[0] == "NXDOMAIN"
+    client = next(x for x in p.pods if x.name == "client")
+    assert resolv_conf(client, "lab.test", "10.96.0.10", "").startswith(
+        "search default.svc.lab.test svc.lab.test lab.test\n")
+
+
+def test_service_links_can_be_switched_off():
+    from netlab import controller
+    from netlab.state import LabDir
+
+    sc = scenario(lab_doc(dns=True), service(cluster_ip="10.96.0.100"), pod("linked"),
+                  pod("unlinked").replace("spec:", "spec:\n  enableServiceLinks: false"))
+    p = plan_lab(sc)[0]
+    env = {x.name: controller.container_request(p, x, x.spec.containers[0], LabDir("t"))["env"]
+           for x in p.pods if x.name in ("linked", "unlinked")}
+    assert env["linked"]["WEB_SVC_CIP_SERVICE_HOST"] == "10.96.0.100"
+    assert not any(k.startswith("WEB_SVC_CIP") for k in env["unlinked"])

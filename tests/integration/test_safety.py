@@ -68,7 +68,8 @@ def lab_traces(name: str) -> list[str]:
 
 def write_lab(tmp_path, name: str, *docs: str) -> str:
     path = tmp_path / f"{name}.yaml"
-    path.write_text("\n---\n".join([lab_doc(name=name, nodes=("node1", "node2")), *docs]))
+    path.write_text("\n---\n".join([lab_doc(name=name, nodes=("node1", "node2"), dns=True),
+                                      *docs]))
     return str(path)
 
 
@@ -94,11 +95,14 @@ def test_down_removes_everything_and_is_idempotent(tmp_path):
     name = unique_name("down")
     path = write_lab(tmp_path, name, deployment(replicas=4), pod("client"), service())
     assert netlab("up", path, "--no-checks").returncode == 0
-    state = LabDir(name).load_state()
-    pids = [c["pid"] for pod_ in state["processes"].values() for c in pod_.values()]
-    assert len(pids) == 5 and all(start_time(p) for p in pids)
-    assert len(lab_traces(name)) == 1 + 2 + 5 + 1  # lan, nodes, pods, lab dir
-    r = netlab("down", name)
+    try:
+        state = LabDir(name).load_state()
+        pids = [c["pid"] for pod_ in state["processes"].values() for c in pod_.values()]
+        # 4 web pods, the client and kube-dns's pod
+        assert len(pids) == 6 and all(start_time(p) for p in pids)
+        assert len(lab_traces(name)) == 1 + 2 + 6 + 1  # lan, nodes, pods, lab dir
+    finally:
+        r = netlab("down", name)
     assert r.returncode == 0 and "removed" in r.stderr
     assert lab_traces(name) == []
     assert not any(start_time(p) for p in pids), "container processes survived down"
