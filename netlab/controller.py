@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import platform
 import socket
 import subprocess
 import sys
@@ -18,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from netlab.dns.resolv import hosts_file, kube_dns_ip, resolv_conf, service_env
-from netlab.errors import NetlabError, NotRootError, UsageError
-from netlab.kernel import conntrack, netfilter, process, rtnl
+from netlab.errors import KernelFeatureError, NetlabError, NotRootError, UsageError
+from netlab.kernel import conntrack, features, netfilter, process, rtnl
 from netlab.kernel.links import Netns, host_routes, set_sysctls
 from netlab.kernel.ns import WORKER, netns_path, remove_nsfile
 from netlab.kernel.run import require_tool
@@ -538,9 +539,25 @@ def live_processes(state: dict) -> dict:
     return out
 
 
+def check_proxy_mode(mode: str) -> None:
+    """Refuse a proxy mode this kernel or this netlab cannot run, before any change."""
+    if mode == "ipvs":
+        lacking = features.missing(["ip_vs", "dummy"])
+        if lacking:
+            names = " and ".join({"ip_vs": "IPVS (ip_vs)", "dummy": "dummy interfaces"}[m]
+                                 for m in lacking)
+            raise KernelFeatureError(
+                f"proxyMode ipvs needs {names}, which this kernel ({platform.release()}) "
+                f"lacks: load them with modprobe {' '.join(lacking)}, or run the IPVS tests in "
+                "a VM with scripts/vm-test")
+    if mode != "iptables":
+        raise UsageError(f"proxyMode {mode} is not implemented yet; use proxyMode: iptables")
+
+
 def up(scenario: Scenario, progress: Progress = _noop) -> LabPlan:
     """Build the lab of SCENARIO. On any failure, everything created so far is removed."""
     preflight()
+    check_proxy_mode(scenario.lab.proxy_mode)
     name = scenario.lab.name
     validate_host_overlap(scenario.lab, host_routes())
     ld = LabDir(name)

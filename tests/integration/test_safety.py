@@ -209,3 +209,19 @@ def test_test_command_exit_codes_and_junit(tmp_path):
     assert results["spreads"]["passed"] and not results["wrong-port"]["passed"]
     assert "failures=\"1\"" in junit.read_text()
     assert lab_traces(bad_name) == []  # test tears its lab down even when checks fail
+
+
+def test_proxy_mode_the_kernel_cannot_run_is_refused_before_any_change(tmp_path):
+    from netlab.kernel import features
+
+    name = unique_name("ipvs")
+    path = tmp_path / "ipvs.yaml"
+    path.write_text(lab_doc(name=name).replace("routing: host-gw",
+                                               "routing: host-gw\n  proxyMode: ipvs"))
+    r = netlab("up", str(path))
+    assert r.returncode == 2
+    if features.missing(["ip_vs", "dummy"]):
+        assert "proxyMode ipvs needs" in r.stderr and "scripts/vm-test" in r.stderr
+    else:
+        assert "proxyMode ipvs is not implemented yet" in r.stderr
+    assert lab_traces(name) == []
