@@ -32,7 +32,8 @@ def test_dummy_interface_and_ipvs_service_in_a_namespace():
         WORKER.call(lambda: _add_virtual_service(name))
         out = subprocess.run(["nsenter", f"--net={netns_path(name)}", "ipvsadm", "-Ln"],
                              capture_output=True, text=True, check=True).stdout
-        assert "TCP  10.96.0.10:80 rr" in out and "10.244.0.5:8080" in out
+        assert "TCP  10.96.0.10:80 rr" in out
+        assert "-> 10.244.0.5:8080              Masq" in out  # masquerade, as kube-proxy
     finally:
         remove_nsfile(netns_path(name))
 
@@ -49,6 +50,8 @@ def _add_virtual_service(netns: str) -> None:
     finally:
         os.close(fd)
     with IPVS() as ipvs:
-        svc = IPVSService(addr="10.96.0.10", port=80, protocol=6, sched="rr")
+        svc = IPVSService(addr="10.96.0.10", port=80, protocol=6, sched_name="rr")
         ipvs.service("add", service=svc)
-        ipvs.dest("add", service=svc, dest=IPVSDest(addr="10.244.0.5", port=8080))
+        # fwd_method 0 is masquerade (NAT), the only mode kube-proxy uses
+        ipvs.dest("add", service=svc,
+                  dest=IPVSDest(addr="10.244.0.5", port=8080, fwd_method=0))
