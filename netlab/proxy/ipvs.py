@@ -1,0 +1,249 @@
+"""kube-proxy's IPVS mode as a pure function: services in; ipsets, iptables rules and IPVS
+virtual servers out. Reference: kubernetes pkg/proxy/ipvs/proxier.go (writeIptablesRules,
+ipsetWithIptablesChain, syncProxyRules) and ipset.go.
+
+The kernel side (kube-ipvs0, netlink IPVS, ipset restore) applies what this renders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from netlab.proxy.iptables import ProxyConfig, ServicePortView
+
+SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "sh", "dh", "sed", "nq", "mh")
+DUMMY_DEVICE = "kube-ipvs0"
+
+# name: (type, comment) as kube-proxy declares them
+IPSETS = {
+    "KUBE-LOOP-BACK": ("hash:ip,port,ip",
+                       "Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose"),
+    "KUBE-CLUSTER-IP": ("hash:ip,port",
+                        "Kubernetes service cluster ip + port for masquerade purpose"),
+    "KUBE-EXTERNAL-IP": ("hash:ip,port", "Kubernetes service external ip + port for masquerade "
+                                         "and filter purpose"),
+    "KUBE-EXTERNAL-IP-LOCAL": ("hash:ip,port", "Kubernetes service external ip + port with "
+                                               "externalTrafficPolicy=local"),
+    "KUBE-LOAD-BALANCER": ("hash:ip,port", "Kubernetes service lb portal"),
+    "KUBE-LOAD-BALANCER-FW": ("hash:ip,port", "Kubernetes service load balancer ip + port for "
+                                              "load balancer with sourceRange"),
+    "KUBE-LOAD-BALANCER-LOCAL": ("hash:ip,port", "Kubernetes service load balancer ip + port "
+                                                 "with externalTrafficPolicy=local"),
+    "KUBE-LOAD-BALANCER-SOURCE-IP": ("hash:ip,port,ip", "Kubernetes service load balancer ip + "
+                                     "port + source IP for packet filter purpose"),
+    "KUBE-LOAD-BALANCER-SOURCE-CIDR": ("hash:ip,port,net", "Kubernetes service load balancer "
+                                       "ip + port + source cidr for packet filter purpose"),
+    "KUBE-NODE-PORT-TCP": ("bitmap:port", "Kubernetes nodeport TCP port for masquerade purpose"),
+    "KUBE-NODE-PORT-LOCAL-TCP": ("bitmap:port", "Kubernetes nodeport TCP port with "
+                                                "externalTrafficPolicy=local"),
+    "KUBE-NODE-PORT-UDP": ("bitmap:port", "Kubernetes nodeport UDP port for masquerade purpose"),
+    "KUBE-NODE-PORT-LOCAL-UDP": ("bitmap:port", "Kubernetes nodeport UDP port with "
+                                                "externalTrafficPolicy=local"),
+    "KUBE-HEALTH-CHECK-NODE-PORT": ("bitmap:port", "Kubernetes health check node port"),
+    "KUBE-IPVS-IPS": ("hash:ip", "Addresses on the ipvs interface"),
+}
+
+# ipsetWithIptablesChain: (set, table, from, to, match type, protocol)
+SET_RULES = [
+    ("KUBE-LOOP-BACK", "nat", "KUBE-POSTROUTING", "MASQUERADE", "dst,dst,src", ""),
+    ("KUBE-LOAD-BALANCER", "nat", "KUBE-SERVICES", "KUBE-LOAD-BALANCER", "dst,dst", ""),
+    ("KUBE-LOAD-BALANCER-LOCAL", "nat", "KUBE-LOAD-BALANCER", "RETURN", "dst,dst", ""),
+    ("KUBE-NODE-PORT-LOCAL-TCP", "nat", "KUBE-NODE-PORT", "RETURN", "dst", "tcp"),
+    ("KUBE-NODE-PORT-TCP", "nat", "KUBE-NODE-PORT", "KUBE-MARK-MASQ", "dst", "tcp"),
+    ("KUBE-NODE-PORT-LOCAL-UDP", "nat", "KUBE-NODE-PORT", "RETURN", "dst", "udp"),
+    ("KUBE-NODE-PORT-UDP", "nat", "KUBE-NODE-PORT", "KUBE-MARK-MASQ", "dst", "udp"),
+    ("KUBE-LOAD-BALANCER-FW", "filter", "KUBE-PROXY-FIREWALL", "KUBE-SOURCE-RANGES-FIREWALL",
+     "dst,dst", ""),
+    ("KUBE-LOAD-BALANCER-SOURCE-CIDR", "filter", "KUBE-SOURCE-RANGES-FIREWALL", "RETURN",
+     "dst,dst,src", ""),
+    ("KUBE-LOAD-BALANCER-SOURCE-IP", "filter", "KUBE-SOURCE-RANGES-FIREWALL", "RETURN",
+     "dst,dst,src", ""),
+]
+
+NAT_CHAINS = ["KUBE-SERVICES", "KUBE-POSTROUTING", "KUBE-NODE-PORT", "KUBE-LOAD-BALANCER",
+              "KUBE-MARK-MASQ"]
+FILTER_CHAINS = ["KUBE-FORWARD", "KUBE-NODE-PORT", "KUBE-PROXY-FIREWALL",
+                 "KUBE-SOURCE-RANGES-FIREWALL", "KUBE-IPVS-FILTER", "KUBE-IPVS-OUT-FILTER"]
+
+# iptablesJumpChain, in the order the rules end up in (kube-proxy prepends each in turn)
+JUMPS = {
+    "nat": [("PREROUTING", "KUBE-SERVICES", "kubernetes service portals"),
+            ("OUTPUT", "KUBE-SERVICES", "kubernetes service portals"),
+            ("POSTROUTING", "KUBE-POSTROUTING", "kubernetes postrouting rules")],
+    "filter": [("INPUT", "KUBE-IPVS-FILTER", "kubernetes ipvs access filter"),
+               ("INPUT", "KUBE-PROXY-FIREWALL", "kube-proxy firewall rules"),
+               ("INPUT", "KUBE-NODE-PORT", "kubernetes health check rules"),
+               ("FORWARD", "KUBE-PROXY-FIREWALL", "kube-proxy firewall rules"),
+               ("FORWARD", "KUBE-FORWARD", "kubernetes forwarding rules"),
+               ("OUTPUT", "KUBE-IPVS-OUT-FILTER", "kubernetes ipvs access filter")],
+}
+
+
+@dataclass(frozen=True)
+class VirtualServer:
+    address: str
+    port: int
+    protocol: str  # TCP | UDP
+    scheduler: str
+    persistent_s: int  # sessionAffinity ClientIP timeout; 0 = none
+    real_servers: tuple[tuple[str, int], ...]  # masquerade, weight 1
+    spn: str = ""
+
+    @property
+    def key(self) -> tuple[str, int, str]:
+        return self.address, self.port, self.protocol
+
+
+@dataclass(frozen=True)
+class IpvsSync:
+    ipsets: dict[str, tuple[str, ...]] = field(default_factory=dict)  # set -> sorted entries
+    iptables: str = ""
+    virtual_servers: tuple[VirtualServer, ...] = ()
+    addresses: tuple[str, ...] = ()  # bound to kube-ipvs0 as /32
+
+    def ipset_restore(self) -> str:
+        """One `ipset restore` transaction: every set (created if missing), flushed, refilled."""
+        lines = []
+        for name, (stype, _comment) in IPSETS.items():
+            opts = "range 0-65535" if stype == "bitmap:port" else \
+                "family inet hashsize 1024 maxelem 65536"
+            lines.append(f"create {name} {stype} {opts} -exist")
+            lines.append(f"flush {name}")
+            lines += [f"add {name} {entry} -exist" for entry in self.ipsets.get(name, ())]
+        return "\n".join(lines) + "\n"
+
+
+def _q(text: str) -> str:
+    return f'"{text}"'
+
+
+def _reals(eps: Sequence[str]) -> tuple[tuple[str, int], ...]:
+    return tuple((ep.rsplit(":", 1)[0], int(ep.rsplit(":", 1)[1])) for ep in eps)
+
+
+def _adder(servers: list[VirtualServer], v: ServicePortView, scheduler: str):
+    """A function adding virtual servers of service port V (masquerading real servers)."""
+    def add(addr: str, port: int, eps: Sequence[str]) -> None:
+        servers.append(VirtualServer(addr, port, v.protocol.upper(), scheduler,
+                                     v.affinity_seconds, _reals(eps), v.spn))
+    return add
+
+
+def render(ports: Sequence[ServicePortView], cfg: ProxyConfig, node_ips: Sequence[str],
+           scheduler: str = "rr") -> IpvsSync:
+    sets: dict[str, set[str]] = {name: set() for name in IPSETS}
+    servers: list[VirtualServer] = []
+    for v in ports:
+        proto = v.protocol
+        all_eps = [ep for ep, _n in v.endpoints]
+        local_eps = [ep for ep, n in v.endpoints if n and n == cfg.node_name]
+
+        internal = local_eps if v.itp_local else all_eps
+        # kube-proxy's IPVS mode falls back to every endpoint when a node has no local one
+        external = (local_eps or all_eps) if v.etp_local else all_eps
+        vs = _adder(servers, v, scheduler)
+        sets["KUBE-CLUSTER-IP"].add(f"{v.cluster_ip},{proto}:{v.port}")
+        sets["KUBE-IPVS-IPS"].add(v.cluster_ip)
+        vs(v.cluster_ip, v.port, internal)
+        for ep in local_eps:
+            ip, port = ep.rsplit(":", 1)
+            sets["KUBE-LOOP-BACK"].add(f"{ip},{proto}:{port},{ip}")
+        for ip in v.external_ips:
+            sets["KUBE-EXTERNAL-IP-LOCAL" if v.etp_local else "KUBE-EXTERNAL-IP"].add(
+                f"{ip},{proto}:{v.port}")
+            sets["KUBE-IPVS-IPS"].add(ip)
+            vs(ip, v.port, external)
+        for ip in v.lb_ips:
+            entry = f"{ip},{proto}:{v.port}"
+            sets["KUBE-LOAD-BALANCER"].add(entry)
+            sets["KUBE-IPVS-IPS"].add(ip)
+            if v.etp_local:
+                sets["KUBE-LOAD-BALANCER-LOCAL"].add(entry)
+            if v.lb_source_ranges:
+                sets["KUBE-LOAD-BALANCER-FW"].add(entry)
+                for cidr in v.lb_source_ranges:
+                    sets["KUBE-LOAD-BALANCER-SOURCE-CIDR"].add(f"{entry},{cidr}")
+            vs(ip, v.port, external)
+        if v.node_port and proto in ("tcp", "udp"):
+            sets[f"KUBE-NODE-PORT-{proto.upper()}"].add(str(v.node_port))
+            if v.etp_local:
+                sets[f"KUBE-NODE-PORT-LOCAL-{proto.upper()}"].add(str(v.node_port))
+            for ip in node_ips:
+                vs(ip, v.node_port, external)
+        if v.health_check_node_port:
+            sets["KUBE-HEALTH-CHECK-NODE-PORT"].add(str(v.health_check_node_port))
+    return IpvsSync({k: tuple(sorted(e)) for k, e in sets.items() if e},
+                    render_iptables(sets, cfg), tuple(servers),
+                    tuple(sorted(sets["KUBE-IPVS-IPS"])))
+
+
+def render_iptables(sets: dict[str, set[str]], cfg: ProxyConfig) -> str:
+    """kube-proxy's writeIptablesRules for the IPVS mode: a few rules that match ipsets."""
+    mark = cfg.masquerade_mark
+    nat: list[str] = ["-A KUBE-SERVICES -s 127.0.0.0/8 -j RETURN"]
+    filt: list[str] = []
+    for name, table, src, dst, match, proto in SET_RULES:
+        if not sets.get(name):
+            continue
+        rule = f"-A {src}" + (f" -p {proto}" if proto else "") + \
+            f" -m comment --comment {_q(IPSETS[name][1])} -m set --match-set {name} {match}" \
+            f" -j {dst}"
+        (nat if table == "nat" else filt).append(rule)
+    comment = f"-m comment --comment {_q(IPSETS['KUBE-CLUSTER-IP'][1])}"
+    if sets.get("KUBE-CLUSTER-IP"):
+        nat.append(f"-A KUBE-SERVICES {comment} -m set --match-set KUBE-CLUSTER-IP dst,dst "
+                   f"! -s {cfg.cluster_cidr} -j KUBE-MARK-MASQ")
+    for name in ("KUBE-EXTERNAL-IP", "KUBE-EXTERNAL-IP-LOCAL"):
+        if not sets.get(name):
+            continue
+        base = f"-A KUBE-SERVICES -m comment --comment {_q(IPSETS[name][1])} " \
+               f"-m set --match-set {name} dst,dst"
+        if name == "KUBE-EXTERNAL-IP":
+            nat.append(f"{base} -j KUBE-MARK-MASQ")
+        nat.append(f"{base} -m physdev ! --physdev-is-in -m addrtype ! --src-type LOCAL "
+                   "-j ACCEPT")
+        nat.append(f"{base} -m addrtype --dst-type LOCAL -j ACCEPT")
+    nat.append("-A KUBE-SERVICES -m addrtype --dst-type LOCAL -j KUBE-NODE-PORT")
+    nat.append("-A KUBE-LOAD-BALANCER -j KUBE-MARK-MASQ")
+    filt.append("-A KUBE-SOURCE-RANGES-FIREWALL -j DROP")
+    for name in ("KUBE-CLUSTER-IP", "KUBE-LOAD-BALANCER"):
+        if sets.get(name):
+            nat.append(f"-A KUBE-SERVICES -m set --match-set {name} dst,dst -j ACCEPT")
+    filt += [
+        '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" '
+        f"-m mark --mark {mark}/{mark} -j ACCEPT",
+        '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" '
+        "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+        f"-A KUBE-NODE-PORT -m comment --comment {_q(IPSETS['KUBE-HEALTH-CHECK-NODE-PORT'][1])}"
+        " -m set --match-set KUBE-HEALTH-CHECK-NODE-PORT dst -j ACCEPT",
+        "-A KUBE-IPVS-FILTER -m set --match-set KUBE-LOAD-BALANCER dst,dst -j RETURN",
+        "-A KUBE-IPVS-FILTER -m set --match-set KUBE-CLUSTER-IP dst,dst -j RETURN",
+        "-A KUBE-IPVS-FILTER -m set --match-set KUBE-EXTERNAL-IP dst,dst -j RETURN",
+        "-A KUBE-IPVS-FILTER -m set --match-set KUBE-EXTERNAL-IP-LOCAL dst,dst -j RETURN",
+        "-A KUBE-IPVS-FILTER -m set --match-set KUBE-HEALTH-CHECK-NODE-PORT dst -j RETURN",
+        "-A KUBE-IPVS-FILTER -m conntrack --ctstate NEW -m set --match-set KUBE-IPVS-IPS dst "
+        "-j REJECT",
+    ]
+    masq = "-j MASQUERADE" + (" --random-fully" if cfg.random_fully else "")
+    nat += [
+        f"-A KUBE-POSTROUTING -m mark ! --mark {mark}/{mark} -j RETURN",
+        f"-A KUBE-POSTROUTING -j MARK --xor-mark {mark}",
+        f'-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring '
+        f'SNAT" {masq}',
+        f"-A KUBE-MARK-MASQ -j MARK --or-mark {mark}",
+    ]
+    return "\n".join(["*filter", *(f":{c} - [0:0]" for c in FILTER_CHAINS), *filt, "COMMIT",
+                      "*nat", *(f":{c} - [0:0]" for c in NAT_CHAINS), *nat, "COMMIT", ""])
+
+
+def render_jumps() -> str:
+    """The jumps from the built-in chains (kube-proxy's iptablesJumpChain)."""
+    out = []
+    for table, jumps in JUMPS.items():
+        out.append(f"*{table}")
+        out += [f":{c} - [0:0]" for c in (NAT_CHAINS if table == "nat" else FILTER_CHAINS)]
+        out += [f"-A {src} -m comment --comment {_q(comment)} -j {dst}"
+                for src, dst, comment in jumps]
+        out.append("COMMIT")
+    return "\n".join(out) + "\n"
