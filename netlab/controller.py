@@ -7,6 +7,7 @@ the scenario file is gone, and it removes exactly what the lab created.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import logging
 import os
@@ -20,7 +21,8 @@ from dataclasses import dataclass, replace
 
 from netlab.dns.resolv import hosts_file, kube_dns_ip, resolv_conf, service_env
 from netlab.errors import KernelFeatureError, NetlabError, NotRootError, UsageError
-from netlab.kernel import conntrack, features, netfilter, process, rtnl
+from netlab.kernel import conntrack, features, ipset, netfilter, process, rtnl
+from netlab.kernel import ipvs as ipvs_kernel
 from netlab.kernel.links import Netns, host_routes, set_sysctls
 from netlab.kernel.ns import WORKER, netns_path, remove_nsfile
 from netlab.kernel.run import require_tool
@@ -31,6 +33,7 @@ from netlab.plan.build import plan_lab
 from netlab.plan.endpoints import compute_endpoints
 from netlab.plan.ipam import HostLocal
 from netlab.proxy import iptables
+from netlab.proxy import ipvs as ipvs_proxy
 from netlab.scenario import validate_host_overlap
 from netlab.state import LabDir
 
@@ -42,6 +45,14 @@ NODE_SYSCTLS = {
     "net.ipv4.conf.all.route_localnet": "1",  # kube-proxy sets it for NodePorts on 127.0.0.1
     "net.bridge.bridge-nf-call-iptables": "1",  # kubelet/kube-proxy require br_netfilter
 }
+# the sysctls kube-proxy's IPVS mode sets (pkg/proxy/ipvs/proxier.go NewProxier)
+IPVS_SYSCTLS = {
+    "net.ipv4.vs.conntrack": "1",
+    "net.ipv4.vs.conn_reuse_mode": "0",
+    "net.ipv4.vs.expire_nodest_conn": "1",
+    "net.ipv4.vs.expire_quiescent_template": "1",
+}
+STRICT_ARP_SYSCTLS = {"net.ipv4.conf.all.arp_ignore": "1", "net.ipv4.conf.all.arp_announce": "2"}
 VXLAN_DEV, VXLAN_VNI, VXLAN_PORT, VXLAN_MTU = "flannel.1", 1, 8472, 1450
 POD_ETH0_INDEX = 2  # the first interface after lo in a new namespace
 
@@ -193,10 +204,16 @@ class Lab:
     def _setup_nodes(self) -> None:
         plan = self.plan
         vxlan = plan.spec.routing == "vxlan"
+        ipvs_mode = plan.spec.proxy_mode == "ipvs"
         for node in plan.nodes:
             set_sysctls(node.netns, NODE_SYSCTLS)
+            if ipvs_mode:
+                set_sysctls(node.netns, {**IPVS_SYSCTLS, **(
+                    STRICT_ARP_SYSCTLS if plan.spec.strict_arp else {})})
             subnet = ipaddress.ip_network(node.pod_cidr)
             with Netns(node.netns) as ns:
+                if ipvs_mode:
+                    ns.ensure_dummy(ipvs_proxy.DUMMY_DEVICE)
                 ns.ensure_bridge("cni0")
                 ns.add_address("cni0", node.gateway, subnet.prefixlen)
                 if vxlan:
@@ -435,6 +452,9 @@ class Lab:
         stale_udp = stale_udp_endpoints(plan.services, plan.endpoints, endpoints)
         self.plan = replace(plan, endpoints=endpoints)
         ports = iptables.service_ports(plan.services, endpoints)
+        if plan.spec.proxy_mode == "ipvs":
+            self._sync_ipvs(ports, stale_udp)
+            return
         for i, node in enumerate(plan.nodes):
             self.progress("service rules", i, len(plan.nodes))
             cfg = iptables.ProxyConfig(cluster_cidr=plan.spec.pod_cidr, node_name=node.name,
@@ -450,6 +470,33 @@ class Lab:
                                   rendered.partial_text(self.top_digests.get(node.name, "")))
             self.chains[node.name] = rendered.chains
             self.top_digests[node.name] = rendered.top_digest
+            for vip, node_port, ip in stale_udp:
+                conntrack.clear_udp(node.netns, vip, ip)
+                if node_port:
+                    conntrack.clear_udp_node_port(node.netns, node_port, ip)
+
+    def _sync_ipvs(self, ports, stale_udp) -> None:
+        """kube-proxy's IPVS mode on every node: one ipset restore, the few iptables rules
+        (rewritten only when they change), the addresses on kube-ipvs0, and the virtual
+        servers made to match (only changed ones are touched)."""
+        plan = self.plan
+        for i, node in enumerate(plan.nodes):
+            self.progress("service rules", i, len(plan.nodes))
+            cfg = iptables.ProxyConfig(cluster_cidr=plan.spec.pod_cidr, node_name=node.name,
+                                       node_ip=node.lan_ip)
+            sync = ipvs_proxy.render(ports, cfg, (node.lan_ip, node.gateway),
+                                     plan.spec.ipvs_scheduler, plan.spec.ipvs_vip_filter)
+            ipset.restore(node.netns, sync.ipset_restore())
+            body = iptables.merge_tables(
+                ipvs_proxy.render_bootstrap(plan.spec.ipvs_vip_filter),
+                cni.render_masquerade(plan.spec.pod_cidr, node.pod_cidr), sync.iptables)
+            digest = hashlib.sha256(body.encode()).hexdigest()
+            if self.top_digests.get(node.name) != digest:
+                netfilter.restore(node.netns, self.flavour, body, noflush=False)
+                self.top_digests[node.name] = digest
+            with Netns(node.netns) as ns:
+                ns.set_host_addresses(ipvs_proxy.DUMMY_DEVICE, set(sync.addresses))
+            ipvs_kernel.sync(node.netns, sync.virtual_servers)
             for vip, node_port, ip in stale_udp:
                 conntrack.clear_udp(node.netns, vip, ip)
                 if node_port:
@@ -550,8 +597,8 @@ def check_proxy_mode(mode: str) -> None:
                 f"proxyMode ipvs needs {names}, which this kernel ({platform.release()}) "
                 f"lacks: load them with modprobe {' '.join(lacking)}, or run the IPVS tests in "
                 "a VM with scripts/vm-test")
-    if mode != "iptables":
-        raise UsageError(f"proxyMode {mode} is not implemented yet; use proxyMode: iptables")
+    if mode not in ("iptables", "ipvs"):
+        raise UsageError(f"proxyMode {mode} is not implemented yet; use iptables or ipvs")
 
 
 def up(scenario: Scenario, progress: Progress = _noop) -> LabPlan:

@@ -16,9 +16,10 @@ from tests.test_iptables_render import CFG, NODE2, assert_golden, services_scena
 NODE1_IPS = ("172.18.0.2", "10.244.0.1")
 
 
-def sync(cfg=CFG, node_ips=NODE1_IPS, scheduler="rr"):
+def sync(cfg=CFG, node_ips=NODE1_IPS, scheduler="rr", vip_filter=False):
     plan, _ = plan_lab(services_scenario())
-    return ipvs.render(service_ports(plan.services, plan.endpoints), cfg, node_ips, scheduler)
+    return ipvs.render(service_ports(plan.services, plan.endpoints), cfg, node_ips, scheduler,
+                       vip_filter)
 
 
 def servers(s):
@@ -31,6 +32,18 @@ def test_ipvs_golden():
     assert_golden("ipvs-node1.ipset", s.ipset_restore())
     assert_golden("ipvs-jumps.rules", ipvs.render_jumps())
     assert jump_targets_exist(ipvs.render_jumps() + s.iptables) == []
+    filtered = sync(vip_filter=True)
+    assert_golden("ipvs-node1-vipfilter.rules", filtered.iptables)
+    assert jump_targets_exist(ipvs.render_jumps(True) + filtered.iptables) == []
+
+
+def test_vip_filter_is_kube_proxy_1_27s_and_off_by_default():
+    classic, modern = sync().iptables, sync(vip_filter=True).iptables
+    assert "KUBE-IPVS-FILTER" not in classic and "KUBE-IPVS-FILTER" not in ipvs.render_jumps()
+    assert "-A KUBE-IPVS-FILTER -m conntrack --ctstate NEW -m set --match-set KUBE-IPVS-IPS " \
+           "dst -j REJECT" in modern
+    assert '-A INPUT -m comment --comment "kubernetes ipvs access filter" -j KUBE-IPVS-FILTER' \
+        in ipvs.render_jumps(True)
 
 
 def test_virtual_servers_for_every_address():

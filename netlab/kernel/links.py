@@ -80,6 +80,23 @@ class Netns:
                                    "not a bridge") from None
         self.up(ifname)
 
+    def ensure_dummy(self, ifname: str) -> None:
+        """A dummy interface, left down (kube-proxy's kube-ipvs0 only holds addresses)."""
+        try:
+            self.ipr.link("add", ifname=ifname, kind="dummy")
+        except NetlinkError as exc:
+            if exc.code != errno.EEXIST:
+                raise _feature("dummy", exc) from None
+
+    def set_host_addresses(self, ifname: str, ips: set[str]) -> None:
+        """Make IFNAME hold exactly IPS, each as a /32."""
+        index = self.index(ifname)
+        have = {a.get_attr("IFA_ADDRESS") for a in self.ipr.get_addr(index=index, family=2)}
+        for ip in sorted(ips - have):
+            self.ipr.addr("add", index=index, address=ip, prefixlen=32)
+        for ip in sorted(have - ips):
+            self.ipr.addr("del", index=index, address=ip, prefixlen=32)
+
     def add_veth_to(self, ifname: str, peer_netns: str, peer_ifname: str,
                     master: str = "", hairpin: bool = False, index: int = 0,
                     peer_index: int = 0) -> None:

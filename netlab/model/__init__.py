@@ -51,6 +51,10 @@ class LabSpec:
     node_port_range: tuple[int, int] = (30000, 32767)
     client_apps: tuple[ClientSpec, ...] = ()
     cluster_dns: bool = True  # run kube-dns (a CoreDNS-like pod and Service in kube-system)
+    ipvs_scheduler: str = "rr"  # kube-proxy's ipvs.scheduler
+    strict_arp: bool = False  # kube-proxy's ipvs.strictARP
+    ipvs_vip_filter: bool = False  # kube-proxy >= 1.27's KUBE-IPVS-FILTER (VIPs stop answering
+    # ping and ports no service claims); off: the classic behaviour, where a ClusterIP pings
     outside_names: tuple[tuple[str, str], ...] = ()  # DNS name -> the client host serving it
 
     def client_app(self, name: str) -> ClientSpec | None:

@@ -64,7 +64,11 @@ SET_RULES = [
 NAT_CHAINS = ["KUBE-SERVICES", "KUBE-POSTROUTING", "KUBE-NODE-PORT", "KUBE-LOAD-BALANCER",
               "KUBE-MARK-MASQ"]
 FILTER_CHAINS = ["KUBE-FORWARD", "KUBE-NODE-PORT", "KUBE-PROXY-FIREWALL",
-                 "KUBE-SOURCE-RANGES-FIREWALL", "KUBE-IPVS-FILTER", "KUBE-IPVS-OUT-FILTER"]
+                 "KUBE-SOURCE-RANGES-FIREWALL"]
+# kube-proxy 1.27 added these (kubernetes#72236): new connections to a VIP address on a port
+# no service claims are rejected, which also ends the classic "a ClusterIP answers ping in
+# IPVS mode" (kubernetes/website#41002). Off by default; the Lab's ipvs.vipFilter turns it on.
+VIP_FILTER_CHAINS = ["KUBE-IPVS-FILTER", "KUBE-IPVS-OUT-FILTER"]
 
 # iptablesJumpChain, in the order the rules end up in (kube-proxy prepends each in turn)
 JUMPS = {
@@ -131,7 +135,7 @@ def _adder(servers: list[VirtualServer], v: ServicePortView, scheduler: str):
 
 
 def render(ports: Sequence[ServicePortView], cfg: ProxyConfig, node_ips: Sequence[str],
-           scheduler: str = "rr") -> IpvsSync:
+           scheduler: str = "rr", vip_filter: bool = False) -> IpvsSync:
     sets: dict[str, set[str]] = {name: set() for name in IPSETS}
     servers: list[VirtualServer] = []
     for v in ports:
@@ -174,11 +178,12 @@ def render(ports: Sequence[ServicePortView], cfg: ProxyConfig, node_ips: Sequenc
         if v.health_check_node_port:
             sets["KUBE-HEALTH-CHECK-NODE-PORT"].add(str(v.health_check_node_port))
     return IpvsSync({k: tuple(sorted(e)) for k, e in sets.items() if e},
-                    render_iptables(sets, cfg), tuple(servers),
+                    render_iptables(sets, cfg, vip_filter), tuple(servers),
                     tuple(sorted(sets["KUBE-IPVS-IPS"])))
 
 
-def render_iptables(sets: dict[str, set[str]], cfg: ProxyConfig) -> str:
+def render_iptables(sets: dict[str, set[str]], cfg: ProxyConfig,
+                    vip_filter: bool = False) -> str:
     """kube-proxy's writeIptablesRules for the IPVS mode: a few rules that match ipsets."""
     mark = cfg.masquerade_mark
     nat: list[str] = ["-A KUBE-SERVICES -s 127.0.0.0/8 -j RETURN"]
@@ -217,14 +222,17 @@ def render_iptables(sets: dict[str, set[str]], cfg: ProxyConfig) -> str:
         "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
         f"-A KUBE-NODE-PORT -m comment --comment {_q(IPSETS['KUBE-HEALTH-CHECK-NODE-PORT'][1])}"
         " -m set --match-set KUBE-HEALTH-CHECK-NODE-PORT dst -j ACCEPT",
-        "-A KUBE-IPVS-FILTER -m set --match-set KUBE-LOAD-BALANCER dst,dst -j RETURN",
-        "-A KUBE-IPVS-FILTER -m set --match-set KUBE-CLUSTER-IP dst,dst -j RETURN",
-        "-A KUBE-IPVS-FILTER -m set --match-set KUBE-EXTERNAL-IP dst,dst -j RETURN",
-        "-A KUBE-IPVS-FILTER -m set --match-set KUBE-EXTERNAL-IP-LOCAL dst,dst -j RETURN",
-        "-A KUBE-IPVS-FILTER -m set --match-set KUBE-HEALTH-CHECK-NODE-PORT dst -j RETURN",
-        "-A KUBE-IPVS-FILTER -m conntrack --ctstate NEW -m set --match-set KUBE-IPVS-IPS dst "
-        "-j REJECT",
     ]
+    if vip_filter:
+        filt += [
+            "-A KUBE-IPVS-FILTER -m set --match-set KUBE-LOAD-BALANCER dst,dst -j RETURN",
+            "-A KUBE-IPVS-FILTER -m set --match-set KUBE-CLUSTER-IP dst,dst -j RETURN",
+            "-A KUBE-IPVS-FILTER -m set --match-set KUBE-EXTERNAL-IP dst,dst -j RETURN",
+            "-A KUBE-IPVS-FILTER -m set --match-set KUBE-EXTERNAL-IP-LOCAL dst,dst -j RETURN",
+            "-A KUBE-IPVS-FILTER -m set --match-set KUBE-HEALTH-CHECK-NODE-PORT dst -j RETURN",
+            "-A KUBE-IPVS-FILTER -m conntrack --ctstate NEW -m set --match-set KUBE-IPVS-IPS dst "
+            "-j REJECT",
+        ]
     masq = "-j MASQUERADE" + (" --random-fully" if cfg.random_fully else "")
     nat += [
         f"-A KUBE-POSTROUTING -m mark ! --mark {mark}/{mark} -j RETURN",
@@ -233,17 +241,34 @@ def render_iptables(sets: dict[str, set[str]], cfg: ProxyConfig) -> str:
         f'SNAT" {masq}',
         f"-A KUBE-MARK-MASQ -j MARK --or-mark {mark}",
     ]
-    return "\n".join(["*filter", *(f":{c} - [0:0]" for c in FILTER_CHAINS), *filt, "COMMIT",
+    chains = FILTER_CHAINS + (VIP_FILTER_CHAINS if vip_filter else [])
+    return "\n".join(["*filter", *(f":{c} - [0:0]" for c in chains), *filt, "COMMIT",
                       "*nat", *(f":{c} - [0:0]" for c in NAT_CHAINS), *nat, "COMMIT", ""])
 
 
-def render_jumps() -> str:
+def render_bootstrap(vip_filter: bool = False) -> str:
+    """Set up once per node in IPVS mode: kubelet's hint, canaries and KUBE-FIREWALL, and
+    kube-proxy's canaries and jumps."""
+    canaries = [":KUBE-KUBELET-CANARY - [0:0]", ":KUBE-PROXY-CANARY - [0:0]"]
+    firewall = ('-A KUBE-FIREWALL -m comment --comment "block incoming localnet connections" '
+                "-d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate "
+                "RELATED,ESTABLISHED,DNAT -j DROP")
+    return "\n".join([
+        "*mangle", ":KUBE-IPTABLES-HINT - [0:0]", *canaries, "COMMIT",
+        "*filter", *canaries, ":KUBE-FIREWALL - [0:0]", firewall,
+        "-A INPUT -j KUBE-FIREWALL", "-A OUTPUT -j KUBE-FIREWALL", "COMMIT",
+        "*nat", *canaries, "COMMIT", ""]) + render_jumps(vip_filter)
+
+
+def render_jumps(vip_filter: bool = False) -> str:
     """The jumps from the built-in chains (kube-proxy's iptablesJumpChain)."""
     out = []
     for table, jumps in JUMPS.items():
+        chains = NAT_CHAINS if table == "nat" else \
+            FILTER_CHAINS + (VIP_FILTER_CHAINS if vip_filter else [])
         out.append(f"*{table}")
-        out += [f":{c} - [0:0]" for c in (NAT_CHAINS if table == "nat" else FILTER_CHAINS)]
+        out += [f":{c} - [0:0]" for c in chains]
         out += [f"-A {src} -m comment --comment {_q(comment)} -j {dst}"
-                for src, dst, comment in jumps]
+                for src, dst, comment in jumps if dst in chains]
         out.append("COMMIT")
     return "\n".join(out) + "\n"

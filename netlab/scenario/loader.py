@@ -34,6 +34,7 @@ from netlab.model import (
     Service,
     ServicePort,
 )
+from netlab.proxy.ipvs import SCHEDULERS as IPVS_SCHEDULERS
 from netlab.scenario import schema, validate
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -248,6 +249,16 @@ def _lab(doc: Doc) -> LabSpec:
                         "spec.maxPods")
     images = _images(doc, spec.get("images") or {})
     port_range = _port_range(doc, spec.get("nodePortRange", "30000-32767"))
+    ipvs = spec.get("ipvs") or {}
+    scheduler = ipvs.get("scheduler", "rr") if isinstance(ipvs, dict) else None
+    if scheduler not in IPVS_SCHEDULERS:
+        raise doc.error(f"ipvs.scheduler must be one of {', '.join(IPVS_SCHEDULERS)}, got "
+                        f"{scheduler!r}", "spec.ipvs.scheduler")
+    strict_arp = ipvs.get("strictARP", False)
+    vip_filter = ipvs.get("vipFilter", False)
+    for key, value in (("strictARP", strict_arp), ("vipFilter", vip_filter)):
+        if not isinstance(value, bool):
+            raise doc.error("must be true or false", f"spec.ipvs.{key}")
     cluster_dns = spec.get("clusterDNS", True)
     if not isinstance(cluster_dns, bool):
         raise doc.error("must be true or false", "spec.clusterDNS")
@@ -262,6 +273,7 @@ def _lab(doc: Doc) -> LabSpec:
             raise doc.error(f"'{client}' is not a client host of the lab",
                             f"spec.outsideNames[{dns_name}]")
     return LabSpec(node_port_range=port_range, client_apps=client_apps, cluster_dns=cluster_dns,
+                   ipvs_scheduler=scheduler, strict_arp=strict_arp, ipvs_vip_filter=vip_filter,
                    outside_names=tuple(sorted((str(k).rstrip("."), v)
                                               for k, v in outside.items())),
                    name=name, nodes=nodes, clients=clients, proxy_mode=proxy, routing=routing,

@@ -83,6 +83,7 @@ LAB_SPEC = {
     "nodes": ANY, "clients": ANY, "proxyMode": ANY, "routing": ANY, "podCIDR": ANY,
     "serviceCIDR": ANY, "nodeCIDR": ANY, "nodeCIDRMaskSize": ANY, "clusterDomain": ANY,
     "maxPods": ANY, "images": ANY, "nodePortRange": ANY, "clusterDNS": ANY,
+    "ipvs": {"scheduler": ANY, "strictARP": ANY, "vipFilter": ANY},
     "outsideNames": ANY,
 }
 LAB = {"metadata": {"name": ANY, "labels": ANY, "annotations": ANY}, "spec": LAB_SPEC}

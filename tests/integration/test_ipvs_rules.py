@@ -23,11 +23,11 @@ def test_ipsets_then_rules_load_in_one_transaction_each():
     name = f"netlab.ipvsrules{os.getpid()}"
     WORKER.create_netns(name)
     try:
-        s = sync()
+        s = sync(vip_filter=True)
         r = run_in(name, ["ipset", "restore"], input=s.ipset_restore())
         assert r.returncode == 0, r.stderr
         flavour = netfilter.detect_flavour(name)
-        netfilter.restore(name, flavour, ipvs.render_jumps() + s.iptables)
+        netfilter.restore(name, flavour, ipvs.render_jumps(True) + s.iptables)
         saved = run_in(name, ["iptables-save"]).stdout
         assert "-A KUBE-IPVS-FILTER -m conntrack --ctstate NEW -m set --match-set " \
                "KUBE-IPVS-IPS dst -j REJECT" in saved

@@ -1,0 +1,80 @@
+"""IPVS virtual servers in a node's namespace, over generic netlink (pyroute2's IPVS).
+
+The table is made to match what the renderer decided: services are added, changed or removed
+and real servers added or removed, so a changed endpoint touches only its virtual service.
+pyroute2 sockets stay in the namespace worker's thread, which is in the node's namespace for
+the whole job.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Sequence
+
+from netlab.kernel.ns import CLONE_NEWNET, WORKER, _check, _libc, netns_path
+from netlab.proxy.ipvs import VirtualServer
+
+PROTOCOLS = {"TCP": socket.IPPROTO_TCP, "UDP": socket.IPPROTO_UDP}
+IP_VS_SVC_F_PERSISTENT = 0x0001
+MASQUERADE = 0  # IP_VS_CONN_F_MASQ
+
+
+def _service(vs: VirtualServer):
+    from pyroute2 import IPVSService
+
+    flags = IP_VS_SVC_F_PERSISTENT if vs.persistent_s else 0
+    return IPVSService(addr=vs.address, port=vs.port, protocol=PROTOCOLS[vs.protocol],
+                       sched_name=vs.scheduler, timeout=vs.persistent_s,
+                       flags={"flags": flags, "mask": 0xFFFF})
+
+
+def sync(netns: str, desired: Sequence[VirtualServer]) -> dict[str, int]:
+    """Make NETNS's IPVS table hold exactly DESIRED. Returns counts of what changed."""
+
+    def job() -> dict[str, int]:
+        from pyroute2 import IPVS, IPVSDest, IPVSService
+
+        fd = os.open(netns_path(netns), os.O_RDONLY)
+        try:
+            _check(_libc.setns(fd, CLONE_NEWNET), "setns", netns)
+        finally:
+            os.close(fd)
+        counts = {"services": 0, "servers": 0, "removed": 0}
+        by_proto = {v: k for k, v in PROTOCOLS.items()}
+        with IPVS() as ipvs:
+            current = {}
+            for msg in ipvs.service("dump"):
+                svc = IPVSService.from_message(msg)
+                key = (svc["addr"], svc["port"], by_proto.get(svc["protocol"], "?"))
+                dests = {(d["addr"], d["port"]) for d in
+                         (IPVSDest.from_message(m) for m in ipvs.dest("dump", service=svc))}
+                current[key] = (svc, dests)
+            wanted_keys = set()
+            for vs in desired:
+                wanted_keys.add(vs.key)
+                svc = _service(vs)
+                have: set = set()
+                if vs.key not in current:
+                    ipvs.service("add", service=svc)
+                    counts["services"] += 1
+                else:
+                    old, have = current[vs.key]
+                    if old.get("sched_name") != vs.scheduler or \
+                            old.get("timeout", 0) != vs.persistent_s:
+                        ipvs.service("set", service=svc)
+                        counts["services"] += 1
+                wanted = set(vs.real_servers)
+                for addr, port in sorted(wanted - have):
+                    ipvs.dest("add", service=svc, dest=IPVSDest(
+                        addr=addr, port=port, fwd_method=MASQUERADE, weight=1))
+                    counts["servers"] += 1
+                for addr, port in sorted(have - wanted):
+                    ipvs.dest("del", service=svc, dest=IPVSDest(addr=addr, port=port))
+                    counts["servers"] += 1
+            for key in set(current) - wanted_keys:
+                ipvs.service("del", service=current[key][0])
+                counts["removed"] += 1
+        return counts
+
+    return WORKER.call(job)
