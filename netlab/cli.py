@@ -438,9 +438,9 @@ def apply(lab, paths) -> None:
     lab = _pick_lab(lab)
     incoming = read_paths(paths)
     for doc in incoming:
-        if doc.body.get("kind") == "Lab":
-            raise UsageError(f"{doc.file}: the Lab document cannot change in a running lab "
-                             f"(netlab down {lab}, then up)")
+        if doc.body.get("kind") == "Lab" and \
+                (doc.body.get("metadata") or {}).get("name") != lab:
+            raise UsageError(f"{doc.file}: the Lab document names another lab than '{lab}'")
     report: list[str] = []
 
     def edit(docs: list[dict]) -> list[dict]:

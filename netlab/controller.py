@@ -140,6 +140,8 @@ class Lab:
         self.processes: dict[str, dict[str, dict]] = {}  # pod key -> container -> info
         self.chains: dict[str, frozenset[str]] = {}  # node -> service chains it holds
         self.top_digests: dict[str, str] = {}  # node -> fingerprint of its top-level chains
+        self.ipsets: dict[str, dict[str, tuple[str, ...]]] = {}  # node -> its sets' entries
+        self.ipvs_keys: dict[str, dict[str, set]] = {}  # node -> service -> its virtual servers
         self.system: dict[str, dict] = {}  # client apps and health check servers
         self.events: dict[str, list[dict]] = {}  # pod key -> kubelet-style events
         self._host_resolv: str | None = None
@@ -422,6 +424,30 @@ class Lab:
                     remove_nsfile(netns_path(pod.netns))
                     remove_nsfile(pod.uts)
 
+    def switch_proxy_mode(self, old: str) -> None:
+        """Leave nothing of the OLD proxy mode in the nodes; the next sync (full) writes the
+        new mode's rules over whole tables."""
+        self.top_digests.clear()
+        self.ipsets.clear()
+        self.ipvs_keys.clear()
+        self.chains.clear()
+        new = self.plan.spec.proxy_mode
+        for node in self.plan.nodes:
+            if new == "ipvs":
+                set_sysctls(node.netns, {**IPVS_SYSCTLS, **(
+                    STRICT_ARP_SYSCTLS if self.plan.spec.strict_arp else {})})
+                with Netns(node.netns) as ns:
+                    ns.ensure_dummy(ipvs_proxy.DUMMY_DEVICE)
+            elif old == "ipvs":
+                ipvs_kernel.sync(node.netns, [])
+                with Netns(node.netns) as ns:
+                    ns.delete_link(ipvs_proxy.DUMMY_DEVICE)
+        if old == "ipvs":
+            # the tables first (their rules reference the sets), then the sets
+            self.sync_rules()
+            for node in self.plan.nodes:
+                ipset.destroy_all(node.netns)
+
     def stop_health_servers(self) -> None:
         names = [k for k in self.system if k.startswith("healthz/")]
         process.stop([(self.system[k]["pid"], self.system[k]["start"]) for k in names])
@@ -453,7 +479,7 @@ class Lab:
         self.plan = replace(plan, endpoints=endpoints)
         ports = iptables.service_ports(plan.services, endpoints)
         if plan.spec.proxy_mode == "ipvs":
-            self._sync_ipvs(ports, stale_udp)
+            self._sync_ipvs(ports, stale_udp, changed)
             return
         for i, node in enumerate(plan.nodes):
             self.progress("service rules", i, len(plan.nodes))
@@ -475,7 +501,7 @@ class Lab:
                 if node_port:
                     conntrack.clear_udp_node_port(node.netns, node_port, ip)
 
-    def _sync_ipvs(self, ports, stale_udp) -> None:
+    def _sync_ipvs(self, ports, stale_udp, changed: set[str] | None = None) -> None:
         """kube-proxy's IPVS mode on every node: one ipset restore, the few iptables rules
         (rewritten only when they change), the addresses on kube-ipvs0, and the virtual
         servers made to match (only changed ones are touched)."""
@@ -486,7 +512,8 @@ class Lab:
                                        node_ip=node.lan_ip)
             sync = ipvs_proxy.render(ports, cfg, (node.lan_ip, node.gateway),
                                      plan.spec.ipvs_scheduler, plan.spec.ipvs_vip_filter)
-            ipset.restore(node.netns, sync.ipset_restore())
+            ipset.restore(node.netns, sync.ipset_restore(self.ipsets.get(node.name)))
+            self.ipsets[node.name] = sync.ipsets
             body = iptables.merge_tables(
                 ipvs_proxy.render_bootstrap(plan.spec.ipvs_vip_filter),
                 cni.render_masquerade(plan.spec.pod_cidr, node.pod_cidr), sync.iptables)
@@ -496,7 +523,17 @@ class Lab:
                 self.top_digests[node.name] = digest
             with Netns(node.netns) as ns:
                 ns.set_host_addresses(ipvs_proxy.DUMMY_DEVICE, set(sync.addresses))
-            ipvs_kernel.sync(node.netns, sync.virtual_servers)
+            before = self.ipvs_keys.get(node.name)
+            if changed is None or before is None:
+                ipvs_kernel.sync(node.netns, sync.virtual_servers)
+            else:  # partial: only the changed services' virtual servers, gone ones removed
+                only = {k: None for svc in changed for k in before.get(svc, ())}
+                only.update({vs.key: vs for vs in sync.virtual_servers if vs.service in changed})
+                ipvs_kernel.sync(node.netns, (), only)
+            keys: dict[str, set] = {}
+            for vs in sync.virtual_servers:
+                keys.setdefault(vs.service, set()).add(vs.key)
+            self.ipvs_keys[node.name] = keys
             for vip, node_port, ip in stale_udp:
                 conntrack.clear_udp(node.netns, vip, ip)
                 if node_port:
@@ -648,9 +685,13 @@ def change(lab_name: str, edit: Callable[[list[dict]], list[dict]],
     docs = edit([dict(d) for d in state["documents"]])
     sc = build_scenario([Doc(d["file"], d["index"], d["body"]) for d in docs],
                         sources=tuple(state.get("sources", ())))
-    if sc.lab != plan.spec:
-        raise UsageError("the Lab document (nodes, clients, modes, ranges) cannot change in a "
-                         f"running lab: netlab down {lab_name}, then up")
+    switching = sc.lab.proxy_mode != plan.spec.proxy_mode
+    if replace(sc.lab, proxy_mode=plan.spec.proxy_mode, ipvs_scheduler=plan.spec.ipvs_scheduler,
+               strict_arp=plan.spec.strict_arp, ipvs_vip_filter=plan.spec.ipvs_vip_filter) \
+            != plan.spec:
+        raise UsageError("only the proxy settings of the Lab (proxyMode, ipvs) can change in a "
+                         f"running lab; for the rest: netlab down {lab_name}, then up")
+    check_proxy_mode(sc.lab.proxy_mode)
     wanted = {f"{ns}/{name}": (labels, spec) for ns, name, labels, spec, _o, _h
               in desired_pods(with_cluster_dns(sc))}
     removed = [p for p in plan.pods if wanted.get(p.key) != (p.labels, p.spec)]
@@ -676,6 +717,8 @@ def change(lab_name: str, edit: Callable[[list[dict]], list[dict]],
         lab.stop_health_servers()
         # the sync compares against the endpoints as they were, to find stale UDP entries
         lab.plan = replace(new_plan, endpoints=plan.endpoints)
+        if switching:
+            lab.switch_proxy_mode(plan.spec.proxy_mode)
         with process.Launcher() as launcher:
             lab._start_pods(added, launcher)
             lab.sync_rules()

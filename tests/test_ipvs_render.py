@@ -96,3 +96,15 @@ def test_iptables_rules_match_sets_only_when_they_have_entries():
     assert "-m set --match-set KUBE-CLUSTER-IP dst,dst ! -s 10.244.0.0/16 -j KUBE-MARK-MASQ" \
         in rules
     assert rules.splitlines().count("COMMIT") == 2
+
+
+def test_ipset_sync_writes_only_changed_entries_after_the_first():
+    first = sync()
+    full = first.ipset_restore()
+    assert "flush KUBE-CLUSTER-IP" in full and "create KUBE-LOOP-BACK" in full
+    assert first.ipset_restore(first.ipsets).strip() == ""  # nothing changed: nothing sent
+    previous = {k: v for k, v in first.ipsets.items() if k != "KUBE-NODE-PORT-TCP"}
+    previous["KUBE-CLUSTER-IP"] = (*first.ipsets["KUBE-CLUSTER-IP"], "10.96.9.9,tcp:80")
+    delta = first.ipset_restore(previous).splitlines()
+    assert "del KUBE-CLUSTER-IP 10.96.9.9,tcp:80 -exist" in delta
+    assert "add KUBE-NODE-PORT-TCP 30080 -exist" in delta and len(delta) == 4

@@ -39,3 +39,8 @@ def missing(features: list[str], release: str | None = None) -> list[str]:
             continue
         out.append(name)
     return out
+
+
+def loaded(features: list[str]) -> bool:
+    """True when every one of FEATURES is in the running kernel now (loaded or built in)."""
+    return all(os.path.exists(FEATURES[name][1]) for name in features)

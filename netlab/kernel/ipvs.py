@@ -29,8 +29,12 @@ def _service(vs: VirtualServer):
                        flags={"flags": flags, "mask": 0xFFFF})
 
 
-def sync(netns: str, desired: Sequence[VirtualServer]) -> dict[str, int]:
-    """Make NETNS's IPVS table hold exactly DESIRED. Returns counts of what changed."""
+def sync(netns: str, desired: Sequence[VirtualServer],
+         only: dict[tuple[str, int, str], VirtualServer | None] | None = None) -> dict[str, int]:
+    """Make NETNS's IPVS table hold exactly DESIRED. Returns counts of what changed.
+
+    ONLY (a partial sync) names the virtual servers to look at, each with what it should be
+    (None: remove it); the rest of the table is neither read nor touched."""
 
     def job() -> dict[str, int]:
         from pyroute2 import IPVS, IPVSDest, IPVSService
@@ -44,14 +48,28 @@ def sync(netns: str, desired: Sequence[VirtualServer]) -> dict[str, int]:
         by_proto = {v: k for k, v in PROTOCOLS.items()}
         with IPVS() as ipvs:
             current = {}
-            for msg in ipvs.service("dump"):
-                svc = IPVSService.from_message(msg)
+            if only is None:
+                services = [IPVSService.from_message(m) for m in ipvs.service("dump")]
+            else:
+                services = []
+                for key in only:
+                    probe = IPVSService(addr=key[0], port=key[1], protocol=PROTOCOLS[key[2]])
+                    try:
+                        services += [IPVSService.from_message(m)
+                                     for m in ipvs.service("get", service=probe)]
+                    except Exception:  # not there yet
+                        continue
+            for svc in services:
                 key = (svc["addr"], svc["port"], by_proto.get(svc["protocol"], "?"))
                 dests = {(d["addr"], d["port"]) for d in
                          (IPVSDest.from_message(m) for m in ipvs.dest("dump", service=svc))}
                 current[key] = (svc, dests)
+            if only is not None:
+                desired_now = [vs for vs in only.values() if vs is not None]
+            else:
+                desired_now = list(desired)
             wanted_keys = set()
-            for vs in desired:
+            for vs in desired_now:
                 wanted_keys.add(vs.key)
                 svc = _service(vs)
                 have: set = set()
@@ -72,7 +90,10 @@ def sync(netns: str, desired: Sequence[VirtualServer]) -> dict[str, int]:
                 for addr, port in sorted(have - wanted):
                     ipvs.dest("del", service=svc, dest=IPVSDest(addr=addr, port=port))
                     counts["servers"] += 1
-            for key in set(current) - wanted_keys:
+            stale = set(current) - wanted_keys
+            if only is not None:
+                stale &= {k for k, vs in only.items() if vs is None}
+            for key in stale:
                 ipvs.service("del", service=current[key][0])
                 counts["removed"] += 1
         return counts

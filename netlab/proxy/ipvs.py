@@ -93,6 +93,7 @@ class VirtualServer:
     persistent_s: int  # sessionAffinity ClientIP timeout; 0 = none
     real_servers: tuple[tuple[str, int], ...]  # masquerade, weight 1
     spn: str = ""
+    service: str = ""  # namespace/name, the unit of change for partial syncs
 
     @property
     def key(self) -> tuple[str, int, str]:
@@ -106,15 +107,23 @@ class IpvsSync:
     virtual_servers: tuple[VirtualServer, ...] = ()
     addresses: tuple[str, ...] = ()  # bound to kube-ipvs0 as /32
 
-    def ipset_restore(self) -> str:
-        """One `ipset restore` transaction: every set (created if missing), flushed, refilled."""
+    def ipset_restore(self, previous: dict[str, tuple[str, ...]] | None = None) -> str:
+        """One `ipset restore` transaction. Without PREVIOUS (the sets as the node's last sync
+        left them): every set created if missing, flushed and refilled. With it: only the
+        entries that changed are deleted or added, as kube-proxy's syncIPSetEntries does."""
         lines = []
         for name, (stype, _comment) in IPSETS.items():
-            opts = "range 0-65535" if stype == "bitmap:port" else \
-                "family inet hashsize 1024 maxelem 65536"
-            lines.append(f"create {name} {stype} {opts} -exist")
-            lines.append(f"flush {name}")
-            lines += [f"add {name} {entry} -exist" for entry in self.ipsets.get(name, ())]
+            entries = self.ipsets.get(name, ())
+            if previous is None:
+                opts = "range 0-65535" if stype == "bitmap:port" else \
+                    "family inet hashsize 1024 maxelem 65536"
+                lines.append(f"create {name} {stype} {opts} -exist")
+                lines.append(f"flush {name}")
+                lines += [f"add {name} {entry} -exist" for entry in entries]
+                continue
+            before, now = set(previous.get(name, ())), set(entries)
+            lines += [f"del {name} {entry} -exist" for entry in sorted(before - now)]
+            lines += [f"add {name} {entry} -exist" for entry in sorted(now - before)]
         return "\n".join(lines) + "\n"
 
 
@@ -130,7 +139,7 @@ def _adder(servers: list[VirtualServer], v: ServicePortView, scheduler: str):
     """A function adding virtual servers of service port V (masquerading real servers)."""
     def add(addr: str, port: int, eps: Sequence[str]) -> None:
         servers.append(VirtualServer(addr, port, v.protocol.upper(), scheduler,
-                                     v.affinity_seconds, _reals(eps), v.spn))
+                                     v.affinity_seconds, _reals(eps), v.spn, v.service))
     return add
 
 

@@ -132,3 +132,21 @@ def test_switching_session_affinity_off_spreads_again(make_lab, tmp_path):
     r = netlab("apply", "--lab", plan.spec.name, "-f", str(tmp_path))
     assert r.returncode == 0 and "service/web-svc-cip configured" in r.stdout, r.stderr
     assert len(backends(plan, "svc/web-svc-cip", 15)) >= 2
+
+
+def test_apply_of_a_lab_changes_only_proxy_settings(make_lab, tmp_path):
+    from netlab.kernel import features
+
+    plan = make_lab(lab_doc(), deployment(replicas=1), service(cluster_ip="10.96.0.130"))
+    lab = plan.spec.name
+    (tmp_path / "lab.yaml").write_text(lab_doc(name=lab, nodes=("node1", "node9")))
+    r = netlab("apply", "--lab", lab, "-f", str(tmp_path / "lab.yaml"))
+    assert r.returncode == 2 and "only the proxy settings of the Lab" in r.stderr
+    if features.missing(["ip_vs", "dummy"]):
+        (tmp_path / "lab.yaml").write_text(lab_doc(name=lab).replace(
+            "routing: host-gw", "routing: host-gw\n  proxyMode: ipvs"))
+        r = netlab("apply", "--lab", lab, "-f", str(tmp_path / "lab.yaml"))
+        assert r.returncode == 2 and "proxyMode ipvs needs" in r.stderr
+    from netlab import controller
+    still, _ = controller.load(lab)
+    assert still.spec.proxy_mode == "iptables" and still.spec.nodes == ("node1",)

@@ -113,3 +113,31 @@ def test_vip_filter_of_kube_proxy_1_27_rejects_ping(make_lab):
     assert r.passed, r.summary
     assert check(plan, "pod/client", "http", "svc/web-svc-cip").passed  # the port still works
     assert "KUBE-IPVS-FILTER" in in_ns(plan.nodes[0].netns, "iptables-save").stdout
+
+
+def test_switching_modes_leaves_nothing_of_the_other(make_lab, tmp_path):
+    plan = make_lab(lab_doc(nodes=("node1", "node2")), deployment(replicas=2),
+                    pod("client", node="node1", command="[sleep, infinity]"),
+                    service(cluster_ip="10.96.0.100"))
+    lab, node = plan.spec.name, plan.nodes[0].netns
+
+    def switch(mode: str) -> None:
+        text = lab_doc(name=lab, nodes=("node1", "node2")).replace(
+            "routing: host-gw", f"routing: host-gw\n  proxyMode: {mode}")
+        (tmp_path / "lab.yaml").write_text(text)
+        r = netlab("apply", "--lab", lab, "-f", str(tmp_path / "lab.yaml"))
+        assert r.returncode == 0, r.stderr
+
+    switch("ipvs")
+    saved = in_ns(node, "iptables-save").stdout
+    assert "KUBE-SVC-" not in saved and "KUBE-SEP-" not in saved
+    assert "TCP  10.96.0.100:80 rr" in in_ns(node, "ipvsadm", "-Ln").stdout
+    assert check(plan, "pod/client", "ping", "svc/web-svc-cip").passed
+    switch("iptables")
+    saved = in_ns(node, "iptables-save").stdout
+    assert "KUBE-SVC-" in saved and "match-set" not in saved and "KUBE-NODE-PORT " not in saved
+    assert "10.96.0.100" not in in_ns(node, "ipvsadm", "-Ln").stdout
+    assert in_ns(node, "ipset", "list", "-n").stdout.strip() == ""
+    assert in_ns(node, "ip", "link", "show", "kube-ipvs0").returncode != 0
+    assert check(plan, "pod/client", "http", "svc/web-svc-cip").passed
+    assert not check(plan, "pod/client", "ping", "svc/web-svc-cip", timeout_s=1).passed
