@@ -10,19 +10,11 @@ from __future__ import annotations
 import os
 import sys
 
-from netlab.kernel.ns import CLONE_NEWNET, CLONE_NEWUTS, _check, _libc, _mount
+from netlab.kernel.ns import CLONE_NEWNET, CLONE_NEWUTS, _check, _libc, _mount, setns_path
 
 CLONE_NEWNS = 0x00020000
 MS_BIND, MS_REC, MS_SLAVE = 4096, 16384, 1 << 19
 POD_ETC_FILES = ("resolv.conf", "hosts")
-
-
-def setns_path(path: str, nstype: int) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        _check(_libc.setns(fd, nstype), "setns", path)
-    finally:
-        os.close(fd)
 
 
 def enter_pod_files(etc: str) -> None:

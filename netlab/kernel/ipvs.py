@@ -8,11 +8,10 @@ the whole job.
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Sequence
 
-from netlab.kernel.ns import CLONE_NEWNET, WORKER, _check, _libc, netns_path
+from netlab.kernel.ns import WORKER
 from netlab.proxy.ipvs import VirtualServer
 
 PROTOCOLS = {"TCP": socket.IPPROTO_TCP, "UDP": socket.IPPROTO_UDP}
@@ -38,12 +37,8 @@ def sync(netns: str, desired: Sequence[VirtualServer],
 
     def job() -> dict[str, int]:
         from pyroute2 import IPVS, IPVSDest, IPVSService
+        from pyroute2.netlink.exceptions import NetlinkError
 
-        fd = os.open(netns_path(netns), os.O_RDONLY)
-        try:
-            _check(_libc.setns(fd, CLONE_NEWNET), "setns", netns)
-        finally:
-            os.close(fd)
         counts = {"services": 0, "servers": 0, "removed": 0}
         by_proto = {v: k for k, v in PROTOCOLS.items()}
         with IPVS() as ipvs:
@@ -57,7 +52,7 @@ def sync(netns: str, desired: Sequence[VirtualServer],
                     try:
                         services += [IPVSService.from_message(m)
                                      for m in ipvs.service("get", service=probe)]
-                    except Exception:  # not there yet
+                    except NetlinkError:  # not there yet
                         continue
             for svc in services:
                 key = (svc["addr"], svc["port"], by_proto.get(svc["protocol"], "?"))
@@ -98,4 +93,4 @@ def sync(netns: str, desired: Sequence[VirtualServer],
                 counts["removed"] += 1
         return counts
 
-    return WORKER.call(job)
+    return WORKER.call_in(netns, job)

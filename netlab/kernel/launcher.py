@@ -21,8 +21,8 @@ import signal
 import sys
 
 from netlab.apps import healthz, web
-from netlab.kernel.enter import enter_pod_files, setns_path
-from netlab.kernel.ns import CLONE_NEWNET, CLONE_NEWUTS
+from netlab.kernel.enter import enter_pod_files
+from netlab.kernel.ns import CLONE_NEWNET, CLONE_NEWUTS, setns_path
 
 
 def _child(req: dict, wfd: int) -> None:

@@ -14,7 +14,7 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from netlab.errors import KernelFeatureError
-from netlab.kernel.ns import CLONE_NEWNET, WORKER, _check, _libc, netns_path
+from netlab.kernel.ns import WORKER, netns_path
 
 LINK_KINDS_MODULES = {"veth": "veth", "bridge": "bridge", "vxlan": "vxlan", "dummy": "dummy"}
 
@@ -179,16 +179,11 @@ def set_sysctls(netns: str, values: dict[str, str]) -> None:
     """Write /proc/sys/net/... values inside NETNS (net sysctls are per namespace)."""
 
     def job() -> None:
-        fd = os.open(netns_path(netns), os.O_RDONLY)
-        try:
-            _check(_libc.setns(fd, CLONE_NEWNET), "setns", netns)
-        finally:
-            os.close(fd)
         for key, value in values.items():
             with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
                 f.write(value)
 
-    WORKER.call(job)
+    WORKER.call_in(netns, job)
 
 
 def host_routes() -> list[str]:

@@ -50,6 +50,15 @@ def _mount(src: str, dst: str, flags: int) -> int:
     return _libc.mount(src.encode(), dst.encode(), b"none", flags, None)
 
 
+def setns_path(path: str, nstype: int) -> None:
+    """Move the calling thread into the namespace bound at PATH."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        _check(_libc.setns(fd, nstype), "setns", path)
+    finally:
+        os.close(fd)
+
+
 def netns_path(name: str) -> str:
     return os.path.join(NETNS_RUN_DIR, name)
 
@@ -118,6 +127,16 @@ class NsWorker:
         fut: Future = Future()
         self._jobs.put((fn, fut))
         return fut.result()
+
+    def call_in(self, netns: str, fn: Callable[[], T]) -> T:
+        """Run FN in the worker thread inside network namespace NETNS (which must exist)."""
+        path = netns_path(netns)
+
+        def job() -> T:
+            setns_path(path, CLONE_NEWNET)
+            return fn()
+
+        return self.call(job)
 
     # -- jobs ---------------------------------------------------------------------------
 
@@ -192,17 +211,7 @@ class NsWorker:
 
     def socket_in(self, netns: str, family: int, type_: int, proto: int = 0) -> socket.socket:
         """Open a socket that lives in network namespace NETNS (which must exist)."""
-        path = netns_path(netns)
-
-        def job() -> socket.socket:
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                _check(_libc.setns(fd, CLONE_NEWNET), "setns", path)
-            finally:
-                os.close(fd)
-            return socket.socket(family, type_, proto)
-
-        return self.call(job)
+        return self.call_in(netns, lambda: socket.socket(family, type_, proto))
 
 
 def remove_nsfile(path: str) -> bool:
