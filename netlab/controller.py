@@ -20,15 +20,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from netlab.dns.resolv import hosts_file, kube_dns_ip, resolv_conf, service_env
-from netlab.errors import KernelFeatureError, NetlabError, NotRootError, UsageError
+from netlab.errors import KernelFeatureError, NetlabError, NotRootError, UsageError, setup_command
 from netlab.kernel import conntrack, features, ipset, netfilter, process, rtnl
 from netlab.kernel import ipvs as ipvs_kernel
 from netlab.kernel.links import Netns, host_routes, set_sysctls
 from netlab.kernel.ns import WORKER, netns_path, remove_nsfile
 from netlab.kernel.run import require_tool
-from netlab.model import LabPlan, PodInfo, Scenario
+from netlab.model import LabPlan, LabSpec, PodInfo, Scenario
 from netlab.model.codec import from_data, to_data
 from netlab.plan import cni, naming
+from netlab.plan import kernel as kernel_needs
 from netlab.plan.build import plan_lab
 from netlab.plan.endpoints import compute_endpoints
 from netlab.plan.ipam import HostLocal
@@ -40,19 +41,6 @@ from netlab.state import LabDir
 log = logging.getLogger("netlab")
 Progress = Callable[[str, int, int], None]  # (step, done, total)
 
-NODE_SYSCTLS = {
-    "net.ipv4.ip_forward": "1",
-    "net.ipv4.conf.all.route_localnet": "1",  # kube-proxy sets it for NodePorts on 127.0.0.1
-    "net.bridge.bridge-nf-call-iptables": "1",  # kubelet/kube-proxy require br_netfilter
-}
-# the sysctls kube-proxy's IPVS mode sets (pkg/proxy/ipvs/proxier.go NewProxier)
-IPVS_SYSCTLS = {
-    "net.ipv4.vs.conntrack": "1",
-    "net.ipv4.vs.conn_reuse_mode": "0",
-    "net.ipv4.vs.expire_nodest_conn": "1",
-    "net.ipv4.vs.expire_quiescent_template": "1",
-}
-STRICT_ARP_SYSCTLS = {"net.ipv4.conf.all.arp_ignore": "1", "net.ipv4.conf.all.arp_announce": "2"}
 VXLAN_DEV, VXLAN_VNI, VXLAN_PORT, VXLAN_MTU = "flannel.1", 1, 8472, 1450
 POD_ETH0_INDEX = 2  # the first interface after lo in a new namespace
 
@@ -208,10 +196,7 @@ class Lab:
         vxlan = plan.spec.routing == "vxlan"
         ipvs_mode = plan.spec.proxy_mode == "ipvs"
         for node in plan.nodes:
-            set_sysctls(node.netns, NODE_SYSCTLS)
-            if ipvs_mode:
-                set_sysctls(node.netns, {**IPVS_SYSCTLS, **(
-                    STRICT_ARP_SYSCTLS if plan.spec.strict_arp else {})})
+            set_sysctls(node.netns, kernel_needs.node_sysctls(plan.spec))
             subnet = ipaddress.ip_network(node.pod_cidr)
             with Netns(node.netns) as ns:
                 if ipvs_mode:
@@ -434,8 +419,7 @@ class Lab:
         new = self.plan.spec.proxy_mode
         for node in self.plan.nodes:
             if new == "ipvs":
-                set_sysctls(node.netns, {**IPVS_SYSCTLS, **(
-                    STRICT_ARP_SYSCTLS if self.plan.spec.strict_arp else {})})
+                set_sysctls(node.netns, kernel_needs.proxy_sysctls(self.plan.spec))
                 with Netns(node.netns) as ns:
                     ns.ensure_dummy(ipvs_proxy.DUMMY_DEVICE)
             elif old == "ipvs":
@@ -623,25 +607,30 @@ def live_processes(state: dict) -> dict:
     return out
 
 
-def check_proxy_mode(mode: str) -> None:
-    """Refuse a proxy mode this kernel or this netlab cannot run, before any change."""
-    if mode == "ipvs":
-        lacking = features.missing(["ip_vs", "dummy"])
-        if lacking:
-            names = " and ".join({"ip_vs": "IPVS (ip_vs)", "dummy": "dummy interfaces"}[m]
-                                 for m in lacking)
-            raise KernelFeatureError(
-                f"proxyMode ipvs needs {names}, which this kernel ({platform.release()}) "
-                f"lacks: load them with modprobe {' '.join(lacking)}, or run the IPVS tests in "
-                "a VM with scripts/vm-test")
-    if mode not in ("iptables", "ipvs"):
-        raise UsageError(f"proxyMode {mode} is not implemented yet; use iptables or ipvs")
+def check_kernel(spec: LabSpec) -> None:
+    """Refuse, before any change, a lab this kernel cannot run: every module it needs must be
+    in the kernel now (not merely on disk) and every sysctl netlab will write must exist."""
+    if spec.proxy_mode not in ("iptables", "ipvs"):
+        raise UsageError(f"proxyMode {spec.proxy_mode} is not implemented yet; use iptables "
+                         "or ipvs")
+    release = platform.release()
+    states = {m: features.module_state(m, release)
+              for m in kernel_needs.required_modules(spec)}
+    unexplained = []
+    for key in kernel_needs.node_sysctls(spec):
+        module = kernel_needs.module_of_sysctl(key)
+        if not features.sysctl_exists(key) and states.get(module, features.PRESENT) == \
+                features.PRESENT:
+            unexplained.append((key, module))
+    text = features.problem(states, unexplained, release, setup_command())
+    if text:
+        raise KernelFeatureError(text)
 
 
 def up(scenario: Scenario, progress: Progress = _noop) -> LabPlan:
     """Build the lab of SCENARIO. On any failure, everything created so far is removed."""
     preflight()
-    check_proxy_mode(scenario.lab.proxy_mode)
+    check_kernel(scenario.lab)
     name = scenario.lab.name
     validate_host_overlap(scenario.lab, host_routes())
     ld = LabDir(name)
@@ -691,7 +680,7 @@ def change(lab_name: str, edit: Callable[[list[dict]], list[dict]],
             != plan.spec:
         raise UsageError("only the proxy settings of the Lab (proxyMode, ipvs) can change in a "
                          f"running lab; for the rest: netlab down {lab_name}, then up")
-    check_proxy_mode(sc.lab.proxy_mode)
+    check_kernel(sc.lab)
     wanted = {f"{ns}/{name}": (labels, spec) for ns, name, labels, spec, _o, _h
               in desired_pods(with_cluster_dns(sc))}
     removed = [p for p in plan.pods if wanted.get(p.key) != (p.labels, p.spec)]

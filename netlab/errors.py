@@ -5,6 +5,20 @@ Exit 2 means "bad input or unusable environment, nothing was created".
 
 from __future__ import annotations
 
+import os
+
+
+def script(name: str) -> str:
+    """How to run one of netlab's scripts from anywhere: its real path when netlab runs from
+    its folder (the usual install), so a hint can be pasted as it is."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "scripts", name)
+    return path if os.path.exists(path) else f"scripts/{name} (in netlab's folder)"
+
+
+def setup_command() -> str:
+    return script("setup")
+
 
 class NetlabError(Exception):
     """Something went wrong while running; the message says what to do."""
@@ -36,13 +50,13 @@ class ScenarioError(UsageError):
 
 class NotRootError(UsageError):
     def __init__(self) -> None:
-        super().__init__("netlab must run as root (try: sudo netlab ...)")
+        super().__init__("netlab must run as root: run it as root, or with sudo")
 
 
 class MissingToolError(UsageError):
     def __init__(self, tool: str, package: str) -> None:
         super().__init__(f"required tool '{tool}' is not installed "
-                         f"(apt-get install {package}, or run scripts/setup)")
+                         f"(apt-get install {package}, or run {setup_command()})")
 
 
 class KernelFeatureError(NetlabError):

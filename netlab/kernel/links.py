@@ -13,7 +13,7 @@ import socket
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from netlab.errors import KernelFeatureError
+from netlab.errors import KernelFeatureError, script
 from netlab.kernel.ns import WORKER, netns_path
 
 LINK_KINDS_MODULES = {"veth": "veth", "bridge": "bridge", "vxlan": "vxlan", "dummy": "dummy"}
@@ -22,8 +22,9 @@ LINK_KINDS_MODULES = {"veth": "veth", "bridge": "bridge", "vxlan": "vxlan", "dum
 def _feature(kind: str, exc: NetlinkError) -> Exception:
     if exc.code in (errno.EOPNOTSUPP, errno.ENOTSUP) or "Unknown device type" in str(exc):
         mod = LINK_KINDS_MODULES.get(kind, kind)
-        return KernelFeatureError(f"the kernel cannot create {kind} interfaces "
-                                  f"(try: modprobe {mod}; on CI run scripts/vm-test)")
+        return KernelFeatureError(f"the kernel cannot create {kind} interfaces (load the "
+                                  f"module: modprobe -a {mod}; a kernel without it: "
+                                  f"{script('vm-run')} --setup netlab ...)")
     return exc
 
 
@@ -180,8 +181,12 @@ def set_sysctls(netns: str, values: dict[str, str]) -> None:
 
     def job() -> None:
         for key, value in values.items():
-            with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
-                f.write(value)
+            try:
+                with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+                    f.write(value)
+            except FileNotFoundError:  # the preflight checks them all; a module was unloaded
+                raise KernelFeatureError(f"this kernel does not offer the sysctl {key} in "
+                                         f"{netns} (a module it needs is not loaded)") from None
 
     WORKER.call_in(netns, job)
 

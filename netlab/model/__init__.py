@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 PROXY_MODES = ("iptables", "ipvs", "nftables")
 ROUTING_MODES = ("host-gw", "vxlan")
+# the schedulers kube-proxy's IPVS mode accepts (each is a kernel module ip_vs_<name>)
+IPVS_SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "sh", "dh", "sed", "nq", "mh")
 BUILTIN_APPS = ("web", "idle", "dns")
 COREDNS_IMAGE = "registry.k8s.io/coredns/coredns:v1.11.3"
 

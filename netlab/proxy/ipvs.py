@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 from netlab.proxy.iptables import ProxyConfig, ServicePortView
 
-SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "sh", "dh", "sed", "nq", "mh")
 DUMMY_DEVICE = "kube-ipvs0"
 
 # name: (type, comment) as kube-proxy declares them

@@ -16,6 +16,7 @@ import yaml
 from netlab.errors import ScenarioError
 from netlab.model import (
     BUILTIN_APPS,
+    IPVS_SCHEDULERS,
     PROXY_MODES,
     ROUTING_MODES,
     CheckSpec,
@@ -34,7 +35,6 @@ from netlab.model import (
     Service,
     ServicePort,
 )
-from netlab.proxy.ipvs import SCHEDULERS as IPVS_SCHEDULERS
 from netlab.scenario import schema, validate
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
