@@ -25,7 +25,7 @@ def print_plain(text: str) -> None:
 
 def results_text(results: list, color: bool) -> str:
     """A kubectl-style table of results; under each row, what was run."""
-    rows = [("PASS" if r.passed else "FAIL", r.check.name, r.where,
+    rows = [(r.result, r.check.name, r.where,
              r.summary + (f" -- {r.reason}" if r.reason else "")) for r in results]
     headers = ("RESULT", "CHECK", "FROM", "CAME BACK")
     widths = [max(len(x) for x in col) for col in zip(headers, *rows, strict=False)]
@@ -34,15 +34,24 @@ def results_text(results: list, color: bool) -> str:
     for r, row in zip(results, rows, strict=True):
         verdict = row[0].ljust(widths[0])
         if color:
-            verdict = f"[{'green' if r.passed else 'red'}]{verdict}[/]"
+            colour = {"PASS": "green", "FAIL": "red"}.get(r.result, "yellow")
+            verdict = f"[{colour}]{verdict}[/]"
         lines.append("   ".join([verdict, *(c.ljust(w) for c, w in
                                             zip(row[1:3], widths[1:3], strict=False))])
                      + "   " + row[3])
-        times = f"  (x{r.check.attempts})" if r.check.attempts > 1 else ""
+        times = f"  (x{r.runs})" if r.runs > 1 else ""
         lines.append(" " * (widths[0] + 3) + f"ran: {r.command}{times}")
     return "\n".join(lines)
 
 
+def counts_text(results: list) -> str:
+    """'3 passed, 1 failed, 0 errors', as pytest counts."""
+    n = {k: sum(r.result == k for r in results) for k in ("PASS", "FAIL", "ERROR")}
+    return f"{n['PASS']} passed, {n['FAIL']} failed, {n['ERROR']} error" + \
+        ("" if n["ERROR"] == 1 else "s")
+
+
 def result_data(r) -> dict:
-    return {"name": r.check.name, "from": r.where, "passed": r.passed, "command": r.command,
+    return {"name": r.check.name, "from": r.where, "passed": r.passed,
+            "result": r.result.lower(), "command": r.command,
             "summary": r.summary, "reason": r.reason}

@@ -1,23 +1,39 @@
-"""Did a check pass? Pure: attempts' outcomes and expectations in, verdict and summary out."""
+"""Did a check pass? Pure: attempts' outcomes and expectations in, verdict and summary out.
+
+Three results, as test runners have them: PASS, FAIL (the traffic did not do what the check
+expects) and ERROR (the probe could not run, so the traffic was never tested). A check that
+expects failure passes only when every probe ran and the traffic failed.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from netlab.checks.probes import DnsReply, HttpReply
+from netlab.checks.probes import DnsReply, HttpReply, PingReply, TcpReply, counted
 from netlab.model import Expect
+
+PASS, FAIL, ERROR = "PASS", "FAIL", "ERROR"
 
 
 @dataclass(frozen=True)
 class Verdict:
-    passed: bool
+    result: str  # PASS, FAIL or ERROR
     summary: str  # what came back
-    reason: str = ""  # why it failed
+    reason: str = ""  # why it failed, or why the probe could not run
+
+    @property
+    def passed(self) -> bool:
+        return self.result == PASS
 
 
 def _fail(summary: str, reason: str) -> Verdict:
-    return Verdict(False, summary, reason)
+    return Verdict(FAIL, summary, reason)
+
+
+def _error(summary: str, not_run: Sequence[str], total: int) -> Verdict:
+    return Verdict(ERROR, summary, f"could not run the probe ({len(not_run)} of {total}): "
+                                   + counted(not_run))
 
 
 def http(replies: Sequence[HttpReply], expect: Expect, source_ip: str | None) -> Verdict:
@@ -32,14 +48,17 @@ def http(replies: Sequence[HttpReply], expect: Expect, source_ip: str | None) ->
         parts.append(f"{len(backends)} backend(s): {', '.join(backends)}")
     if seen_ips:
         parts.append("source seen " + ",".join(seen_ips))
-    errors = sorted({r.error for r in replies if not r.ok and r.error})
-    if errors:
-        parts.append("errors: " + "; ".join(errors))
+    failures = counted(r.error for r in replies if not r.ok and r.ran)
+    if failures:
+        parts.append(failures)
     summary = "; ".join(parts)
+    not_run = [r.error for r in replies if not r.ran]
+    if not_run:
+        return _error(summary, not_run, len(replies))
     if not expect.success:
         if ok:
             return _fail(summary, f"expected no answer, {len(ok)} came")
-        return Verdict(True, summary)
+        return Verdict(PASS, summary)
     if len(ok) < len(replies):
         return _fail(summary, f"{len(replies) - len(ok)} of {len(replies)} attempts failed")
     if expect.status is not None and statuses != [expect.status]:
@@ -53,34 +72,44 @@ def http(replies: Sequence[HttpReply], expect: Expect, source_ip: str | None) ->
                               f"backends, saw {len(backends)}")
     if source_ip is not None and seen_ips != [source_ip]:
         return _fail(summary, f"expected the backend to see source {source_ip}")
-    return Verdict(True, summary)
+    return Verdict(PASS, summary)
 
 
-def ping(transmitted: int, received: int, expect: Expect) -> Verdict:
-    summary = f"{received}/{transmitted} replies"
-    if expect.success and received == 0:
+def ping(reply: PingReply, expect: Expect) -> Verdict:
+    summary = f"{reply.received}/{reply.transmitted} replies" + \
+        (f"; {reply.error}" if reply.error and reply.ran else "")
+    if not reply.ran:
+        return _error(summary, [reply.error], 1)
+    if expect.success and reply.received == 0:
         return _fail(summary, "expected replies, none came")
-    if not expect.success and received > 0:
+    if not expect.success and reply.received > 0:
         return _fail(summary, "expected no reply")
-    return Verdict(True, summary)
+    return Verdict(PASS, summary)
 
 
-def tcp(connected: Sequence[bool], detail: str, expect: Expect) -> Verdict:
-    n = sum(connected)
-    summary = f"{n}/{len(connected)} connected" + (f"; {detail}" if detail else "")
-    if expect.success and n < len(connected):
+def tcp(replies: Sequence[TcpReply], expect: Expect) -> Verdict:
+    n = sum(r.connected for r in replies)
+    detail = counted(r.detail for r in replies if r.ran and not r.connected) or \
+        next((r.detail for r in replies if r.connected), "")
+    summary = f"{n}/{len(replies)} connected" + (f"; {detail}" if detail else "")
+    not_run = [r.detail for r in replies if not r.ran]
+    if not_run:
+        return _error(summary, not_run, len(replies))
+    if expect.success and n < len(replies):
         return _fail(summary, "expected every connect to succeed")
     if not expect.success and n:
         return _fail(summary, "expected the connect to fail")
-    return Verdict(True, summary)
+    return Verdict(PASS, summary)
 
 
 def dns(reply: DnsReply, expect: Expect) -> Verdict:
-    summary = f"{reply.status or 'no answer'}" + (
+    summary = (reply.status or reply.error or "no answer") + (
         f": {', '.join(reply.answers)}" if reply.answers else "")
+    if not reply.ran:
+        return _error(summary, [reply.error], 1)
     got = bool(reply.answers) and reply.status == "NOERROR"
     if not expect.success:
-        return Verdict(True, summary) if not got else _fail(summary, "expected no answer")
+        return Verdict(PASS, summary) if not got else _fail(summary, "expected no answer")
     if not got:
         return _fail(summary, "expected an answer")
     missing = [a for a in expect.answers if not any(a == x or a.rstrip(".") == x.rstrip(".")
@@ -90,4 +119,4 @@ def dns(reply: DnsReply, expect: Expect) -> Verdict:
     if expect.answer_count is not None and len(reply.answers) != expect.answer_count:
         return _fail(summary, f"expected {expect.answer_count} answer(s), got "
                               f"{len(reply.answers)}")
-    return Verdict(True, summary)
+    return Verdict(PASS, summary)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from netlab.checks import evaluate, probes
+from netlab.checks import agent, evaluate, probes
 from netlab.errors import UsageError
+from netlab.kernel.ns import netns_path
 from netlab.kernel.run import ns_argv, pod_argv, require_tool
 from netlab.model import CheckSpec, LabPlan
 from netlab.plan.naming import lab_dir
@@ -35,9 +38,14 @@ class CheckResult:
     check: CheckSpec
     where: str
     command: str
-    passed: bool
+    result: str  # PASS, FAIL or ERROR (the probe could not run: counted as a failure)
     summary: str
     reason: str = ""
+    runs: int = 1  # how many times COMMAND ran (ping and dig run once)
+
+    @property
+    def passed(self) -> bool:
+        return self.result == evaluate.PASS
 
 
 def resolve_source(plan: LabPlan, ref: str, namespace: str = "default") -> Where:
@@ -104,22 +112,51 @@ def resolve_target(plan: LabPlan, ref: str, namespace: str = "default") -> tuple
 # send curl somewhere else.
 PROBE_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
              "LANG": "C.UTF-8"}
+# Time the agent may take beyond its probes' own deadlines: an interpreter start, which under
+# software emulation (the VM harness) takes seconds.
+AGENT_START_S = 60.0
 
 
-def _run(where: Where, argv: list[str], timeout: float) -> subprocess.CompletedProcess:
+def run_attempts(where: Where, job: dict, attempts: int,
+                 deadline_s: float) -> list[probes.Attempt]:
+    """Run ATTEMPTS probes of JOB (argv or tcp) in WHERE's namespaces, entered once by one
+    agent process; each attempt is killed after DEADLINE_S. Never raises for what happens
+    inside: an attempt that could not run says so (ran=False) and why."""
+    payload = dict(job, netns=netns_path(where.netns), uts=where.uts, etc=where.etc,
+                   attempts=attempts, deadline=deadline_s, env=PROBE_ENV)
+    argv = [sys.executable, "-m", "netlab.checks.agent"]
+    budget = AGENT_START_S + attempts * (deadline_s + 1)
     try:
-        return subprocess.run(where.argv(argv), capture_output=True,
-                              text=True, timeout=timeout, check=False, env=PROBE_ENV)
+        proc = subprocess.run(argv, input=json.dumps(payload).encode(), capture_output=True,
+                              timeout=budget, check=False, env=PROBE_ENV)
+        out, err, late = agent._text(proc.stdout), agent._text(proc.stderr), False
     except subprocess.TimeoutExpired as exc:
-        return subprocess.CompletedProcess(argv, 124, exc.stdout or "",
-                                           f"timed out after {timeout:g}s")
+        out, err, late = agent._text(exc.stdout), agent._text(exc.stderr), True
+    except OSError as exc:
+        return [probes.Attempt(False, error=f"cannot start the probe: {exc.strerror or exc}")
+                ] * attempts
+    done: list[probes.Attempt] = []
+    for line in out.splitlines():
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if "setup_error" in data:
+            return [probes.Attempt(False, error=data["setup_error"])] * attempts
+        done.append(probes.Attempt.from_json(data))
+    if len(done) < attempts:
+        why = f"the probe did not finish within {budget:g}s" if late else \
+            "the probe runner failed" + (f": {err.strip().splitlines()[-1]}" if err.strip()
+                                         else "")
+        done += [probes.Attempt(False, error=why)] * (attempts - len(done))
+    return done
 
 
 def run_check(plan: LabPlan, check: CheckSpec) -> CheckResult:
     where = resolve_source(plan, check.source, check.namespace)
     if check.protocol in TOOLS:
         require_tool(TOOLS[check.protocol])
-    hard_timeout = check.timeout_s * 2 + 5
+    deadline = check.timeout_s * 2 + 5
     if check.protocol == "http":
         if "://" in check.target:
             url = check.target
@@ -128,38 +165,37 @@ def run_check(plan: LabPlan, check: CheckSpec) -> CheckResult:
             port = check.port or port or 80
             url = f"http://{host}:{port}{check.path}"
         argv = probes.curl_argv(url, check.timeout_s)
-        replies = []
-        for _ in range(check.attempts):
-            r = _run(where, argv, hard_timeout)
-            replies.append(probes.parse_curl(r.returncode, r.stdout, r.stderr))
+        replies = [probes.parse_curl(a) for a in
+                   run_attempts(where, {"argv": argv}, check.attempts, deadline)]
         source_ip = None
         if check.expect.source_ip is not None:
             source_ip = resolve_target(plan, check.expect.source_ip, check.namespace)[0]
         verdict = evaluate.http(replies, check.expect, source_ip)
+        command = shlex.join(argv)
     elif check.protocol == "ping":
         host, _ = resolve_target(plan, check.target, check.namespace)
         argv = probes.ping_argv(host, check.attempts, check.timeout_s)
-        r = _run(where, argv, hard_timeout + check.attempts)
-        sent, received = probes.parse_ping(r.stdout)
-        verdict = evaluate.ping(sent or check.attempts, received, check.expect)
+        (attempt,) = run_attempts(where, {"argv": argv}, 1, deadline + check.attempts)
+        verdict = evaluate.ping(probes.parse_ping(attempt, check.attempts), check.expect)
+        command = shlex.join(argv)
     elif check.protocol == "tcp":
         host, _ = resolve_target(plan, check.target, check.namespace)
-        argv = probes.tcp_argv(host, check.port or 0, check.timeout_s)
-        results, detail = [], ""
-        for _ in range(check.attempts):
-            r = _run(where, argv, hard_timeout)
-            results.append(r.returncode == 0)
-            detail = (r.stdout or r.stderr).strip()
-        verdict = evaluate.tcp(results, detail, check.expect)
+        port = check.port or 0
+        replies = [probes.parse_tcp(a) for a in run_attempts(
+            where, {"tcp": [host, port]}, check.attempts, check.timeout_s)]
+        verdict = evaluate.tcp(replies, check.expect)
+        command = f"TCP connect to {host}:{port} (timeout {check.timeout_s:g}s)"
     else:
         server = check.server
         if server and "/" in server:
             server = resolve_target(plan, server, check.namespace)[0]
         argv = probes.dig_argv(check.target, check.record_type, server, check.timeout_s)
-        r = _run(where, argv, hard_timeout)
-        verdict = evaluate.dns(probes.parse_dig(r.stdout), check.expect)
-    return CheckResult(check, where.label, shlex.join(argv), verdict.passed, verdict.summary,
-                       verdict.reason)
+        (attempt,) = run_attempts(where, {"argv": argv}, 1, deadline)
+        verdict = evaluate.dns(probes.parse_dig(attempt), check.expect)
+        command = shlex.join(argv)
+    runs = check.attempts if check.protocol in ("http", "tcp") else 1
+    return CheckResult(check, where.label, command, verdict.result, verdict.summary,
+                       verdict.reason, runs)
 
 
 def run_checks(plan: LabPlan, checks: list[CheckSpec], workers: int = 8) -> list[CheckResult]:
@@ -170,15 +206,17 @@ def run_checks(plan: LabPlan, checks: list[CheckSpec], workers: int = 8) -> list
 def junit_xml(suite: str, results: list[CheckResult]) -> str:
     from xml.sax.saxutils import escape, quoteattr
 
-    failures = sum(not r.passed for r in results)
+    failures = sum(r.result == evaluate.FAIL for r in results)
+    errors = sum(r.result == evaluate.ERROR for r in results)
     out = ['<?xml version="1.0" encoding="UTF-8"?>',
            f'<testsuites><testsuite name={quoteattr(suite)} tests="{len(results)}" '
-           f'failures="{failures}" errors="0">']
+           f'failures="{failures}" errors="{errors}">']
     for r in results:
         out.append(f'  <testcase classname={quoteattr(suite)} name={quoteattr(r.check.name)}>')
         if not r.passed:
-            out.append(f'    <failure message={quoteattr(r.reason)}>'
-                       f'{escape(r.command)}\n{escape(r.summary)}</failure>')
+            tag = "error" if r.result == evaluate.ERROR else "failure"
+            out.append(f'    <{tag} message={quoteattr(r.reason)}>'
+                       f'{escape(r.command)}\n{escape(r.summary)}</{tag}>')
         out.append(f'    <system-out>{escape(r.where)}: {escape(r.command)}\n'
                    f'{escape(r.summary)}</system-out>')
         out.append("  </testcase>")
