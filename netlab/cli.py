@@ -18,6 +18,7 @@ from netlab.errors import NetlabError, UsageError
 from netlab.model import CheckSpec, Expect, LabPlan
 from netlab.scenario import load_scenario
 from netlab.state import LabDir, list_labs
+from netlab.state.store import log_failure
 
 DEFAULT_SCENARIO = "clusterip.yaml"
 
@@ -27,21 +28,58 @@ def default_scenario_path() -> str:
 
 
 class NetlabGroup(click.Group):
+    """Every error ends as one line on stderr and an exit status (2: bad input or a missing
+    prerequisite, nothing was created; 1: a failure while running). The traceback goes to
+    netlab's log, and to stderr with -v."""
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except NetlabError as exc:
-            console.err.print(f"[red]netlab: error:[/red] {exc}", markup=True)
-            sys.exit(exc.exit_code)
+            _fail(ctx, str(exc), exc.exit_code)
         except KeyboardInterrupt:
             console.err.print("netlab: interrupted")
             sys.exit(130)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # a bug or an unforeseen state: still one line, no traceback
+            _fail(ctx, f"{type(exc).__name__}: {exc}", 1, unexpected=True)
+
+
+def _one_line(text: str) -> str:
+    return "; ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+def _fail(ctx: click.Context, message: str, code: int, unexpected: bool = False) -> None:
+    import traceback
+
+    lab = ctx.meta.get("netlab.lab", "")
+    command = " ".join(["netlab", *sys.argv[1:]])
+    where = log_failure(f"{command}{f' (lab {lab})' if lab else ''}: exit {code}: "
+                        f"{_one_line(message)}\n{traceback.format_exc()}")
+    line = _one_line(message)
+    if unexpected:
+        line += " (an unexpected failure" + (f"; the traceback is in {where}" if where else "") \
+            + "; -v prints it)"
+    if ctx.meta.get("netlab.verbose"):
+        sys.stderr.write(traceback.format_exc())
+    console.err.print(f"[red]netlab: error:[/red] {line}", markup=True, highlight=False)
+    sys.exit(code)
+
+
+def _note_lab(name: str) -> None:
+    """Remember which lab this command works on, for the log of a failure."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta["netlab.lab"] = name
 
 
 @click.group(cls=NetlabGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log each step.")
-def main(verbose: bool) -> None:
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
     """Kubernetes-style networking, built for real in network namespaces."""
+    ctx.meta["netlab.verbose"] = verbose
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(message)s")
 
@@ -63,7 +101,9 @@ def _progress():
 
 def _scenario(file: str | None, manifests: tuple[str, ...], name: str = ""):
     paths = [file or default_scenario_path(), *manifests]
-    return load_scenario(paths, default_name=name)
+    sc = load_scenario(paths, default_name=name)
+    _note_lab(sc.lab.name)
+    return sc
 
 
 def _build(sc) -> LabPlan:
@@ -88,16 +128,17 @@ def _report(title: str, results: list, output: str) -> bool:
     elif results:
         console.out.print(console.results_text(results, console.out.is_terminal),
                           markup=console.out.is_terminal)
-        passed = sum(r.passed for r in results)
-        console.out.print(f"{passed} passed, {len(results) - passed} failed")
+        console.out.print(console.counts_text(results))
     return all(r.passed for r in results)
 
 
 def _pick_lab(lab: str | None) -> str:
     if lab:
+        _note_lab(lab)
         return lab
     labs = list_labs()
     if len(labs) == 1:
+        _note_lab(labs[0])
         return labs[0]
     if not labs:
         raise UsageError("no lab is up (netlab up [FILE])")
@@ -270,7 +311,7 @@ def describe(ref, lab, namespace) -> None:
     plan, state = controller.load(_pick_lab(lab))
     pod = next((p for p in plan.pods if p.name == name and p.namespace == namespace), None)
     if pod is None:
-        raise NetlabError(f'pod "{name}" not found in namespace {namespace}')
+        raise UsageError(f'pod "{name}" not found in namespace {namespace}')
     console.print_plain(objects.describe_pod(plan, pod, controller.live_processes(state),
                                              state.get("events", {}).get(pod.key, []),
                                              state["created"]))
@@ -330,15 +371,27 @@ def test(files, manifests, junit, output) -> None:
     for sc in scenarios:
         if not sc.checks:
             raise UsageError(f"{sc.sources[0]}: the scenario has no Check documents")
+    names = [sc.lab.name for sc in scenarios]
+    if len(set(names)) < len(names):
+        raise UsageError(f"two scenarios name the same lab ({', '.join(names)}): rename one")
     for sc in scenarios:
+        _note_lab(sc.lab.name)
         plan = _build(sc)
         try:
             results = run_checks(plan, list(sc.checks))
         finally:
             controller.teardown(sc.lab.name)
             console.err.print(f"lab {sc.lab.name} removed")
-        ok = _report(f"lab {sc.lab.name}", results, output) and ok
+        if output == "table":
+            _report(f"lab {sc.lab.name}", results, output)
+        ok = all(r.passed for r in results) and ok
         all_results.append((sc.lab.name, results))
+    if output != "table":
+        data = [dict(console.result_data(r), lab=name) for name, rs in all_results for r in rs]
+        console.print_data(data, output)
+    elif len(all_results) > 1:
+        console.out.print(f"total of {len(all_results)} labs: "
+                          + console.counts_text([r for _n, rs in all_results for r in rs]))
     if junit:
         with open(junit, "w", encoding="utf-8") as f:
             f.write("".join(junit_xml(name, rs) for name, rs in all_results[:1]) if
@@ -479,7 +532,7 @@ def delete(lab, namespace, refs) -> None:
             ns = "" if kind in ("Namespace", "Check") else namespace
             match = [d for d in keep if doc_key(d["body"]) == (kind, ns, name)]
             if not match:
-                raise NetlabError(f"{kind.lower()} \"{name}\" not found in lab {lab}")
+                raise UsageError(f"{kind.lower()} \"{name}\" not found in lab {lab}")
             keep = [d for d in keep if d not in match]
         return keep
 
@@ -508,7 +561,7 @@ def scale(lab, namespace, replicas, ref) -> None:
                 body.setdefault("spec", {})["replicas"] = replicas
                 d["body"] = body
                 return docs
-        raise NetlabError(f'deployment "{name}" not found in lab {lab}')
+        raise UsageError(f'deployment "{name}" not found in lab {lab}')
 
     _changed(lab, edit, f"deploy/{name} scaled to {replicas}")
     console.print_plain(f"deployment.apps/{name} scaled")

@@ -134,6 +134,29 @@ class LabDir:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
+ERROR_LOG = f"{RUN_DIR}/netlab.log"
+ERROR_LOG_MAX = 1 << 20  # past this size the older half is dropped
+
+
+def log_failure(text: str) -> str | None:
+    """Append TEXT (a failed command and its traceback) to netlab's log under /run/netlab,
+    which outlives the lab (a failed ``up`` removes the lab's own folder). Returns the log's
+    path, or None when it cannot be written (not root)."""
+    try:
+        os.makedirs(RUN_DIR, mode=0o700, exist_ok=True)
+        fd = os.open(ERROR_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as f:
+            if f.tell() > ERROR_LOG_MAX:
+                with open(ERROR_LOG, encoding="utf-8", errors="replace") as old:
+                    keep = old.read()[-ERROR_LOG_MAX // 2:]
+                f.truncate(0)
+                f.write(keep)
+            f.write(time.strftime("%Y-%m-%d %H:%M:%S ") + text.rstrip("\n") + "\n")
+        return ERROR_LOG
+    except OSError:
+        return None
+
+
 def list_labs() -> list[str]:
     try:
         names = sorted(os.listdir(RUN_DIR))

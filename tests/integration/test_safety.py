@@ -162,7 +162,7 @@ def test_not_root_is_refused_before_any_change(tmp_path, monkeypatch):
     for args in (["up", path], ["down", name], ["test", path], ["exec", "pod/a", "--", "true"]):
         result = CliRunner().invoke(cli.main, args)
         assert result.exit_code == 2, args
-        assert "must run as root (try: sudo" in result.output
+        assert "must run as root: run it as root, or with sudo" in result.output
     assert lab_traces(name) == []
 
 
@@ -218,9 +218,27 @@ def test_proxy_mode_the_kernel_cannot_run_is_refused_before_any_change(tmp_path)
     path = tmp_path / "ipvs.yaml"
     path.write_text(lab_doc(name=name).replace("routing: host-gw",
                                                "routing: host-gw\n  proxyMode: ipvs"))
-    if not features.missing(["ip_vs", "dummy"]):
+    if features.loaded(["ip_vs", "dummy"]):
         pytest.skip("this kernel can run IPVS mode (tests/vm covers it)")
     r = netlab("up", str(path))
     assert r.returncode == 2
-    assert "proxyMode ipvs needs" in r.stderr and "scripts/vm-test" in r.stderr
+    assert "needed for proxyMode ipvs" in r.stderr and "scripts/vm-test" in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert lab_traces(name) == []
+
+
+def test_several_files_end_with_one_grand_total(tmp_path):
+    first = write_lab(tmp_path, unique_name("tot"), pod("client"), deployment(replicas=2),
+                      service(), CHECK_OK)
+    second = write_lab(tmp_path, unique_name("tot"), pod("client"), deployment(replicas=2),
+                       service(), CHECK_OK, CHECK_BAD)
+    r = netlab("test", first, second, timeout=300)
+    assert r.returncode == 1, r.stdout + r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert lines[-1] == "total of 2 labs: 2 passed, 1 failed, 0 errors", lines[-1]
+    assert "1 passed, 0 failed, 0 errors" in r.stdout and "1 passed, 1 failed, 0 errors" in \
+        r.stdout
+    r = netlab("test", first, second, "-o", "json", timeout=300)
+    results = json.loads(r.stdout)  # one document for all labs
+    assert [x["result"] for x in results] == ["pass", "pass", "fail"]
+    assert len({x["lab"] for x in results}) == 2
