@@ -18,7 +18,7 @@ from netlab.model import CheckSpec, Expect
 from tests.helpers import deployment, lab_doc, pod, service
 from tests.integration.conftest import in_ns, netlab
 
-pytestmark = pytest.mark.vm
+pytestmark = pytest.mark.vm  # kernel_ready (tests/conftest.py) loads the modules in the VM
 
 
 def ipvs_lab(**kw) -> str:
