@@ -158,3 +158,20 @@ def test_tcp_connect_outcomes_without_root():
         port = s.getsockname()[1]
         r = agent.tcp_connect("127.0.0.1", port, 1)
     assert r["ran"] and r["rc"] == 1 and r["stderr"] == "connection refused"
+
+
+def test_a_kernel_tool_past_its_deadline_is_an_error_not_a_traceback(monkeypatch):
+    import subprocess
+
+    import pytest
+
+    from netlab.errors import NetlabError
+    from netlab.kernel import run
+
+    def slow(*a, **kw):
+        raise subprocess.TimeoutExpired(a[0], kw["timeout"], output=b"partial")
+
+    monkeypatch.setattr(run.subprocess, "run", slow)
+    monkeypatch.setattr(run, "require_tool", lambda tool: f"/usr/bin/{tool}")
+    with pytest.raises(NetlabError, match="iptables-save did not finish within 5s in netlab.x"):
+        run.run_in("netlab.x", ["iptables-save"], timeout=5)

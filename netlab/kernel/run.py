@@ -6,7 +6,7 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 
-from netlab.errors import MissingToolError
+from netlab.errors import MissingToolError, NetlabError
 from netlab.kernel.ns import netns_path
 
 TOOL_PACKAGES = {
@@ -42,5 +42,9 @@ def pod_argv(netns: str, uts: str, etc: str, argv: Sequence[str]) -> list[str]:
 
 def run_in(netns: str, argv: Sequence[str], *, input: str | None = None,
            timeout: float = 30, uts: str = "") -> subprocess.CompletedProcess:
-    return subprocess.run(ns_argv(netns, argv, uts), input=input, capture_output=True,
-                          text=True, timeout=timeout, check=False)
+    """Run ARGV in NETNS; a run past TIMEOUT is an error that says so (never a traceback)."""
+    try:
+        return subprocess.run(ns_argv(netns, argv, uts), input=input, capture_output=True,
+                              text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise NetlabError(f"{argv[0]} did not finish within {timeout:g}s in {netns}") from None
