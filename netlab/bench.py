@@ -12,7 +12,7 @@ from netlab.kernel.ns import WORKER, netns_path, remove_nsfile
 from netlab.model import LabPlan
 from netlab.plan.manual import iptables_commands, manual_steps
 from netlab.plan.naming import lab_dir
-from netlab.proxy import iptables
+from netlab.proxy import core, iptables
 
 
 def bench_scenario(name: str, pods: int, nodes: int = 3) -> str:
@@ -65,10 +65,10 @@ class ByHand:
         self.procs: list[subprocess.Popen] = []
 
     def rules(self) -> dict[str, list[str]]:
-        ports = iptables.service_ports(self.plan.services, self.plan.endpoints)
+        ports = core.service_ports(self.plan.services, self.plan.endpoints)
         out = {}
         for n in self.plan.nodes:
-            cfg = iptables.ProxyConfig(self.plan.spec.pod_cidr, n.name, n.lan_ip)
+            cfg = core.ProxyConfig(self.plan.spec.pod_cidr, n.name, n.lan_ip)
             text = iptables.render_bootstrap() + iptables.render(ports, cfg).text
             out[n.name] = iptables_commands(text)
         return out
@@ -121,10 +121,11 @@ def synthetic_ports(services: int, endpoints: int = 3) -> list:
     base_vip = int(ipaddress.ip_address("10.96.0.0"))
     base_pod = int(ipaddress.ip_address("10.244.0.0"))
     for i in range(services):
-        eps = tuple(sorted(
-            (f"{ipaddress.ip_address(base_pod + 2 + (i * endpoints + j) % 60000)}:8080",
-             "node1" if j % 2 == 0 else "node2") for j in range(endpoints)))
-        out.append(iptables.ServicePortView(
+        eps = tuple(sorted((core.Endpoint(
+            f"{ipaddress.ip_address(base_pod + 2 + (i * endpoints + j) % 60000)}:8080",
+            "node1" if j % 2 == 0 else "node2") for j in range(endpoints)),
+            key=lambda e: e.addr))
+        out.append(core.ServicePortView(
             spn=f"bench/svc{i}:http", service=f"bench/svc{i}", protocol="tcp",
             cluster_ip=str(ipaddress.ip_address(base_vip + 16 + i)), port=80, endpoints=eps))
     return out

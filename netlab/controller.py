@@ -33,7 +33,7 @@ from netlab.plan import kernel as kernel_needs
 from netlab.plan.build import plan_lab
 from netlab.plan.endpoints import compute_endpoints
 from netlab.plan.ipam import HostLocal
-from netlab.proxy import iptables
+from netlab.proxy import core, iptables
 from netlab.proxy import ipvs as ipvs_proxy
 from netlab.scenario import validate_host_overlap
 from netlab.state import LabDir
@@ -461,13 +461,13 @@ class Lab:
         endpoints = compute_endpoints(plan.services, plan.pods, ready, plan.manifests)
         stale_udp = stale_udp_endpoints(plan.services, plan.endpoints, endpoints)
         self.plan = replace(plan, endpoints=endpoints)
-        ports = iptables.service_ports(plan.services, endpoints)
+        ports = core.service_ports(plan.services, endpoints)
         if plan.spec.proxy_mode == "ipvs":
             self._sync_ipvs(ports, stale_udp, changed)
             return
         for i, node in enumerate(plan.nodes):
             self.progress("service rules", i, len(plan.nodes))
-            cfg = iptables.ProxyConfig(cluster_cidr=plan.spec.pod_cidr, node_name=node.name,
+            cfg = core.ProxyConfig(cluster_cidr=plan.spec.pod_cidr, node_name=node.name,
                                        node_ip=node.lan_ip)
             rendered = iptables.render(ports, cfg, self.chains.get(node.name, ()), changed)
             if changed is None:
@@ -492,7 +492,7 @@ class Lab:
         plan = self.plan
         for i, node in enumerate(plan.nodes):
             self.progress("service rules", i, len(plan.nodes))
-            cfg = iptables.ProxyConfig(cluster_cidr=plan.spec.pod_cidr, node_name=node.name,
+            cfg = core.ProxyConfig(cluster_cidr=plan.spec.pod_cidr, node_name=node.name,
                                        node_ip=node.lan_ip)
             sync = ipvs_proxy.render(ports, cfg, (node.lan_ip, node.gateway),
                                      plan.spec.ipvs_scheduler, plan.spec.ipvs_vip_filter)

@@ -13,7 +13,7 @@ import pathlib
 import pytest
 
 from netlab.plan.build import plan_lab
-from netlab.proxy import iptables
+from netlab.proxy import core, iptables
 from tests.helpers import (
     Packet,
     deployment,
@@ -27,13 +27,13 @@ from tests.helpers import (
 )
 
 GOLDEN = pathlib.Path(__file__).parent / "golden"
-CFG = iptables.ProxyConfig(cluster_cidr="10.244.0.0/16", node_name="node1",
+CFG = core.ProxyConfig(cluster_cidr="10.244.0.0/16", node_name="node1",
                            node_ip="172.18.0.2")
 
 
-def rendered(sc, cfg: iptables.ProxyConfig = CFG, changed=None) -> str:
+def rendered(sc, cfg: core.ProxyConfig = CFG, changed=None) -> str:
     plan, _ = plan_lab(sc)
-    ports = iptables.service_ports(plan.services, plan.endpoints)
+    ports = core.service_ports(plan.services, plan.endpoints)
     return iptables.render(ports, cfg, changed=changed).text
 
 
@@ -85,7 +85,7 @@ def test_chain_names_match_kube_proxy():
     assert iptables.ext_chain("ns2/svc2:p80", "tcp") == "KUBE-EXT-GNZBNJ2PO5MGZ6GT"
     assert iptables.sep_chain("ns1/svc1:p80", "tcp", "10.180.0.1:80") == \
         "KUBE-SEP-SXIVWICOYRO3J4NJ"
-    assert iptables.service_port_name("default", "web", "") == "default/web"
+    assert core.service_port_name("default", "web", "") == "default/web"
 
 
 def test_probabilities_have_kube_proxy_precision():
@@ -259,7 +259,7 @@ spec: {type: ExternalName, externalName: www.example.org}
 
 ONE = pod("one", node="node2").replace("app: one", "app: one").replace(
     "image: nginx", "image: nginx, ports: [{containerPort: 8000}]")
-NODE2 = iptables.ProxyConfig(cluster_cidr="10.244.0.0/16", node_name="node2",
+NODE2 = core.ProxyConfig(cluster_cidr="10.244.0.0/16", node_name="node2",
                              node_ip="172.18.0.3")
 
 
@@ -351,7 +351,7 @@ def test_selectorless_service_reaches_the_hand_written_address_and_external_name
 def test_partial_sync_rewrites_only_changed_services():
     sc = services_scenario()
     plan, _ = plan_lab(sc)
-    ports = iptables.service_ports(plan.services, plan.endpoints)
+    ports = core.service_ports(plan.services, plan.endpoints)
     full = iptables.render(ports, CFG)
     part = iptables.render(ports, CFG, changed={"default/np"})
     assert part.chains == full.chains
@@ -365,7 +365,7 @@ def test_partial_sync_rewrites_only_changed_services():
 def test_stale_service_chains_of_a_removed_service_are_deleted():
     sc = services_scenario()
     plan, _ = plan_lab(sc)
-    ports = iptables.service_ports(plan.services, plan.endpoints)
+    ports = core.service_ports(plan.services, plan.endpoints)
     before = iptables.render(ports, CFG).chains
     after = iptables.render([p for p in ports if p.service != "default/np"], CFG,
                             stale_chains=before)
@@ -390,7 +390,7 @@ def test_partial_sync_leaves_out_unchanged_top_level_chains():
 
     ports = synthetic_ports(20)
     full = iptables.render(ports, CFG)
-    moved = dataclasses.replace(ports[3], endpoints=(("10.244.9.9:8080", "node1"),
+    moved = dataclasses.replace(ports[3], endpoints=(core.Endpoint("10.244.9.9:8080", "node1"),
                                                      *ports[3].endpoints[1:]))
     part = iptables.render([*ports[:3], moved, *ports[4:]], CFG, stale_chains=full.chains,
                            changed={moved.service})

@@ -9,7 +9,7 @@ import pytest
 
 from netlab.plan.build import plan_lab
 from netlab.proxy import ipvs
-from netlab.proxy.iptables import service_ports
+from netlab.proxy.core import service_ports
 from tests.helpers import jump_targets_exist
 from tests.test_iptables_render import CFG, NODE2, assert_golden, services_scenario
 

@@ -14,18 +14,25 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from netlab.model import ServiceEndpoints, ServiceInfo
-
-MASQ_MARK = "0x4000"
+from netlab.proxy.core import (
+    KUBE_FIREWALL,
+    KUBE_FORWARD,
+    KUBE_MARK_MASQ,
+    KUBE_POSTROUTING,
+    ProxyConfig,
+    ServicePortView,
+    categorize,
+    forward_rules,
+    localnet_firewall_rule,
+    masquerade_rules,
+)
+from netlab.proxy.core import comment as _comment
+from netlab.proxy.core import line as _line
 
 KUBE_SERVICES = "KUBE-SERVICES"
 KUBE_EXTERNAL_SERVICES = "KUBE-EXTERNAL-SERVICES"
 KUBE_NODEPORTS = "KUBE-NODEPORTS"
-KUBE_POSTROUTING = "KUBE-POSTROUTING"
-KUBE_MARK_MASQ = "KUBE-MARK-MASQ"
-KUBE_FORWARD = "KUBE-FORWARD"
 KUBE_PROXY_FIREWALL = "KUBE-PROXY-FIREWALL"
-KUBE_FIREWALL = "KUBE-FIREWALL"
 SERVICE_CHAIN_PREFIXES = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-")
 # kube-proxy's largeClusterEndpointsThreshold: above it, endpoint rules carry no comments
 LARGE_CLUSTER_ENDPOINTS = 1000
@@ -37,11 +44,6 @@ LARGE_CLUSTER_ENDPOINTS = 1000
 @functools.lru_cache(maxsize=1 << 18)
 def _hash16(text: str) -> str:
     return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:16]
-
-
-def service_port_name(namespace: str, name: str, port_name: str) -> str:
-    """ServicePortName.String(): ns/name, plus :port when the port is named."""
-    return f"{namespace}/{name}" + (f":{port_name}" if port_name else "")
 
 
 def svc_chain(spn: str, protocol: str) -> str:
@@ -66,102 +68,6 @@ def sep_chain(spn: str, protocol: str, endpoint: str) -> str:
 
 def probability(n: int) -> str:
     return f"{1.0 / n:0.10f}"
-
-
-def _comment(text: str) -> list[str]:
-    return ["-m", "comment", "--comment", f'"{text}"' if " " in text else text]
-
-
-def _line(*parts: str | Sequence[str]) -> str:
-    out: list[str] = []
-    for p in parts:
-        if isinstance(p, str):
-            out.append(p)
-        else:
-            out.extend(p)
-    return " ".join(out)
-
-
-# -- the view of one service port that the renderer needs ------------------------------------------
-
-
-@dataclass(frozen=True)
-class ServicePortView:
-    """One service port as kube-proxy sees it (its servicePortInfo plus its endpoints)."""
-
-    spn: str  # ServicePortName string
-    service: str  # namespace/name, the unit of change for partial syncs
-    protocol: str  # lower case
-    cluster_ip: str
-    port: int
-    endpoints: tuple[tuple[str, str], ...]  # ("ip:port", node), ready only, sorted by "ip:port"
-    node_port: int = 0
-    external_ips: tuple[str, ...] = ()
-    lb_ips: tuple[str, ...] = ()
-    lb_source_ranges: tuple[str, ...] = ()
-    affinity_seconds: int = 0  # > 0: sessionAffinity ClientIP
-    etp_local: bool = False  # externalTrafficPolicy Local (externally reachable services)
-    itp_local: bool = False  # internalTrafficPolicy Local
-    health_check_node_port: int = 0
-
-    @property
-    def svc_chain(self) -> str:
-        return svc_chain(self.spn, self.protocol)
-
-    @property
-    def externally_accessible(self) -> bool:
-        return bool(self.node_port or self.external_ips or self.lb_ips)
-
-
-def service_ports(services: Iterable[ServiceInfo],
-                  endpoints: Iterable[ServiceEndpoints]) -> list[ServicePortView]:
-    """Flatten services to the ports kube-proxy programs (skipping headless, ExternalName and
-    services another proxy owns)."""
-    eps: dict[tuple[str, str, str, str], set[tuple[str, str]]] = {}
-    for se in endpoints:
-        for port_name, proto, addr, number in se.entries:
-            if addr.ready:
-                eps.setdefault((se.namespace, se.name, port_name, proto), set()).add(
-                    (f"{addr.ip}:{number}", addr.node))
-    out = []
-    for info in services:
-        svc = info.service
-        if info.cluster_ip in ("", "None") or is_skipped(dict(svc.labels)):
-            continue
-        for p in svc.ports:
-            key = (svc.namespace, svc.name, p.name, p.protocol)
-            out.append(ServicePortView(
-                spn=service_port_name(svc.namespace, svc.name, p.name),
-                service=f"{svc.namespace}/{svc.name}",
-                protocol=p.protocol.lower(), cluster_ip=info.cluster_ip, port=p.port,
-                endpoints=tuple(sorted(eps.get(key, ()))),
-                node_port=p.node_port, external_ips=svc.external_ips,
-                lb_ips=svc.load_balancer_ips, lb_source_ranges=svc.load_balancer_source_ranges,
-                affinity_seconds=svc.affinity_timeout if svc.session_affinity == "ClientIP"
-                else 0,
-                etp_local=svc.external_traffic_policy == "Local" and svc.externally_accessible,
-                itp_local=svc.internal_traffic_policy == "Local",
-                health_check_node_port=svc.health_check_node_port))
-    out.sort(key=lambda v: (v.spn, v.protocol))
-    return out
-
-
-def is_skipped(labels: dict[str, str]) -> bool:
-    """kube-proxy ignores services labelled headless or owned by another proxy."""
-    return "service.kubernetes.io/headless" in labels or \
-        "service.kubernetes.io/service-proxy-name" in labels
-
-
-# -- rendering -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ProxyConfig:
-    cluster_cidr: str  # the local-traffic detector: traffic from outside it is masqueraded
-    node_name: str = ""  # whose endpoints are local
-    node_ip: str = ""
-    masquerade_mark: str = MASQ_MARK
-    random_fully: bool = True  # iptables >= 1.6.2 has it, and then kube-proxy uses it
 
 
 TOP_CHAINS = frozenset({KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ,
@@ -213,24 +119,11 @@ def render(ports: Sequence[ServicePortView], cfg: ProxyConfig,
     CHANGED names the services (namespace/name) whose chains must be rewritten; None means a
     full sync. Chains of unchanged services are left out and keep their rules (--noflush), as
     in kube-proxy's partial syncs; the top-level chains are always rewritten whole."""
-    mark = cfg.masquerade_mark
     filter_chains = [KUBE_SERVICES, KUBE_EXTERNAL_SERVICES, KUBE_FORWARD, KUBE_NODEPORTS,
                      KUBE_PROXY_FIREWALL, KUBE_FIREWALL]
-    filter_rules: list[str] = [
-        _line("-A", KUBE_FIREWALL, _comment("block incoming localnet connections"),
-              "-d", "127.0.0.0/8", "!", "-s", "127.0.0.0/8", "-m", "conntrack", "!",
-              "--ctstate", "RELATED,ESTABLISHED,DNAT", "-j", "DROP"),
-    ]
+    filter_rules: list[str] = [localnet_firewall_rule()]
     nat_chains = [KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ]
-    masq = ["-j", "MASQUERADE"] + (["--random-fully"] if cfg.random_fully else [])
-    nat_rules: list[str] = [
-        _line("-A", KUBE_POSTROUTING, "-m", "mark", "!", "--mark", f"{mark}/{mark}",
-              "-j", "RETURN"),
-        _line("-A", KUBE_POSTROUTING, "-j", "MARK", "--xor-mark", mark),
-        _line("-A", KUBE_POSTROUTING, _comment("kubernetes service traffic requiring SNAT"),
-              masq),
-        _line("-A", KUBE_MARK_MASQ, "-j", "MARK", "--or-mark", mark),
-    ]
+    nat_rules: list[str] = masquerade_rules(cfg)
     active: set[str] = set()
     large = sum(len(v.endpoints) for v in ports) > LARGE_CLUSTER_ENDPOINTS
     sep_comment_cache: dict[str, list[str]] = {}
@@ -238,12 +131,13 @@ def render(ports: Sequence[ServicePortView], cfg: ProxyConfig,
     for v in ports:
         proto = v.protocol
         dport = ["--dport", str(v.port)]
-        all_eps = [ep for ep, _node in v.endpoints]
-        local_eps = [ep for ep, node in v.endpoints if node and node == cfg.node_name]
-        has_endpoints = bool(all_eps)
-        uses_cluster = has_endpoints and (not v.itp_local or v.externally_accessible)
-        uses_local = bool(local_eps) and (v.itp_local or v.etp_local)
-        cluster_chain, local_chain = v.svc_chain, svl_chain(v.spn, proto)
+        cats = categorize(v, cfg.node_name)
+        cluster_eps = [e.addr for e in cats.cluster]
+        local_eps = [e.addr for e in cats.local]
+        has_endpoints = cats.has_any
+        uses_cluster = bool(cluster_eps) and v.uses_cluster_endpoints
+        uses_local = bool(local_eps) and v.uses_local_endpoints
+        cluster_chain, local_chain = svc_chain(v.spn, proto), svl_chain(v.spn, proto)
         internal_chain, has_internal = cluster_chain, has_endpoints
         if v.itp_local:
             internal_chain, has_internal = local_chain, bool(local_eps)
@@ -310,7 +204,7 @@ def render(ports: Sequence[ServicePortView], cfg: ProxyConfig,
                 "-j", "ACCEPT"))
 
         # The service's own chains; an unchanged service keeps them as they are.
-        reachable = all_eps if uses_cluster else local_eps
+        reachable = [e.addr for e in cats.reachable]
         chains = [c for c, used in ((external, uses_external), (firewall, uses_fw),
                                     (cluster_chain, uses_cluster), (local_chain, uses_local))
                   if used] + [sep_chain(v.spn, proto, ep) for ep in reachable]
@@ -358,7 +252,7 @@ def render(ports: Sequence[ServicePortView], cfg: ProxyConfig,
                 "-A", firewall,
                 _comment(f"other traffic to {v.spn} will be dropped by KUBE-PROXY-FIREWALL")))
         if uses_cluster:
-            _write_endpoint_jumps(nat_rules, v, cluster_chain, all_eps, large)
+            _write_endpoint_jumps(nat_rules, v, cluster_chain, cluster_eps, large)
         if uses_local:
             _write_endpoint_jumps(nat_rules, v, local_chain, local_eps, large)
         sep_comment = [] if large else sep_comment_cache.setdefault(v.spn, _comment(v.spn))
@@ -379,13 +273,7 @@ def render(ports: Sequence[ServicePortView], cfg: ProxyConfig,
         "-A", KUBE_SERVICES,
         _comment("kubernetes service nodeports; NOTE: this must be the last rule in this chain"),
         "-m", "addrtype", "--dst-type", "LOCAL", "-j", KUBE_NODEPORTS))
-    filter_rules += [
-        _line("-A", KUBE_FORWARD, "-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP"),
-        _line("-A", KUBE_FORWARD, _comment("kubernetes forwarding rules"), "-m", "mark",
-              "--mark", f"{mark}/{mark}", "-j", "ACCEPT"),
-        _line("-A", KUBE_FORWARD, _comment("kubernetes forwarding conntrack rule"),
-              "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"),
-    ]
+    filter_rules += forward_rules(cfg, drop_invalid=True)
     text = "\n".join([
         "*filter", *(f":{c} - [0:0]" for c in filter_chains), *filter_rules, "COMMIT",
         "*nat", *(f":{c} - [0:0]" for c in nat_chains), *nat_rules, "COMMIT", "",

@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from netlab.proxy.iptables import ProxyConfig, ServicePortView
+from netlab.proxy.core import (
+    ProxyConfig,
+    ServicePortView,
+    categorize,
+    forward_rules,
+    localnet_firewall_rule,
+    masquerade_rules,
+)
 
 DUMMY_DEVICE = "kube-ipvs0"
 
@@ -148,19 +155,19 @@ def render(ports: Sequence[ServicePortView], cfg: ProxyConfig, node_ips: Sequenc
     servers: list[VirtualServer] = []
     for v in ports:
         proto = v.protocol
-        all_eps = [ep for ep, _n in v.endpoints]
-        local_eps = [ep for ep, n in v.endpoints if n and n == cfg.node_name]
-
-        internal = local_eps if v.itp_local else all_eps
+        cats = categorize(v, cfg.node_name)
+        cluster_eps = [e.addr for e in cats.cluster]
+        local_eps = [e.addr for e in cats.local]
+        internal = local_eps if v.itp_local else cluster_eps
         # kube-proxy's IPVS mode falls back to every endpoint when a node has no local one
-        external = (local_eps or all_eps) if v.etp_local else all_eps
+        external = (local_eps or cluster_eps) if v.etp_local else cluster_eps
         vs = _adder(servers, v, scheduler)
         sets["KUBE-CLUSTER-IP"].add(f"{v.cluster_ip},{proto}:{v.port}")
         sets["KUBE-IPVS-IPS"].add(v.cluster_ip)
         vs(v.cluster_ip, v.port, internal)
-        for ep in local_eps:
-            ip, port = ep.rsplit(":", 1)
-            sets["KUBE-LOOP-BACK"].add(f"{ip},{proto}:{port},{ip}")
+        for ep in cats.reachable:  # hairpin: a pod reaching itself through the service
+            if ep.node and ep.node == cfg.node_name:
+                sets["KUBE-LOOP-BACK"].add(f"{ep.ip},{proto}:{ep.port},{ep.ip}")
         for ip in v.external_ips:
             sets["KUBE-EXTERNAL-IP-LOCAL" if v.etp_local else "KUBE-EXTERNAL-IP"].add(
                 f"{ip},{proto}:{v.port}")
@@ -193,7 +200,6 @@ def render(ports: Sequence[ServicePortView], cfg: ProxyConfig, node_ips: Sequenc
 def render_iptables(sets: dict[str, set[str]], cfg: ProxyConfig,
                     vip_filter: bool = False) -> str:
     """kube-proxy's writeIptablesRules for the IPVS mode: a few rules that match ipsets."""
-    mark = cfg.masquerade_mark
     nat: list[str] = ["-A KUBE-SERVICES -s 127.0.0.0/8 -j RETURN"]
     filt: list[str] = []
     for name, table, src, dst, match, proto in SET_RULES:
@@ -223,11 +229,7 @@ def render_iptables(sets: dict[str, set[str]], cfg: ProxyConfig,
     for name in ("KUBE-CLUSTER-IP", "KUBE-LOAD-BALANCER"):
         if sets.get(name):
             nat.append(f"-A KUBE-SERVICES -m set --match-set {name} dst,dst -j ACCEPT")
-    filt += [
-        '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" '
-        f"-m mark --mark {mark}/{mark} -j ACCEPT",
-        '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" '
-        "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+    filt += forward_rules(cfg, drop_invalid=False) + [
         f"-A KUBE-NODE-PORT -m comment --comment {_q(IPSETS['KUBE-HEALTH-CHECK-NODE-PORT'][1])}"
         " -m set --match-set KUBE-HEALTH-CHECK-NODE-PORT dst -j ACCEPT",
     ]
@@ -241,14 +243,7 @@ def render_iptables(sets: dict[str, set[str]], cfg: ProxyConfig,
             "-A KUBE-IPVS-FILTER -m conntrack --ctstate NEW -m set --match-set KUBE-IPVS-IPS dst "
             "-j REJECT",
         ]
-    masq = "-j MASQUERADE" + (" --random-fully" if cfg.random_fully else "")
-    nat += [
-        f"-A KUBE-POSTROUTING -m mark ! --mark {mark}/{mark} -j RETURN",
-        f"-A KUBE-POSTROUTING -j MARK --xor-mark {mark}",
-        f'-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring '
-        f'SNAT" {masq}',
-        f"-A KUBE-MARK-MASQ -j MARK --or-mark {mark}",
-    ]
+    nat += masquerade_rules(cfg)
     chains = FILTER_CHAINS + (VIP_FILTER_CHAINS if vip_filter else [])
     return "\n".join(["*filter", *(f":{c} - [0:0]" for c in chains), *filt, "COMMIT",
                       "*nat", *(f":{c} - [0:0]" for c in NAT_CHAINS), *nat, "COMMIT", ""])
@@ -258,9 +253,7 @@ def render_bootstrap(vip_filter: bool = False) -> str:
     """Set up once per node in IPVS mode: kubelet's hint, canaries and KUBE-FIREWALL, and
     kube-proxy's canaries and jumps."""
     canaries = [":KUBE-KUBELET-CANARY - [0:0]", ":KUBE-PROXY-CANARY - [0:0]"]
-    firewall = ('-A KUBE-FIREWALL -m comment --comment "block incoming localnet connections" '
-                "-d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate "
-                "RELATED,ESTABLISHED,DNAT -j DROP")
+    firewall = localnet_firewall_rule()
     return "\n".join([
         "*mangle", ":KUBE-IPTABLES-HINT - [0:0]", *canaries, "COMMIT",
         "*filter", *canaries, ":KUBE-FIREWALL - [0:0]", firewall,
