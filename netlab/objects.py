@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from netlab.model import LabPlan, PodInfo, ServiceInfo
+from netlab.model import Container, LabPlan, PodInfo, ServiceInfo
+from netlab.model.state import ContainerState, Event
 from netlab.plan.naming import generated_suffix
 
 K8S_VERSION = "v1.31.0-netlab"
@@ -33,22 +34,28 @@ def human_age(seconds: float) -> str:
     return f"{h // 24}d"
 
 
-def pod_status(pod: PodInfo, procs: dict) -> tuple[int, int, str, int]:
+Procs = dict[str, dict[str, ContainerState]]  # pod key -> container -> state
+
+
+def container_ready(c: Container, st: ContainerState) -> bool:
+    """A container with a readiness probe is unready until the controller saw it pass."""
+    return st.ready if st.ready is not None else st.running and c.readiness is None
+
+
+def pod_status(pod: PodInfo, procs: Procs) -> tuple[int, int, str, int]:
     """(ready containers, containers, STATUS, restarts) as kubectl shows them."""
     states = procs.get(pod.key, {})
     total = len(pod.spec.containers)
-    running = sum(1 for s in states.values() if s.get("state") == "running")
-    # a container with a readiness probe is unready until the controller saw it pass
+    running = sum(1 for s in states.values() if s.running)
     ready = sum(1 for c in pod.spec.containers
-                if states.get(c.name, {}).get("ready", states.get(c.name, {}).get("state")
-                                              == "running" and c.readiness is None))
-    failed = [s for s in states.values() if s.get("state") == "failed"]
+                if container_ready(c, states.get(c.name, ContainerState("pending"))))
+    failed = [s for s in states.values() if s.state == "failed"]
     status = "Running" if running == total else ("Error" if failed else "Pending")
-    restarts = sum(s.get("restarts", 0) for s in states.values())
+    restarts = sum(s.restarts for s in states.values())
     return ready, total, status, restarts
 
 
-def pod_object(plan: LabPlan, pod: PodInfo, procs: dict, created: float) -> dict:
+def pod_object(plan: LabPlan, pod: PodInfo, procs: Procs, created: float) -> dict:
     node = plan.node(pod.node)
     states = procs.get(pod.key, {})
     _ready, total, status, _ = pod_status(pod, procs)
@@ -69,12 +76,12 @@ def pod_object(plan: LabPlan, pod: PodInfo, procs: dict, created: float) -> dict
             obj["ports"] = [{"containerPort": p.container_port, "protocol": p.protocol,
                              **({"name": p.name} if p.name else {})} for p in c.ports]
         containers.append(obj)
-        st = states.get(c.name, {})
-        running = st.get("state") == "running"
-        state = {"running": {"startedAt": _ts(st.get("started", created))}} if running else \
-            {"terminated": {"reason": "Error", "message": st.get("reason", ""), "exitCode": 1}}
+        st = states.get(c.name, ContainerState("pending", started=created))
+        running = st.running
+        state = {"running": {"startedAt": _ts(st.started or created)}} if running else \
+            {"terminated": {"reason": "Error", "message": st.reason, "exitCode": 1}}
         cstatus.append({"name": c.name, "image": c.image, "ready": running, "started": running,
-                        "restartCount": st.get("restarts", 0), "state": state})
+                        "restartCount": st.restarts, "state": state})
     ready = status == "Running"
     cond = "True" if ready else "False"
     return {
@@ -243,7 +250,7 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def pods_table(plan: LabPlan, procs: dict, created: float, wide: bool,
+def pods_table(plan: LabPlan, procs: Procs, created: float, wide: bool,
                namespace: str | None, now: float | None = None) -> str:
     now = now or time.time()
     headers = ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
@@ -347,7 +354,7 @@ def _probe_text(kind: str, probe) -> str:
             f"#success={probe.success_threshold} #failure={probe.failure_threshold}")
 
 
-def describe_pod(plan: LabPlan, pod: PodInfo, procs: dict, events: list[dict],
+def describe_pod(plan: LabPlan, pod: PodInfo, procs: Procs, events: list[Event],
                  created: float, now: float | None = None) -> str:
     """kubectl describe pod, for the fields netlab has."""
     now = now or time.time()
@@ -364,9 +371,9 @@ def describe_pod(plan: LabPlan, pod: PodInfo, procs: dict, events: list[dict],
                    f"{pod.template_hash}")
     out.append("Containers:")
     for c in pod.spec.containers:
-        st = procs.get(pod.key, {}).get(c.name, {})
-        running = st.get("state") == "running"
-        is_ready = st.get("ready", running and c.readiness is None)
+        st = procs.get(pod.key, {}).get(c.name, ContainerState("pending", started=created))
+        running = st.running
+        is_ready = container_ready(c, st)
         out.append(f"  {c.name}:")
         out.append(f"    Image:          {c.image}")
         for p in c.ports or ():
@@ -377,11 +384,11 @@ def describe_pod(plan: LabPlan, pod: PodInfo, procs: dict, events: list[dict],
             out.append("    Args:           " + " ".join(c.args))
         out.append(f"    State:          {'Running' if running else 'Terminated'}")
         if running:
-            out.append(f"      Started:      {_ts(st.get('started', created))}")
-        elif st.get("reason"):
-            out.append(f"      Reason:       Error: {st['reason']}")
+            out.append(f"      Started:      {_ts(st.started or created)}")
+        elif st.reason:
+            out.append(f"      Reason:       Error: {st.reason}")
         out.append(f"    Ready:          {is_ready}")
-        out.append(f"    Restart Count:  {st.get('restarts', 0)}")
+        out.append(f"    Restart Count:  {st.restarts}")
         if c.liveness:
             out.append("    " + _probe_text("Liveness", c.liveness))
         if c.readiness:
@@ -395,11 +402,11 @@ def describe_pod(plan: LabPlan, pod: PodInfo, procs: dict, events: list[dict],
         return "\n".join(out)
     rows = []
     for e in events:
-        age = human_age(now - e["last"])
-        if e["count"] > 1:
-            age = f"{age} (x{e['count']} over {human_age(e['last'] - e['first'])})"
-        source = "default-scheduler" if e["reason"] == "Scheduled" else "kubelet"
-        rows.append([e["type"], e["reason"], age, source, e["message"]])
+        age = human_age(now - e.last)
+        if e.count > 1:
+            age = f"{age} (x{e.count} over {human_age(e.last - e.first)})"
+        source = "default-scheduler" if e.reason == "Scheduled" else "kubelet"
+        rows.append([e.type, e.reason, age, source, e.message])
     out.append("Events:")
     out += ["  " + line for line in table(["Type", "Reason", "Age", "From", "Message"],
                                           [["----", "------", "----", "----", "-------"],
@@ -407,7 +414,7 @@ def describe_pod(plan: LabPlan, pod: PodInfo, procs: dict, events: list[dict],
     return "\n".join(out)
 
 
-def deployments_table(plan: LabPlan, procs: dict, created: float, namespace: str | None,
+def deployments_table(plan: LabPlan, procs: Procs, created: float, namespace: str | None,
                       now: float | None = None) -> str:
     now = now or time.time()
     owners: dict[tuple[str, str], list[PodInfo]] = {}
@@ -428,3 +435,70 @@ def deployments_table(plan: LabPlan, procs: dict, created: float, namespace: str
             row.insert(0, ns)
         rows.append(row)
     return table(headers, rows) if rows else _none(namespace)
+
+
+# -- get: one entry point per output form ---------------------------------------------------
+
+RESOURCES = {"deployments": "deploy", "deployment": "deploy", "deploy": "deploy",
+             "pods": "pods", "pod": "pods", "po": "pods", "services": "svc", "service": "svc",
+             "svc": "svc", "endpoints": "ep", "ep": "ep", "endpointslices": "eps",
+             "endpointslice": "eps", "nodes": "nodes", "node": "nodes", "no": "nodes"}
+
+
+def objects_of(kind: str, plan: LabPlan, procs: Procs, created: float,
+               namespace: str | None, release: str = "") -> list[dict]:
+    """Every object of KIND (pods, svc, ep, eps, nodes) as Kubernetes would return it."""
+    if kind == "pods":
+        items = [pod_object(plan, p, procs, created) for p in plan.pods
+                 if namespace is None or p.namespace == namespace]
+        for i in items:
+            i.pop("_total", None)
+        return items
+    if kind == "nodes":
+        return [node_object(plan, n.name, created, release) for n in plan.nodes]
+    items: list[dict] = []
+    for s in plan.services:
+        if namespace is not None and s.service.namespace != namespace:
+            continue
+        if kind == "svc":
+            items.append(service_object(s, created))
+        elif kind == "ep":
+            items.append(endpoints_object(plan, s, created))
+        else:
+            items += endpointslice_objects(plan, s, created)
+    return items
+
+
+def named(kind: str, items: list[dict], name: str) -> list[dict]:
+    """The objects called NAME (an EndpointSlice also by its Service's name)."""
+    return [i for i in items if i["metadata"]["name"] == name
+            or (kind == "eps" and i["metadata"]["labels"].get(
+                "kubernetes.io/service-name") == name)]
+
+
+def only(plan: LabPlan, kind: str, name: str) -> LabPlan | None:
+    """PLAN reduced to the object NAME of KIND for a table, or None when there is none."""
+    from dataclasses import replace
+
+    if kind == "pods":
+        found = tuple(p for p in plan.pods if p.name == name)
+        return replace(plan, pods=found) if found else None
+    if kind == "nodes":
+        found_n = tuple(n for n in plan.nodes if n.name == name)
+        return replace(plan, nodes=found_n) if found_n else None
+    found_s = tuple(s for s in plan.services if s.service.name == name)
+    return replace(plan, services=found_s) if found_s else None
+
+
+def table_of(kind: str, plan: LabPlan, procs: Procs, created: float, wide: bool,
+             namespace: str | None, release: str = "") -> str:
+    """The kubectl-style table of every object of KIND."""
+    if kind == "deploy":
+        return deployments_table(plan, procs, created, namespace)
+    if kind == "pods":
+        return pods_table(plan, procs, created, wide, namespace)
+    if kind == "svc":
+        return services_table(plan, created, wide, namespace)
+    if kind in ("ep", "eps"):
+        return endpoints_table(plan, created, namespace)
+    return nodes_table(plan, created, wide, release)

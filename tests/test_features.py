@@ -6,9 +6,9 @@ fake tree in a temporary folder, and the preflight is given module states.
 
 import pytest
 
-from netlab import controller
 from netlab.errors import KernelFeatureError, UsageError
 from netlab.kernel import features
+from netlab.lifecycle.preflight import check_kernel
 from netlab.model import LabSpec
 
 RELEASE = "6.1.0-test"
@@ -68,7 +68,7 @@ def preflight(monkeypatch, states: dict[str, str], sysctls=frozenset()):
 def test_a_loadable_module_gets_the_exact_command(monkeypatch):
     preflight(monkeypatch, {"br_netfilter": features.LOADABLE})
     with pytest.raises(KernelFeatureError) as err:
-        controller.check_kernel(LabSpec(name="t"))
+        check_kernel(LabSpec(name="t"))
     text = str(err.value)
     assert "\n" not in text and err.value.exit_code == 2
     assert "has not loaded br_netfilter" in text
@@ -79,15 +79,15 @@ def test_ipvs_needs_every_module_loaded_not_only_on_disk(monkeypatch):
     loadable = {m: features.LOADABLE for m in ("ip_vs", "ip_vs_wrr", "dummy")}
     preflight(monkeypatch, loadable)
     with pytest.raises(KernelFeatureError, match=r"'modprobe -a ip_vs ip_vs_wrr dummy'"):
-        controller.check_kernel(LabSpec(name="t", proxy_mode="ipvs", ipvs_scheduler="wrr"))
-    controller.check_kernel(LabSpec(name="t"))  # iptables mode does not need them
+        check_kernel(LabSpec(name="t", proxy_mode="ipvs", ipvs_scheduler="wrr"))
+    check_kernel(LabSpec(name="t"))  # iptables mode does not need them
 
 
 def test_an_absent_module_names_the_kernel_option_and_the_vm(monkeypatch):
     preflight(monkeypatch, {"ip_vs": features.ABSENT, "dummy": features.ABSENT,
                             "br_netfilter": features.LOADABLE})
     with pytest.raises(KernelFeatureError) as err:
-        controller.check_kernel(LabSpec(name="t", proxy_mode="ipvs"))
+        check_kernel(LabSpec(name="t", proxy_mode="ipvs"))
     text = str(err.value)
     assert "ip_vs (CONFIG_IP_VS) and dummy (CONFIG_DUMMY)" in text
     assert "scripts/vm-run" in text and "scripts/vm-test" in text
@@ -97,19 +97,19 @@ def test_an_absent_module_names_the_kernel_option_and_the_vm(monkeypatch):
 def test_every_sysctl_netlab_writes_is_checked(monkeypatch):
     preflight(monkeypatch, {}, {"net.ipv4.conf.all.route_localnet"})
     with pytest.raises(KernelFeatureError, match="sysctl net.ipv4.conf.all.route_localnet"):
-        controller.check_kernel(LabSpec(name="t"))
+        check_kernel(LabSpec(name="t"))
     # a sysctl whose module is missing is explained by the module, once
     preflight(monkeypatch, {"ip_vs": features.LOADABLE}, {"net.ipv4.vs.conntrack"})
     with pytest.raises(KernelFeatureError) as err:
-        controller.check_kernel(LabSpec(name="t", proxy_mode="ipvs"))
+        check_kernel(LabSpec(name="t", proxy_mode="ipvs"))
     assert "sysctl" not in str(err.value) and "modprobe -a ip_vs'" in str(err.value)
 
 
 def test_unimplemented_proxy_mode_is_refused(monkeypatch):
     preflight(monkeypatch, {})
     with pytest.raises(UsageError, match="proxyMode nftables is not implemented yet"):
-        controller.check_kernel(LabSpec(name="t", proxy_mode="nftables"))
-    controller.check_kernel(LabSpec(name="t", proxy_mode="ipvs"))  # all present: go ahead
+        check_kernel(LabSpec(name="t", proxy_mode="nftables"))
+    check_kernel(LabSpec(name="t", proxy_mode="ipvs"))  # all present: go ahead
 
 
 def test_a_scheduler_without_ip_vs_is_absent(tmp_path):

@@ -6,6 +6,7 @@ Address plan: as in test_plan (pods 10.244.0.2.., ClusterIP 10.96.0.100, nodes 1
 from netlab import objects
 from netlab.model import LabPlan
 from netlab.model.codec import from_data, to_data
+from netlab.model.state import ContainerState
 from netlab.plan.build import plan_lab
 from tests.helpers import deployment, lab_doc, pod, scenario, service
 
@@ -29,7 +30,7 @@ def test_human_age_like_kubectl():
 
 def test_pods_table_columns():
     p = plan()
-    procs = {pod.key: {c.name: {"state": "running"} for c in pod.spec.containers}
+    procs = {pod.key: {c.name: ContainerState("running") for c in pod.spec.containers}
              for pod in p.pods}
     text = objects.pods_table(p, procs, 0, True, "default", now=65)
     header = text.splitlines()[0].split()
@@ -37,7 +38,7 @@ def test_pods_table_columns():
     assert "NOMINATED" in header and "IP" in header
     client = next(line for line in text.splitlines() if line.startswith("client"))
     assert client.split()[:5] == ["client", "1/1", "Running", "0", "65s"]
-    procs[p.pods[0].key] = {"web": {"state": "failed", "reason": "bind: address in use"}}
+    procs[p.pods[0].key] = {"web": ContainerState("failed", reason="bind: address in use")}
     failed = objects.pods_table(p, procs, 0, False, "default", now=65).splitlines()
     assert any(line.split()[1:3] == ["0/1", "Error"] for line in failed)
 

@@ -203,22 +203,27 @@ def run_checks(plan: LabPlan, checks: list[CheckSpec], workers: int = 8) -> list
         return list(pool.map(lambda c: run_check(plan, c), checks))
 
 
-def junit_xml(suite: str, results: list[CheckResult]) -> str:
+def junit_xml(suites: list[tuple[str, list[CheckResult]]]) -> str:
+    """One JUnit document: a testsuite per lab, a testcase per check; a check whose probe
+    could not run is an <error>, one that ran and failed a <failure>."""
     from xml.sax.saxutils import escape, quoteattr
 
-    failures = sum(r.result == evaluate.FAIL for r in results)
-    errors = sum(r.result == evaluate.ERROR for r in results)
-    out = ['<?xml version="1.0" encoding="UTF-8"?>',
-           f'<testsuites><testsuite name={quoteattr(suite)} tests="{len(results)}" '
-           f'failures="{failures}" errors="{errors}">']
-    for r in results:
-        out.append(f'  <testcase classname={quoteattr(suite)} name={quoteattr(r.check.name)}>')
-        if not r.passed:
-            tag = "error" if r.result == evaluate.ERROR else "failure"
-            out.append(f'    <{tag} message={quoteattr(r.reason)}>'
-                       f'{escape(r.command)}\n{escape(r.summary)}</{tag}>')
-        out.append(f'    <system-out>{escape(r.where)}: {escape(r.command)}\n'
-                   f'{escape(r.summary)}</system-out>')
-        out.append("  </testcase>")
-    out.append("</testsuite></testsuites>")
+    out = ['<?xml version="1.0" encoding="UTF-8"?>', "<testsuites>"]
+    for suite, results in suites:
+        failures = sum(r.result == evaluate.FAIL for r in results)
+        errors = sum(r.result == evaluate.ERROR for r in results)
+        out.append(f'<testsuite name={quoteattr(suite)} tests="{len(results)}" '
+                   f'failures="{failures}" errors="{errors}">')
+        for r in results:
+            out.append(f'  <testcase classname={quoteattr(suite)} '
+                       f'name={quoteattr(r.check.name)}>')
+            if not r.passed:
+                tag = "error" if r.result == evaluate.ERROR else "failure"
+                out.append(f'    <{tag} message={quoteattr(r.reason)}>'
+                           f'{escape(r.command)}\n{escape(r.summary)}</{tag}>')
+            out.append(f'    <system-out>{escape(r.where)}: {escape(r.command)}\n'
+                       f'{escape(r.summary)}</system-out>')
+            out.append("  </testcase>")
+        out.append("</testsuite>")
+    out.append("</testsuites>")
     return "\n".join(out) + "\n"

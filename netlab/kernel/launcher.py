@@ -1,6 +1,7 @@
 """The container launcher: a small process that forks containers into pod namespaces.
 
-``up`` starts it once (``python -m netlab.kernel.launcher``) and sends one JSON request per
+``up`` starts it once (``python -m netlab.apps.runner``, which hands ``main`` the built-in
+apps: this module imports nothing above ``kernel/``) and sends one JSON request per
 container on stdin; each reply (one JSON line on stdout) comes when the container is ready: the
 built-in app has bound its ports, or ``exec`` of the container's argv succeeded. Forking a warm
 interpreter costs about a millisecond where starting Python costs tens, and each container is
@@ -8,8 +9,8 @@ still its own process, in a session of its own and inside its pod's network and 
 The launcher ignores SIGCHLD so the kernel reaps containers that exit; when the launcher ends,
 its containers are adopted by init.
 
-Request: {"id", "netns": path, "uts": path or "", "app": "web"|"idle"|"exec", "argv": [...],
-          "tcp": [ports], "udp": [ports], "ips": [...], "env": {...}, "log": path}
+Request: {"id", "netns": path, "uts": path or "", "app": "exec"|"idle"|a built-in app,
+          "argv": [...], "env": {...}, "log": path, plus what the app reads}
 Reply:   {"id", "pid", "start"} or {"id", "error"}
 """
 
@@ -19,13 +20,17 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 
-from netlab.apps import healthz, web
 from netlab.kernel.enter import enter_pod_files
 from netlab.kernel.ns import CLONE_NEWNET, CLONE_NEWUTS, setns_path
 
+# A built-in app: called in the container's process with its request and a function to call
+# once it is ready (its ports bound); it then serves until killed.
+App = Callable[[dict, Callable[[], None]], None]
 
-def _child(req: dict, wfd: int) -> None:
+
+def _child(req: dict, wfd: int, apps: dict[str, App]) -> None:
     """Runs in the child: join namespaces, report, become the container."""
     try:
         os.setsid()
@@ -63,28 +68,19 @@ def _child(req: dict, wfd: int) -> None:
         sys.stderr = sys.stdout
         os.environ.clear()
         os.environ.update(env)
-        if app == "web":
-            bound = web.bind(req.get("tcp") or [], req.get("udp") or [], req.get("ips") or [])
-            os.write(wfd, f"{os.getpid()}\n".encode())
-            os.close(wfd)
-            web.serve(bound, req.get("ips") or [])
-        elif app == "dns":
-            from netlab.dns import server as dns_server
 
-            udp, tcp = dns_server.bind(req["state"])
+        def ready() -> None:
             os.write(wfd, f"{os.getpid()}\n".encode())
             os.close(wfd)
-            dns_server.run(udp, tcp)
-        elif app == "healthz":
-            server = healthz.bind(req["port"], req["namespace"], req["name"], req["count"])
-            os.write(wfd, f"{os.getpid()}\n".encode())
-            os.close(wfd)
-            web.serve([server], [])
-        else:  # idle: a container that only keeps the pod alive
-            os.write(wfd, f"{os.getpid()}\n".encode())
-            os.close(wfd)
+
+        if app in apps:
+            apps[app](req, ready)
+        elif app == "idle":  # a container that only keeps the pod alive
+            ready()
             while True:
                 signal.pause()
+        else:
+            raise ValueError(f"unknown app {app!r}")
     except BaseException as exc:  # reported to the launcher, then the child ends
         try:
             os.write(wfd, f"{type(exc).__name__}: {exc}".encode())
@@ -93,11 +89,11 @@ def _child(req: dict, wfd: int) -> None:
     os._exit(0)
 
 
-def start(req: dict) -> dict:
+def start(req: dict, apps: dict[str, App]) -> dict:
     rfd, wfd = os.pipe()
     if os.fork() == 0:
         os.close(rfd)
-        _child(req, wfd)
+        _child(req, wfd, apps)
     os.close(wfd)
     data = b""
     while True:
@@ -130,19 +126,17 @@ def start_time(pid: int) -> int:
     return 0 if fields[0] in ("Z", "X") else int(fields[19])
 
 
-def main() -> None:
+def main(apps: dict[str, App]) -> None:
+    """Serve requests from stdin until it closes; APPS are the built-in apps by name."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps exited containers
     out = sys.stdout
     for line in sys.stdin:
         req = json.loads(line)
         try:
-            reply = start(req)
+            reply = start(req, apps)
         except Exception as exc:  # reported per request
             reply = {"id": req.get("id"), "error": f"{type(exc).__name__}: {exc}"}
         out.write(json.dumps(reply) + "\n")
         out.flush()
 
-
-if __name__ == "__main__":
-    main()

@@ -122,6 +122,9 @@ class Netns:
         if hairpin:
             self.ipr.brport("set", index=self.index(ifname), mode=1)
 
+    def set_mtu(self, ifname: str, mtu: int) -> None:
+        self.ipr.link("set", index=self.index(ifname), mtu=mtu)
+
     def add_vxlan(self, ifname: str, vni: int, local: str, dev: str, port: int = 8472,
                   mac: str = "") -> None:
         try:
@@ -172,8 +175,19 @@ class Netns:
 
     # -- reads ---------------------------------------------------------------------------
 
-    def links(self) -> list[str]:
+    def link_names(self) -> list[str]:
         return [link.get_attr("IFLA_IFNAME") for link in self.ipr.get_links()]
+
+
+def get_sysctl(netns: str, key: str) -> str | None:
+    def job() -> str | None:
+        try:
+            with open("/proc/sys/" + key.replace(".", "/")) as f:
+                return f.read().strip()
+        except FileNotFoundError:
+            return None
+
+    return WORKER.call_in(netns, job)
 
 
 def set_sysctls(netns: str, values: dict[str, str]) -> None:

@@ -6,10 +6,9 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from netlab.errors import NetlabError
 from netlab.kernel.launcher import start_time
@@ -23,10 +22,10 @@ class Launcher:
     block the other on a full pipe.
     """
 
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "netlab.kernel.launcher"],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     bufsize=1)
+    def __init__(self, argv: Sequence[str]) -> None:
+        """ARGV starts the launcher process (``python -m netlab.apps.runner``)."""
+        self.proc = subprocess.Popen(list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, bufsize=1)
         self._next = 0
         self._lock = threading.Lock()
         self._replies: dict[int, dict] = {}
@@ -79,6 +78,28 @@ class Launcher:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def spawn(argv: list[str], log_path: str) -> tuple[int, int]:
+    """Start ARGV detached (a session of its own), appending its output to LOG_PATH."""
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd,
+                                start_new_session=True)
+    finally:
+        os.close(fd)
+    return proc.pid, start_time(proc.pid)
+
+
+def environ(pid: int) -> dict[str, str]:
+    """The environment process PID started with, from /proc (empty when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return {}
+    pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
+    return {k.decode(errors="replace"): v.decode(errors="replace") for k, v in pairs}
 
 
 def is_same_process(pid: int, start: int) -> bool:

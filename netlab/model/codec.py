@@ -21,9 +21,7 @@ def to_data(obj: Any) -> Any:
 
 @cache
 def _hints(cls: type) -> dict[str, Any]:
-    import netlab.model as model
-
-    return typing.get_type_hints(cls, vars(model))
+    return typing.get_type_hints(cls)
 
 
 def from_data(tp: Any, data: Any) -> Any:
@@ -52,6 +50,9 @@ def from_data(tp: Any, data: Any) -> Any:
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(from_data(args[0], v) for v in data)
         return tuple(from_data(a, v) for a, v in zip(args, data, strict=True))
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        return [from_data(item, v) for v in data]
     if origin is dict:
         _k, v_tp = typing.get_args(tp)
         return {k: from_data(v_tp, v) for k, v in data.items()}

@@ -18,6 +18,10 @@ IPVS_SYSCTLS = {
     "net.ipv4.vs.expire_quiescent_template": "1",
 }
 STRICT_ARP_SYSCTLS = {"net.ipv4.conf.all.arp_ignore": "1", "net.ipv4.conf.all.arp_announce": "2"}
+# What a new network namespace holds for those, so leaving IPVS mode puts them back
+LEAVING_IPVS = {"net.ipv4.vs.conntrack": "0", "net.ipv4.vs.conn_reuse_mode": "1",
+                "net.ipv4.vs.expire_nodest_conn": "0", "net.ipv4.vs.expire_quiescent_template": "0",
+                "net.ipv4.conf.all.arp_ignore": "0", "net.ipv4.conf.all.arp_announce": "0"}
 # sysctl prefix -> the module that provides it
 SYSCTL_MODULES = (("net.bridge.", "br_netfilter"), ("net.ipv4.vs.", "ip_vs"))
 

@@ -60,6 +60,15 @@ def pod_host_veth(namespace: str, pod: str) -> str:
     return check_ifname("veth" + _digest("pod", namespace, pod)[:8])
 
 
+def host_veth_index(pod_ip: str, node_cidr: str) -> int:
+    """A pod's veth index in its node (known up front, it saves a lookup): unique because the
+    pod's address is unique there."""
+    import ipaddress
+
+    net = ipaddress.ip_network(node_cidr)
+    return 1000 + int(ipaddress.ip_address(pod_ip)) - int(net.network_address)
+
+
 def lan_port(kind: str, name: str) -> str:
     """A node's or client's port on the lab network bridge (in the lan namespace)."""
     return check_ifname("lan" + _digest(kind, name)[:8])

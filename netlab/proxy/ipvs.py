@@ -7,9 +7,10 @@ The kernel side (kube-ipvs0, netlink IPVS, ipset restore) applies what this rend
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from netlab.model.sync import IpvsOp, Key, VirtualServer
 from netlab.proxy.core import (
     ProxyConfig,
     ServicePortView,
@@ -88,22 +89,6 @@ JUMPS = {
                ("FORWARD", "KUBE-FORWARD", "kubernetes forwarding rules"),
                ("OUTPUT", "KUBE-IPVS-OUT-FILTER", "kubernetes ipvs access filter")],
 }
-
-
-@dataclass(frozen=True)
-class VirtualServer:
-    address: str
-    port: int
-    protocol: str  # TCP | UDP
-    scheduler: str
-    persistent_s: int  # sessionAffinity ClientIP timeout; 0 = none
-    real_servers: tuple[tuple[str, int], ...]  # masquerade, weight 1
-    spn: str = ""
-    service: str = ""  # namespace/name, the unit of change for partial syncs
-
-    @property
-    def key(self) -> tuple[str, int, str]:
-        return self.address, self.port, self.protocol
 
 
 @dataclass(frozen=True)
@@ -273,3 +258,24 @@ def render_jumps(vip_filter: bool = False) -> str:
                 for src, dst, comment in jumps if dst in chains]
         out.append("COMMIT")
     return "\n".join(out) + "\n"
+
+
+def diff(current: Mapping[Key, VirtualServer], desired: Iterable[VirtualServer]) -> \
+        tuple[IpvsOp, ...]:
+    """The operations that turn CURRENT (what the kernel holds, as read back) into DESIRED:
+    virtual servers added or changed, real servers added or removed, and every virtual
+    server of CURRENT that DESIRED does not hold removed. A partial sync passes only the
+    virtual servers of the changed services on both sides."""
+    ops: list[IpvsOp] = []
+    want = {vs.key: vs for vs in desired}
+    for key in sorted(want):
+        vs, have = want[key], current.get(key)
+        if have is None:
+            ops.append(IpvsOp("add-service", *key, vs.scheduler, vs.persistent_s))
+        elif (have.scheduler, have.persistent_s) != (vs.scheduler, vs.persistent_s):
+            ops.append(IpvsOp("set-service", *key, vs.scheduler, vs.persistent_s))
+        had = set(have.real_servers) if have else set()
+        ops += [IpvsOp("add-dest", *key, dest=r) for r in sorted(set(vs.real_servers) - had)]
+        ops += [IpvsOp("del-dest", *key, dest=r) for r in sorted(had - set(vs.real_servers))]
+    ops += [IpvsOp("del-service", *key) for key in sorted(set(current) - set(want))]
+    return tuple(ops)

@@ -16,8 +16,10 @@ import shutil
 import threading
 import time
 
-from netlab.errors import NetlabError
-from netlab.plan.naming import RUN_DIR, lab_dir
+from netlab.errors import NetlabError, UsageError
+from netlab.model.codec import from_data, to_data
+from netlab.model.state import STATE_VERSION, LabState
+from netlab.plan.naming import RUN_DIR
 
 
 class LabBusy(NetlabError):
@@ -25,9 +27,10 @@ class LabBusy(NetlabError):
 
 
 class LabDir:
-    def __init__(self, lab: str) -> None:
+    def __init__(self, lab: str, root: str = RUN_DIR) -> None:
+        """ROOT is /run/netlab; unit tests with the fake kernel use a temporary folder."""
         self.lab = lab
-        self.path = lab_dir(lab)
+        self.path = f"{root}/{lab}"
         self._lock_fd: int | None = None
         self._journal = None
         self._journal_lock = threading.Lock()
@@ -115,18 +118,25 @@ class LabDir:
 
     # -- state ---------------------------------------------------------------------------
 
-    def save_state(self, state: dict) -> None:
+    def save_state(self, state: LabState) -> None:
+        """Replace the state file atomically (readers never see half a file)."""
         tmp = self.state_path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(state, f, separators=(",", ":"))
+            json.dump(to_data(state), f, separators=(",", ":"))
         os.replace(tmp, self.state_path)
 
-    def load_state(self) -> dict | None:
+    def load_state(self) -> LabState | None:
+        """The saved state, or None when the lab has none (yet)."""
         try:
             with open(self.state_path, encoding="utf-8") as f:
-                return json.load(f)
+                data = json.load(f)
         except FileNotFoundError:
             return None
+        if data.get("version") != STATE_VERSION:
+            raise UsageError(f"lab '{self.lab}' was built by another netlab version (state "
+                             f"version {data.get('version')}, this one reads "
+                             f"{STATE_VERSION}): netlab down {self.lab}")
+        return from_data(LabState, data)
 
     def remove(self) -> None:
         """Delete the lab folder (ours by construction: only netlab writes under it)."""
@@ -157,9 +167,9 @@ def log_failure(text: str) -> str | None:
         return None
 
 
-def list_labs() -> list[str]:
+def list_labs(root: str = RUN_DIR) -> list[str]:
     try:
-        names = sorted(os.listdir(RUN_DIR))
+        names = sorted(os.listdir(root))
     except FileNotFoundError:
         return []
-    return [n for n in names if os.path.isdir(os.path.join(RUN_DIR, n))]
+    return [n for n in names if os.path.isdir(os.path.join(root, n))]

@@ -14,8 +14,9 @@ import sys
 
 import pytest
 
-from netlab import controller
 from netlab.kernel.ns import NETNS_RUN_DIR
+from netlab.lifecycle.down import teardown
+from netlab.lifecycle.up import up
 from netlab.plan.naming import NS_PREFIX, RUN_DIR
 from tests.helpers import scenario
 
@@ -54,7 +55,7 @@ def nothing_left_behind():
     left = leftovers()
     for entry in left:  # clean up so one failure does not pollute the machine
         if entry.startswith("lab dir "):
-            controller.teardown(entry.split()[-1])
+            teardown(entry.split()[-1])
     assert not left, f"tests left these behind: {left}"
 
 
@@ -70,11 +71,11 @@ def make_lab():
         sc = scenario(*text)
         assert sc.lab.name == name
         names.append(name)
-        return controller.up(sc)
+        return up(sc)
 
     yield build
     for name in names:
-        controller.teardown(name)
+        teardown(name)
 
 
 def netlab(*args: str, check: bool = False, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -37,11 +37,11 @@ def test_scale_down_and_up_changes_who_answers(make_lab):
     assert len(backends(plan, "svc/web-svc-cip", 30)) == 3
     r = netlab("scale", "--lab", lab, "deploy/web", "--replicas=1")
     assert r.returncode == 0 and "deployment.apps/web scaled" in r.stdout, r.stderr
-    from netlab import controller
-    plan1, _ = controller.load(lab)
+    from netlab.lifecycle.query import load
+    plan1 = load(lab).plan
     assert len(backends(plan1, "svc/web-svc-cip", 10)) == 1
     assert netlab("scale", "--lab", lab, "deploy/web", "--replicas=3").returncode == 0
-    plan3, _ = controller.load(lab)
+    plan3 = load(lab).plan
     assert len(backends(plan3, "svc/web-svc-cip", 30)) == 3
     old_ips = {p.ip for p in plan.pods if p.owner}
     new_ips = {p.ip for p in plan3.pods if p.owner}
@@ -147,6 +147,6 @@ def test_apply_of_a_lab_changes_only_proxy_settings(make_lab, tmp_path):
             "routing: host-gw", "routing: host-gw\n  proxyMode: ipvs"))
         r = netlab("apply", "--lab", lab, "-f", str(tmp_path / "lab.yaml"))
         assert r.returncode == 2 and "needed for proxyMode ipvs" in r.stderr
-    from netlab import controller
-    still, _ = controller.load(lab)
+    from netlab.lifecycle.query import load
+    still = load(lab).plan
     assert still.spec.proxy_mode == "iptables" and still.spec.nodes == ("node1",)

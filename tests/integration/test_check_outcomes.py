@@ -29,7 +29,8 @@ def check(plan, source, protocol, target, **kw):
 
 @pytest.fixture(scope="module")
 def lab():
-    from netlab import controller
+    from netlab.lifecycle.down import teardown
+    from netlab.lifecycle.up import up
     from tests.helpers import scenario
     from tests.integration.conftest import unique_name
 
@@ -37,9 +38,9 @@ def lab():
     sc = scenario(lab_doc(name=name, clients=("laptop",), dns=True), deployment(replicas=1),
                   pod("client", command="[sleep, infinity]"), service(cluster_ip="10.96.0.100"))
     try:
-        yield controller.up(sc)
+        yield up(sc)
     finally:
-        controller.teardown(name)
+        teardown(name)
 
 
 def fails(plan, protocol, target, **kw):

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from netlab import cli
+from netlab.cli import labs as cli_labs
 from netlab.state import LabDir
 from netlab.state import store as state_store
 from tests.helpers import lab_doc, pod
@@ -100,7 +101,7 @@ def test_an_unexpected_failure_is_one_line_and_its_traceback_is_logged(monkeypat
     def boom():
         raise RuntimeError("the state file is garbled")
 
-    monkeypatch.setattr(cli, "list_labs", boom)
+    monkeypatch.setattr(cli_labs, "list_labs", boom)
     r = CliRunner().invoke(cli.main, ["status"])
     assert r.exit_code == 1 and "Traceback" not in r.output
     assert r.output.strip() == ("netlab: error: RuntimeError: the state file is garbled (an "

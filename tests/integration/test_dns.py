@@ -10,8 +10,10 @@ import json
 
 import pytest
 
-from netlab import controller
 from netlab.checks.runner import run_check
+from netlab.lifecycle.down import teardown
+from netlab.lifecycle.query import load
+from netlab.lifecycle.up import up
 from netlab.model import CheckSpec, Expect
 from tests.helpers import deployment, lab_doc, pod, scenario, service
 from tests.integration.conftest import netlab, unique_name
@@ -86,11 +88,11 @@ def lab():
         host_resolv = f.read()
     sc = scenario(lab_text(name), pod("client", command="[sleep, infinity]"),
                   deployment(replicas=2), service(cluster_ip="10.96.0.100"), OBJECTS)
-    plan = controller.up(sc)
+    plan = up(sc)
     try:
         yield plan
     finally:
-        controller.teardown(name)
+        teardown(name)
         with open("/etc/resolv.conf") as f:
             assert f.read() == host_resolv, "the host's resolv.conf changed"
 
@@ -165,7 +167,7 @@ def test_headless_answers_follow_scaling(make_lab):
                     pod("client", command="[sleep, infinity]"), headless)
     assert len(dig(plan, "web-headless")) == 3
     assert netlab("scale", "--lab", plan.spec.name, "deploy/web", "--replicas=1").returncode == 0
-    now, _ = controller.load(plan.spec.name)
+    now = load(plan.spec.name).plan
     web = [p.ip for p in now.pods if p.owner == "Deployment/web"]
     assert dig(now, "web-headless") == web and len(web) == 1
 
@@ -180,7 +182,7 @@ def test_env_vars_go_stale_when_a_service_is_recreated(make_lab, tmp_path):
     assert netlab("delete", "--lab", lab, "svc/web-svc-cip").returncode == 0
     (tmp_path / "svc.yaml").write_text(service())
     assert netlab("apply", "--lab", lab, "-f", str(tmp_path)).returncode == 0
-    now, _ = controller.load(lab)
+    now = load(lab).plan
     new_ip = next(s.cluster_ip for s in now.services if s.service.name == "web-svc-cip")
     assert new_ip != old_ip
     assert f"WEB_SVC_CIP_SERVICE_HOST={old_ip}" in run(now, "env")  # set at container start

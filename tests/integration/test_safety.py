@@ -19,8 +19,8 @@ import pytest
 from click.testing import CliRunner
 
 from netlab import cli
-from netlab.kernel.launcher import start_time
 from netlab.kernel.ns import NETNS_RUN_DIR
+from netlab.kernel.process import start_time
 from netlab.plan.naming import lab_dir, lab_netns_prefix
 from netlab.state import LabDir
 from tests.helpers import deployment, lab_doc, pod, service
@@ -97,7 +97,7 @@ def test_down_removes_everything_and_is_idempotent(tmp_path):
     assert netlab("up", path, "--no-checks").returncode == 0
     try:
         state = LabDir(name).load_state()
-        pids = [c["pid"] for pod_ in state["processes"].values() for c in pod_.values()]
+        pids = [c.pid for pod_ in state.processes.values() for c in pod_.values()]
         # 4 web pods, the client and kube-dns's pod
         assert len(pids) == 6 and all(start_time(p) for p in pids)
         assert len(lab_traces(name)) == 1 + 2 + 6 + 1  # lan, nodes, pods, lab dir

@@ -13,8 +13,9 @@ import json
 
 import pytest
 
-from netlab import controller
 from netlab.checks.runner import run_check
+from netlab.lifecycle.down import teardown
+from netlab.lifecycle.up import up
 from netlab.model import CheckSpec, Expect
 from tests.helpers import deployment, lab_doc, pod, scenario
 from tests.integration.conftest import in_ns, netlab, unique_name
@@ -99,11 +100,11 @@ def lab():
     sc = scenario(lab_text, pod("client", node="node1", command="[sleep, infinity]"),
                   pinned("one", "node2"), pinned("self", "node2"), deployment(replicas=3),
                   SERVICES)
-    plan = controller.up(sc)
+    plan = up(sc)
     try:
         yield plan
     finally:
-        controller.teardown(name)
+        teardown(name)
 
 
 def check(plan, source, protocol, target, **kw):

@@ -12,8 +12,8 @@ import re
 
 import pytest
 
-from netlab import controller
 from netlab.checks.runner import run_check
+from netlab.lifecycle.query import load
 from netlab.model import CheckSpec, Expect
 from tests.helpers import deployment, lab_doc, pod, service
 from tests.integration.conftest import in_ns, netlab
@@ -96,7 +96,7 @@ def test_scaling_changes_the_real_servers(make_lab):
                     pod("client", node="node1", command="[sleep, infinity]"),
                     service(cluster_ip="10.96.0.100"))
     assert netlab("scale", "--lab", plan.spec.name, "deploy/web", "--replicas=1").returncode == 0
-    now, _ = controller.load(plan.spec.name)
+    now = load(plan.spec.name).plan
     ipvsadm = in_ns(now.nodes[0].netns, "ipvsadm", "-Ln").stdout
     block = ipvsadm.split("TCP  10.96.0.100:80 rr", 1)[1].split("TCP ", 1)[0]
     assert block.count("Masq") == 1

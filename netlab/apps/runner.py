@@ -1,0 +1,42 @@
+"""python -m netlab.apps.runner: the container launcher with netlab's built-in apps.
+
+The launcher itself (``kernel/launcher.py``) forks containers into their namespaces; this module
+gives it the apps it can run besides a container's own argv: the web app, kube-proxy's health
+check server and the cluster DNS server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from netlab.kernel import launcher
+
+
+def web_app(req: dict, ready: Callable[[], None]) -> None:
+    from netlab.apps import web
+
+    bound = web.bind(req.get("tcp") or [], req.get("udp") or [], req.get("ips") or [])
+    ready()
+    web.serve(bound, req.get("ips") or [])
+
+
+def healthz_app(req: dict, ready: Callable[[], None]) -> None:
+    from netlab.apps import healthz, web
+
+    server = healthz.bind(req["port"], req["namespace"], req["name"], req["count"])
+    ready()
+    web.serve([server], [])
+
+
+def dns_app(req: dict, ready: Callable[[], None]) -> None:
+    from netlab.dns import server
+
+    udp, tcp = server.bind(req["state"])
+    ready()
+    server.run(udp, tcp)
+
+
+APPS = {"web": web_app, "healthz": healthz_app, "dns": dns_app}
+
+if __name__ == "__main__":
+    launcher.main(APPS)

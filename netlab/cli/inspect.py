@@ -1,0 +1,69 @@
+"""get, describe: the lab as kubectl shows a cluster."""
+
+from __future__ import annotations
+
+import platform
+
+import click
+
+from netlab import console, objects
+from netlab.cli.base import main, pick_lab
+from netlab.errors import UsageError
+from netlab.lifecycle import query
+
+
+@main.command()
+@click.argument("kind")
+@click.argument("name", required=False)
+@click.option("--lab")
+@click.option("-n", "--namespace", default="default")
+@click.option("-A", "--all-namespaces", is_flag=True)
+@click.option("-o", "--output", type=click.Choice(["wide", "json", "yaml"]), default=None)
+def get(kind, name, lab, namespace, all_namespaces, output) -> None:
+    """Show pods, deploy, svc, ep, endpointslices or nodes, as kubectl does."""
+    if kind not in objects.RESOURCES:
+        raise UsageError(f"unknown resource type '{kind}' (pods, deploy, svc, ep, "
+                         "endpointslices, nodes)")
+    kind = objects.RESOURCES[kind]
+    state = query.load(pick_lab(lab))
+    plan, procs = state.plan, query.live_processes(state)
+    ns = None if all_namespaces else namespace
+    if output in ("json", "yaml"):
+        if kind == "deploy":
+            raise UsageError("get deploy prints a table only")
+        items = objects.objects_of(kind, plan, procs, state.created, ns, platform.release())
+        if name:
+            items = objects.named(kind, items, name)
+            if not items:
+                raise UsageError(f"{kind} \"{name}\" not found")
+            if len(items) == 1:
+                console.print_data(items[0], output)
+                return
+        console.print_data({"apiVersion": "v1", "kind": "List", "items": items,
+                            "metadata": {"resourceVersion": ""}}, output)
+        return
+    if name and kind != "deploy":
+        reduced = objects.only(plan, kind, name)
+        if reduced is None:
+            raise UsageError(f"{kind} \"{name}\" not found")
+        plan = reduced
+    console.print_plain(objects.table_of(kind, plan, procs, state.created, output == "wide", ns,
+                                         platform.release()))
+
+
+@main.command()
+@click.argument("ref")
+@click.option("--lab")
+@click.option("-n", "--namespace", default="default")
+def describe(ref, lab, namespace) -> None:
+    """Show a pod's containers, probes, conditions and events: netlab describe pod/NAME"""
+    kind, _, name = ref.partition("/")
+    if kind not in ("pod", "pods", "po") or not name:
+        raise UsageError(f"describe takes pod/NAME, got '{ref}'")
+    state = query.load(pick_lab(lab))
+    pod = next((p for p in state.plan.pods if p.name == name and p.namespace == namespace),
+               None)
+    if pod is None:
+        raise UsageError(f'pod "{name}" not found in namespace {namespace}')
+    console.print_plain(objects.describe_pod(state.plan, pod, query.live_processes(state),
+                                             state.events.get(pod.key, []), state.created))

@@ -1,0 +1,89 @@
+"""exec, check: running things inside a lab."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import replace
+
+import click
+
+from netlab.checks.runner import resolve_source, resolve_target, run_checks
+from netlab.cli.base import main, pick_lab, report
+from netlab.errors import UsageError
+from netlab.kernel.api import real
+from netlab.lifecycle import query
+from netlab.lifecycle.preflight import require_root
+from netlab.model import CheckSpec, Expect
+from netlab.model.state import LabState
+
+
+@main.command(name="exec", context_settings={"ignore_unknown_options": True})
+@click.option("--lab")
+@click.option("-n", "--namespace", default="default")
+@click.argument("target")
+@click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
+def exec_(lab, namespace, target, argv) -> None:
+    """Run ARGV inside pod/NAME, deploy/NAME, node/NAME or client/NAME."""
+    require_root()
+    state = query.load(pick_lab(lab))
+    if "/" not in target:
+        raise UsageError(f"target must be pod/NAME, deploy/NAME, node/NAME or client/NAME, "
+                         f"got '{target}'")
+    where = resolve_source(state.plan, target, namespace)
+    args = where.argv(list(argv))
+    sys.stdout.flush()
+    os.execve(args[0], args, container_env(state, target, namespace) or dict(os.environ))
+
+
+def container_env(state: LabState, target: str, namespace: str) -> dict[str, str]:
+    """Like kubectl exec: the environment of the pod's first container as it started (so
+    services created later are not in it)."""
+    kind, _, name = target.partition("/")
+    pods = [p for p in state.plan.pods if p.namespace == namespace and
+            (p.name == name if kind == "pod" else p.owner == f"Deployment/{name}")]
+    if kind not in ("pod", "deploy", "deployment") or not pods:
+        return {}
+    pod = sorted(pods, key=lambda p: p.name)[0]
+    processes = real().processes
+    for container in pod.spec.containers:
+        st = state.processes.get(pod.key, {}).get(container.name)
+        if st is not None and st.pid:
+            env = processes.environ(st.pid)
+            if env:
+                return env
+    return {}
+
+
+@main.command()
+@click.argument("source")
+@click.argument("protocol", type=click.Choice(["http", "ping", "tcp", "dns"]))
+@click.argument("target")
+@click.option("--lab")
+@click.option("-n", "--namespace", default="default")
+@click.option("--port", type=int)
+@click.option("--path", default="/")
+@click.option("--attempts", type=int, default=1)
+@click.option("--timeout", type=float, default=2.0)
+@click.option("--expect-fail", is_flag=True, help="Pass when the target does NOT answer.")
+@click.option("--status", "status_", type=int)
+@click.option("--body-contains")
+@click.option("--backends", type=int, help="At least this many distinct backends answer.")
+@click.option("--source-ip", help="The address the backend must see (IP or pod/NAME...).")
+@click.option("-o", "--output", type=click.Choice(["table", "json", "yaml"]), default="table")
+def check(source, protocol, target, lab, namespace, port, path, attempts, timeout, expect_fail,
+          status_, body_contains, backends, source_ip, output) -> None:
+    """Check reachability now: netlab check pod/client http svc/web-svc-cip --backends 3"""
+    require_root()
+    plan = query.load(pick_lab(lab)).plan
+    if protocol == "tcp" and port is None and "/" not in target:
+        raise UsageError("a tcp check needs --port")
+    spec = CheckSpec(name=f"{source} {protocol} {target}", source=source, protocol=protocol,
+                     target=target, namespace=namespace, port=port, path=path,
+                     attempts=attempts, timeout_s=timeout,
+                     expect=Expect(success=not expect_fail, status=status_,
+                                   body_contains=body_contains, distinct_backends=backends,
+                                   source_ip=source_ip))
+    if spec.protocol == "tcp" and spec.port is None:
+        spec = replace(spec, port=resolve_target(plan, target, namespace)[1])
+    sys.exit(0 if report(run_checks(plan, [spec]), output) else 1)

@@ -1,0 +1,169 @@
+"""The real implementations of the kernel seam (``kernel/api.py``), for this machine."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterable, Sequence
+
+from netlab.kernel import conntrack, ipset, ipvs, netfilter, process, rtnl
+from netlab.kernel.api import Kernel, PodAttachment
+from netlab.kernel.links import Netns, get_sysctl, set_sysctls
+from netlab.kernel.ns import WORKER, netns_path, remove_nsfile
+from netlab.model.sync import IpvsOp, Key, VirtualServer
+
+POD_ETH0_INDEX = 2  # the first interface after lo in a new namespace
+
+
+class RealNamespaces:
+    def create_netns(self, name: str) -> None:
+        WORKER.create_netns(name)
+
+    def create_uts(self, path: str, hostname: str) -> None:
+        WORKER.create_uts(path, hostname)
+
+    def remove(self, path: str) -> bool:
+        return remove_nsfile(path)
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(path)
+
+
+class RealLinks:
+    def open(self, netns: str) -> Netns:
+        return Netns(netns)
+
+
+class RealPodNetwork:
+    """A CNI ADD in two netlink datagrams: the veth (created with its peer already in the
+    pod's namespace, as a bridge port with hairpin on) from the node's socket, then the pod's
+    address and route from a socket opened in the new namespace. One raw socket per node is
+    kept open for the whole ``up``."""
+
+    def __init__(self) -> None:
+        self._nodes: dict[str, tuple[socket.socket, int]] = {}
+
+    def _node(self, netns: str, bridge: str) -> tuple[socket.socket, int]:
+        if netns not in self._nodes:
+            with Netns(netns) as ns:
+                index = ns.index(bridge)
+            sock = WORKER.socket_in(netns, socket.AF_NETLINK, socket.SOCK_RAW)
+            self._nodes[netns] = (rtnl.raw_socket(sock), index)
+        return self._nodes[netns]
+
+    def add(self, pod: PodAttachment) -> None:
+        node_sock, bridge = self._node(pod.node_netns, pod.bridge)
+        pod_sock = WORKER.create_pod_namespaces(pod.netns, pod.uts, pod.hostname)
+        fd = os.open(netns_path(pod.netns), os.O_RDONLY)
+        try:
+            rtnl.send(node_sock, rtnl.Batch()
+                      .veth(pod.host_veth, pod.veth_index, bridge, fd, "eth0", POD_ETH0_INDEX,
+                            pod.mtu)
+                      .pod_port(pod.veth_index), pod.node_netns)
+        finally:
+            os.close(fd)
+        with rtnl.raw_socket(pod_sock):
+            rtnl.send(pod_sock, rtnl.Batch()
+                      .link_up(1)
+                      .address(POD_ETH0_INDEX, pod.ip, pod.prefixlen)
+                      .link_up(POD_ETH0_INDEX)
+                      .route(pod.gateway), pod.netns)
+
+    def delete(self, pod: PodAttachment) -> None:
+        """The veth is deleted explicitly: a namespace's devices are destroyed
+        asynchronously, and a pod re-created under the same name needs the name at once."""
+        if os.path.exists(netns_path(pod.node_netns)):
+            with Netns(pod.node_netns) as ns:
+                ns.delete_link(pod.host_veth)
+        remove_nsfile(netns_path(pod.netns))
+        remove_nsfile(pod.uts)
+
+    def check(self, pod: PodAttachment) -> list[str]:
+        problems = []
+        if not os.path.exists(netns_path(pod.netns)):
+            return [f"network namespace {pod.netns} is gone"]
+        with Netns(pod.node_netns) as node:
+            if pod.host_veth not in node.link_names():
+                problems.append(f"{pod.host_veth} is gone from {pod.node_netns}")
+        with Netns(pod.netns) as ns:
+            if "eth0" not in ns.link_names():
+                problems.append(f"eth0 is gone from {pod.netns}")
+        return problems
+
+    def close(self) -> None:
+        for sock, _ in self._nodes.values():
+            sock.close()
+        self._nodes.clear()
+
+
+class RealSysctls:
+    def set(self, netns: str, values: dict[str, str]) -> None:
+        set_sysctls(netns, values)
+
+    def get(self, netns: str, key: str) -> str | None:
+        return get_sysctl(netns, key)
+
+
+class RealNetfilter:
+    def flavour(self, netns: str) -> str:
+        return netfilter.detect_flavour(netns)
+
+    def restore(self, netns: str, flavour: str, text: str, *, noflush: bool = True) -> None:
+        netfilter.restore(netns, flavour, text, noflush=noflush)
+
+    def save(self, netns: str, flavour: str, table: str = "") -> str:
+        return netfilter.save(netns, flavour, table)
+
+    def canary_present(self, netns: str, flavour: str) -> bool:
+        return netfilter.canary_present(netns, flavour)
+
+
+class RealIpsets:
+    def restore(self, netns: str, text: str) -> None:
+        ipset.restore(netns, text)
+
+    def destroy_all(self, netns: str) -> None:
+        ipset.destroy_all(netns)
+
+
+class RealIpvs:
+    def dump(self, netns: str, keys: Iterable[Key] | None = None) -> dict[Key, VirtualServer]:
+        return ipvs.dump(netns, keys)
+
+    def apply(self, netns: str, ops: Sequence[IpvsOp]) -> None:
+        ipvs.apply(netns, ops)
+
+
+class RealConntrack:
+    def clear_udp(self, netns: str, service_ip: str, endpoint_ip: str) -> None:
+        conntrack.clear_udp(netns, service_ip, endpoint_ip)
+
+    def clear_udp_node_port(self, netns: str, node_port: int, endpoint_ip: str) -> None:
+        conntrack.clear_udp_node_port(netns, node_port, endpoint_ip)
+
+
+class RealProcesses:
+    def launcher(self, argv: Sequence[str]) -> process.Launcher:
+        return process.Launcher(argv)
+
+    def stop(self, procs: Iterable[tuple[int, int]], grace_s: float = 2.0) -> int:
+        return process.stop(procs, grace_s)
+
+    def alive(self, pid: int, start: int) -> bool:
+        return process.is_same_process(pid, start)
+
+    def in_namespaces(self, paths: Sequence[str]) -> list[tuple[int, int]]:
+        inodes = {i for i in (process.ns_inode(p) for p in paths) if i}
+        return [(pid, process.start_time(pid)) for pid in process.pids_in_netns(inodes)]
+
+    def spawn(self, argv: Sequence[str], log_path: str) -> tuple[int, int]:
+        return process.spawn(list(argv), log_path)
+
+    def environ(self, pid: int) -> dict[str, str]:
+        return process.environ(pid)
+
+
+def kernel() -> Kernel:
+    return Kernel(namespaces=RealNamespaces(), links=RealLinks(), pods=RealPodNetwork(),
+                  sysctls=RealSysctls(), netfilter=RealNetfilter(), ipsets=RealIpsets(),
+                  ipvs=RealIpvs(), conntrack=RealConntrack(), processes=RealProcesses())

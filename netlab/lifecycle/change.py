@@ -1,0 +1,209 @@
+"""Changing a running lab (``apply``, ``delete``, ``scale``): all or nothing.
+
+The new documents are validated and planned first (nothing touched). Then each step registers
+how to undo it before it runs, as the CNI bridge plugin's cmdAdd defers its cleanups behind a
+success flag: if any step fails, the steps done so far are undone in reverse order and the lab
+is as it was (its containers restarted where they had to be). Only services whose view
+changed are synced, unless the proxy mode switches.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from netlab.errors import UsageError
+from netlab.kernel.api import Kernel, Launcher, real
+from netlab.lifecycle import network, pods, system
+from netlab.lifecycle.preflight import check_kernel, require_root
+from netlab.lifecycle.runtime import LAUNCHER, Progress, Runtime, no_progress
+from netlab.lifecycle.sync import known_readiness, sync_rules
+from netlab.lifecycle.up import start_controller, stop_controller
+from netlab.model import LabPlan, LabSpec, PodInfo, Scenario
+from netlab.model.state import LabState, Proc
+from netlab.plan.build import desired_pods, plan_lab, with_cluster_dns
+from netlab.plan.endpoints import compute_endpoints
+from netlab.plan.ipam import HostLocal
+from netlab.proxy.core import service_ports
+from netlab.proxy.tracker import ChangeTracker
+from netlab.state import LabDir
+
+log = logging.getLogger("netlab")
+Edit = Callable[[list[dict]], list[dict]]
+
+
+@dataclass(frozen=True)
+class Change:
+    """A change decided, before anything is touched."""
+
+    scenario: Scenario
+    plan: LabPlan  # the new plan
+    ipam: dict[str, dict]
+    released: tuple[str, ...]
+    removed: tuple[PodInfo, ...]  # pods that go (or are replaced under the same name)
+    added: tuple[PodInfo, ...]
+    switching: bool  # the proxy mode changes
+
+
+def plan_change(state: LabState, edit: Edit,
+                kernel_check: Callable[[LabSpec], None] = check_kernel) -> Change:
+    """Validate the edited documents like a scenario file and plan them. Pure but for
+    KERNEL_CHECK (can this kernel run the new proxy mode?)."""
+    from netlab.scenario.loader import Doc, build_scenario
+
+    plan = state.plan
+    docs = edit([dict(d) for d in state.documents])
+    sc = build_scenario([Doc(d["file"], d["index"], d["body"]) for d in docs],
+                        sources=tuple(state.sources))
+    lab = plan.spec.name
+    same_but_proxy = replace(sc.lab, proxy_mode=plan.spec.proxy_mode,
+                             ipvs_scheduler=plan.spec.ipvs_scheduler,
+                             strict_arp=plan.spec.strict_arp,
+                             ipvs_vip_filter=plan.spec.ipvs_vip_filter)
+    if same_but_proxy != plan.spec:
+        raise UsageError("only the proxy settings of the Lab (proxyMode, ipvs) can change in a "
+                         f"running lab; for the rest: netlab down {lab}, then up")
+    kernel_check(sc.lab)
+    wanted = {f"{ns}/{name}": (labels, spec) for ns, name, labels, spec, _o, _h
+              in desired_pods(with_cluster_dns(sc))}
+    removed = tuple(p for p in plan.pods if wanted.get(p.key) != (p.labels, p.spec))
+    ipam = {node: HostLocal.from_dict(d) for node, d in state.ipam.items()}
+    for pod in removed:
+        if pod.node in ipam:
+            ipam[pod.node].release(pod.key)
+    staying = {(s.namespace, s.name) for s in sc.services}
+    released = set(state.released_cluster_ips) | {
+        i.cluster_ip for i in plan.services if i.cluster_ip not in ("", "None")
+        and (i.service.namespace, i.service.name) not in staying}
+    new_plan, new_ipam = plan_lab(sc, {k: v.to_dict() for k, v in ipam.items()}, plan,
+                                  frozenset(released))
+    stay = {p.key for p in plan.pods} - {p.key for p in removed}
+    added = tuple(p for p in new_plan.pods if p.key not in stay)
+    return Change(sc, new_plan, new_ipam, tuple(sorted(released)), removed, added,
+                  sc.lab.proxy_mode != plan.spec.proxy_mode)
+
+
+def changed_services(old: LabPlan, new: LabPlan, ready: dict[str, bool]) -> set[str]:
+    """The services whose service ports differ between OLD and NEW (endpoints included)."""
+    tracker = ChangeTracker(service_ports(old.services, old.endpoints))
+    endpoints = compute_endpoints(new.services, new.pods, ready, new.manifests)
+    tracker.observe(service_ports(new.services, endpoints))
+    return tracker.changed_services()
+
+
+class Transaction:
+    """Undo steps, registered before each step runs; run in reverse unless ``success``."""
+
+    def __init__(self) -> None:
+        self._undo: list[tuple[str, Callable[[], None]]] = []
+        self.success = False
+
+    def undo(self, what: str, fn: Callable[[], None]) -> None:
+        self._undo.append((what, fn))
+
+    def __enter__(self) -> Transaction:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.success:
+            return
+        for what, fn in reversed(self._undo):
+            try:
+                fn()
+            except Exception:  # keep undoing the rest; the original error is raised
+                log.exception("undoing %s failed", what)
+
+
+def apply_change(rt: Runtime, ch: Change, launcher: Launcher) -> None:
+    """Carry CH out on RT's lab; on failure, undo what was done and re-raise."""
+    old_plan, old_system = rt.plan, dict(rt.state.system)
+    old_mode = old_plan.spec.proxy_mode
+    with Transaction() as tx:
+        # registered first, so it runs last, once the pods are back as they were
+        tx.undo("the rules", lambda: _restore(rt, old_plan, old_system, launcher))
+        for pod in ch.removed:  # DEL first: a replaced pod needs its name back
+            tx.undo(f"removing {pod.key}", lambda pod=pod: _readd(rt, pod, launcher))
+            pods.delete(rt, [pod])
+        if ch.switching:
+            rt.state.plan = replace(rt.plan, spec=ch.plan.spec)
+            network.prepare_proxy_mode(rt, old_mode)
+        tx.undo("the new pods", lambda: pods.delete(rt, list(ch.added)))
+        # the sync compares against the endpoints as they were, to find stale UDP entries
+        rt.state.plan = replace(ch.plan, endpoints=old_plan.endpoints)
+        pods.add(rt, ch.added, launcher)
+        ready = known_readiness(rt.state)
+        sync_rules(rt, None if ch.switching else changed_services(old_plan, ch.plan, ready),
+                   ready)
+        if ch.switching:
+            network.finish_proxy_mode(rt, old_mode)
+        system.stop_health_servers(rt)
+        system.start_health_servers(rt, launcher)
+        rt.state.ipam = ch.ipam
+        rt.state.documents = ch.scenario.documents
+        rt.state.released_cluster_ips = ch.released
+        tx.success = True
+
+
+def _readd(rt: Runtime, pod: PodInfo, launcher: Launcher) -> None:
+    """Undo a DEL: the pod as it was (same node and address), its containers started anew."""
+    pods.delete(rt, [pod])  # whatever half of it is left
+    pods.add(rt, [pod], launcher)
+
+
+def _restore(rt: Runtime, old_plan: LabPlan, old_system: dict[str, Proc],
+             launcher: Launcher) -> None:
+    """The last undo: the old proxy mode and plan, every node's rules in full, and the old
+    health check servers."""
+    mode_now = rt.plan.spec.proxy_mode
+    rt.state.plan = replace(old_plan, endpoints=rt.plan.endpoints)
+    if mode_now != old_plan.spec.proxy_mode:
+        network.prepare_proxy_mode(rt, mode_now)
+    rt.state.sync.clear()
+    sync_rules(rt, None, known_readiness(rt.state))
+    network.finish_proxy_mode(rt, mode_now)
+    for what, proc in list(rt.state.system.items()):
+        if what.startswith("healthz/") and old_system.get(what) != proc:
+            rt.kernel.processes.stop([(proc.pid, proc.start)])
+            del rt.state.system[what]
+    missing = {w for w, p in old_system.items() if w.startswith("healthz/")
+               and not rt.kernel.processes.alive(p.pid, p.start)}
+    rt.state.system.update({w: p for w, p in old_system.items() if w not in missing})
+    if missing:
+        system.collect(rt, launcher, [(w, t) for w, t in
+                                      system.submit_health_servers(rt, launcher)
+                                      if w in missing])
+
+
+def change(lab: str, edit: Edit, progress: Progress = no_progress, *,
+           kernel: Kernel | None = None, ld: LabDir | None = None,
+           kernel_check: Callable[[LabSpec], None] = check_kernel,
+           controller: bool = True) -> tuple[LabPlan, LabPlan]:
+    """Change running lab LAB: EDIT turns its documents into the new ones. Waits (up to 10 s)
+    for another change to finish, stops the lab's controller, reads the state, changes the
+    lab all or nothing, saves the state and starts the controller again."""
+    if kernel is None:
+        require_root()
+        kernel = real()
+    ld = ld or LabDir(lab)
+    if not ld.exists():
+        raise UsageError(f"lab '{lab}' is not up")
+    ld.lock(wait_s=10)
+    try:
+        stop_controller(ld, kernel)
+        from netlab.lifecycle.query import load
+
+        state = load(lab, ld)
+        before = state.plan
+        ch = plan_change(state, edit, kernel_check)
+        rt = Runtime(state, ld, kernel, progress)
+        try:
+            with kernel.processes.launcher(LAUNCHER) as launcher:
+                apply_change(rt, ch, launcher)
+        finally:
+            rt.save()  # the lab as it is now: changed, or as it was with restarted pods
+        return before, rt.plan
+    finally:
+        if controller:
+            start_controller(ld, kernel)
+        ld.close()

@@ -1,0 +1,46 @@
+"""Everything checked before a lab is built or changed: root, tools, and a kernel that has
+every module the lab needs loaded and every sysctl it will write."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+from netlab.errors import KernelFeatureError, NotRootError, UsageError, setup_command
+from netlab.kernel import features
+from netlab.kernel.run import require_tool
+from netlab.model import LabSpec
+from netlab.plan import kernel as kernel_needs
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise NotRootError()
+
+
+def preflight() -> None:
+    require_root()
+    for tool in ("nsenter", "iptables", "iptables-restore", "iptables-save"):
+        require_tool(tool)
+    if not os.path.exists("/proc/self/ns/net"):
+        raise UsageError("this kernel has no network namespaces (CONFIG_NET_NS)")
+
+
+def check_kernel(spec: LabSpec) -> None:
+    """Refuse, before any change, a lab this kernel cannot run: every module it needs must be
+    in the kernel now (not merely on disk) and every sysctl netlab will write must exist."""
+    if spec.proxy_mode not in ("iptables", "ipvs"):
+        raise UsageError(f"proxyMode {spec.proxy_mode} is not implemented yet; use iptables "
+                         "or ipvs")
+    release = platform.release()
+    states = {m: features.module_state(m, release)
+              for m in kernel_needs.required_modules(spec)}
+    unexplained = []
+    for key in kernel_needs.node_sysctls(spec):
+        module = kernel_needs.module_of_sysctl(key)
+        if not features.sysctl_exists(key) and states.get(module, features.PRESENT) == \
+                features.PRESENT:
+            unexplained.append((key, module))
+    text = features.problem(states, unexplained, release, setup_command())
+    if text:
+        raise KernelFeatureError(text)

@@ -1,0 +1,80 @@
+"""Program every node like kube-proxy's syncProxyRules: endpoints from the pods' readiness,
+one ``NodeSync`` per node decided by ``proxy/sync.py``, applied in one step per kind.
+
+A full sync (CHANGED is None) rewrites whole tables; a partial one only the changed
+services' chains, ipset entries and virtual servers. A node whose sync fails loses its saved
+sync state, so its next sync is full (kube-proxy: "after any failure the next sync is full").
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from netlab.kernel.api import Kernel
+from netlab.lifecycle.runtime import Runtime
+from netlab.model.state import LabState
+from netlab.model.sync import NodeSync
+from netlab.plan.endpoints import compute_endpoints
+from netlab.proxy import sync as proxy_sync
+from netlab.proxy.conntrack import stale_udp_endpoints
+from netlab.proxy.core import service_ports
+from netlab.proxy.ipvs import DUMMY_DEVICE
+
+
+def known_readiness(state: LabState) -> dict[str, bool]:
+    """Which pods are ready as far as the saved state knows: running, and every container
+    either judged ready by the controller's probes or without a readiness probe."""
+    out = {}
+    for pod in state.plan.pods:
+        states = state.processes.get(pod.key, {})
+        ok = bool(states) and all(s.running for s in states.values())
+        for c in pod.spec.containers:
+            st = states.get(c.name)
+            ok = ok and (st.ready if st is not None and st.ready is not None
+                         else c.readiness is None)
+        out[pod.key] = ok
+    return out
+
+
+def apply(kernel: Kernel, s: NodeSync, flavour: str) -> None:
+    """One node's sync: ipsets, then the iptables transaction (whose rules may match the new
+    sets), kube-ipvs0's addresses, the virtual servers, and stale UDP conntrack entries."""
+    if s.ipset:
+        kernel.ipsets.restore(s.netns, s.ipset)
+    if s.iptables:
+        kernel.netfilter.restore(s.netns, flavour, s.iptables, noflush=s.noflush)
+    if s.addresses is not None:
+        with kernel.links.open(s.netns) as links:
+            links.set_host_addresses(DUMMY_DEVICE, set(s.addresses))
+    if s.ipvs:
+        kernel.ipvs.apply(s.netns, s.ipvs)
+    for vip, node_port, ip in s.conntrack:
+        kernel.conntrack.clear_udp(s.netns, vip, ip)
+        if node_port:
+            kernel.conntrack.clear_udp_node_port(s.netns, node_port, ip)
+
+
+def sync_rules(rt: Runtime, changed: set[str] | None = None,
+               readiness: dict[str, bool] | None = None) -> list[NodeSync]:
+    """Sync every node; returns what was applied (for tests and debugging)."""
+    plan = rt.plan
+    ready = readiness if readiness is not None else known_readiness(rt.state)
+    endpoints = compute_endpoints(plan.services, plan.pods, ready, plan.manifests)
+    stale = stale_udp_endpoints(plan.services, plan.endpoints, endpoints)
+    rt.state.plan = plan = replace(plan, endpoints=endpoints)
+    ports = service_ports(plan.services, endpoints)
+    done = []
+    for i, node in enumerate(plan.nodes):
+        rt.progress("service rules", i, len(plan.nodes))
+        previous = rt.state.sync.pop(node.name, None)  # back only when this node succeeds
+        if plan.spec.proxy_mode == "ipvs":
+            draft = proxy_sync.ipvs_draft(plan.spec, node, ports, previous, changed)
+            current = rt.kernel.ipvs.dump(node.netns, draft.reads)
+            s, after = proxy_sync.ipvs_sync(plan.spec, node, draft, previous, current, stale)
+        else:
+            s, after = proxy_sync.iptables_sync(plan.spec, node, ports, previous, changed,
+                                                stale)
+        apply(rt.kernel, s, rt.state.flavour)
+        rt.state.sync[node.name] = after
+        done.append(s)
+    return done
