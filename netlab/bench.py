@@ -10,7 +10,7 @@ import time
 
 from netlab.kernel.ns import WORKER, netns_path, remove_nsfile
 from netlab.model import LabPlan
-from netlab.plan.manual import iptables_commands, manual_steps
+from netlab.plan.manual import iptables_commands, manual_steps, web_ports
 from netlab.plan.naming import lab_dir
 from netlab.proxy import core, iptables
 
@@ -87,8 +87,9 @@ class ByHand:
         deadline = time.monotonic() + 120
         for pod in self.plan.pods:
             for c in pod.spec.containers:
-                for p in c.ports:
-                    wait_listening(pod.netns, p.container_port, deadline)
+                if not (c.command or c.args):  # a built-in web app: wait until it listens
+                    for port in web_ports(c):
+                        wait_listening(pod.netns, port, deadline)
 
     def down(self) -> None:
         for proc in self.procs:

@@ -48,6 +48,19 @@ class ScenarioError(UsageError):
         super().__init__(f"{': '.join(where)}: {message}" if where else message)
 
 
+class ScenarioErrors(ScenarioError):
+    """Every error found in the documents, reported together (in one line)."""
+
+    def __init__(self, errors: list[ScenarioError]) -> None:
+        self.errors = errors
+        first = errors[0]
+        self.file, self.doc, self.field, self.reason = first.file, first.doc, first.field, \
+            first.reason
+        text = str(first) if len(errors) == 1 else \
+            f"{len(errors)} errors: " + "; ".join(map(str, errors))
+        UsageError.__init__(self, text)
+
+
 class NotRootError(UsageError):
     def __init__(self) -> None:
         super().__init__("netlab must run as root: run it as root, or with sudo")

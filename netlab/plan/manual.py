@@ -88,9 +88,8 @@ def manual_steps(plan: LabPlan, rules: dict[str, list[str]] | None = None,
             s.append(Step(_ip(pod.netns, "link", "set", "eth0", "up")))
             s.append(Step(_ip(pod.netns, "route", "add", "default", "via", node.gateway)))
         for c in pod.spec.containers:
-            ports = [str(p.container_port) for p in c.ports if p.protocol == "TCP"] or ["80"]
             argv = list(c.command) + list(c.args) if (c.command or c.args) else \
-                [python, "-m", "netlab.apps.web", *ports]
+                [python, "-m", "netlab.apps.web", *map(str, web_ports(c))]
             pod_uts = pod.uts or f"{uts}/{pod.node}"
             s.append(Step(("nsenter", f"--net=/run/netns/{pod.netns}", f"--uts={pod_uts}",
                            "--", *argv),
@@ -99,6 +98,11 @@ def manual_steps(plan: LabPlan, rules: dict[str, list[str]] | None = None,
         for rule in (rules or {}).get(node.name, []):
             s.append(Step(("ip", "netns", "exec", node.netns, "iptables", *shlex.split(rule))))
     return s
+
+
+def web_ports(c) -> list[int]:
+    """The TCP ports the built-in web app of container C listens on."""
+    return [p.container_port for p in c.ports if p.protocol == "TCP"] or [80]
 
 
 def iptables_commands(restore_text: str) -> list[str]:

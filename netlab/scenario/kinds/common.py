@@ -1,0 +1,57 @@
+"""Checks several kinds share: labels, ports and protocols, addresses, string lists."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from netlab.scenario import validate
+from netlab.scenario.fieldpath import Path, Report
+
+PROTOCOLS = ("TCP", "UDP")
+
+
+def labels(r: Report, path: Path, value: object) -> tuple[tuple[str, str], ...]:
+    if not r.check(path, validate.labels(value)):
+        return ()
+    return tuple(sorted((value or {}).items()))
+
+
+def port_proto(r: Report, p: object, key: str, path: Path) -> tuple[int, str] | None:
+    """The port number under KEY and the protocol (TCP or UDP) of a port mapping."""
+    if not isinstance(p, dict):
+        r.add(path, "must be a mapping")
+        return None
+    ok = r.check(path.child(key), validate.port_number(p.get(key)))
+    proto = p.get("protocol", "TCP")
+    if proto not in PROTOCOLS:
+        r.add(path.child("protocol"), f"protocol must be TCP or UDP, got {proto!r}")
+        ok = False
+    return (p[key], proto) if ok else None
+
+
+def ipv4(r: Report, value: object, path: Path) -> str | None:
+    try:
+        return str(ipaddress.IPv4Address(str(value)))
+    except ValueError:
+        r.add(path, f"{value!r} is not an IPv4 address")
+        return None
+
+
+def str_list(r: Report, value: object, path: Path) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, (str, int, float)) for v in value):
+        r.add(path, "must be a list of strings")
+        return ()
+    return tuple(str(v) for v in value)
+
+
+def boolean(r: Report, value: object, path: Path, default: bool) -> bool:
+    return r.value(path, value, lambda v: isinstance(v, bool), "must be true or false", default)
+
+
+def whole(r: Report, value: object, path: Path, low: int, high: int | None, message: str,
+          default: int) -> int:
+    """A whole number from LOW to HIGH (no HIGH: no upper bound)."""
+    return r.value(path, value, lambda v: not isinstance(v, bool) and isinstance(v, int)
+                   and low <= v and (high is None or v <= high), message, default)
