@@ -283,3 +283,18 @@ def test_a_mode_switch_leaves_nothing_of_the_other_mode(tmp_path):
     assert node.ipsets == {} and node.ipvs == {} and "kube-ipvs0" not in node.links
     assert WEB in node.tables["nat"]
     assert not any("match-set" in r for rules in node.tables["nat"].values() for r in rules)
+
+
+def test_steps_prints_each_nodes_first_sync_as_a_value():
+    from click.testing import CliRunner
+
+    from netlab.cli import main
+
+    r = CliRunner().invoke(main, ["steps", "--sync"])
+    assert r.exit_code == 0, r.output
+    assert r.output.startswith("# node node1: full sync\n## iptables-restore\n*mangle\n")
+    assert "# node node2: full sync" in r.output and f":{WEB} - [0:0]" in r.output
+    r = CliRunner().invoke(main, ["steps", "--sync", "scenarios/ipvs.yaml"])
+    assert r.exit_code == 0, r.output
+    assert "## ipvs\nadd-service TCP 10.104.146.102:80 rr\n" in r.output
+    assert "add-dest TCP 10.104.146.102:80 -> " in r.output

@@ -122,12 +122,20 @@ def test(files, manifests, junit, output) -> None:
 @main.command()
 @click.argument("file", required=False, type=click.Path())
 @click.option("-f", "--filename", "manifests", multiple=True, type=click.Path())
-def steps(file, manifests) -> None:
+@click.option("--sync", "show_sync", is_flag=True,
+              help="Print each node's first proxy sync instead (iptables-restore input, "
+                   "ipset restore, IPVS operations), as netlab applies it.")
+def steps(file, manifests, show_sync) -> None:
     """Print the lab as the ip commands you would type to build it by hand."""
     from netlab.plan.build import plan_lab
     from netlab.plan.manual import manual_steps
+    from netlab.proxy.sync import first_syncs
 
     plan, _ = plan_lab(scenario(file, manifests))
+    if show_sync:
+        for s in first_syncs(plan):
+            console.print_plain(s.describe())
+        return
     for step in manual_steps(plan, python="python3"):
         if step.why:
             console.print_plain(f"\n# {step.why}")

@@ -112,6 +112,173 @@ def _write_endpoint_jumps(rules: list[str], v: ServicePortView, chain: str,
                            "-j", sep_chain(v.spn, v.protocol, ep)))
 
 
+@dataclass(frozen=True)
+class _Decided:
+    """What syncProxyRules decides for one service port on one node, before writing rules."""
+
+    v: ServicePortView
+    cluster_eps: list[str]
+    local_eps: list[str]
+    reachable: list[str]
+    has_endpoints: bool
+    uses_cluster: bool
+    uses_local: bool
+    cluster_chain: str
+    local_chain: str
+    internal_chain: str
+    has_internal: bool
+    external_policy: str
+    has_external: bool
+    external: str
+    uses_external: bool
+    firewall: str
+    uses_fw: bool
+    no_target: str  # REJECT (no endpoints at all) or DROP (none local)
+    no_comment: str
+
+    def vip(self, ip: str) -> list[str]:
+        p = self.v.protocol
+        return ["-m", p, "-p", p, "-d", ip, "--dport", str(self.v.port)]
+
+    @property
+    def chains(self) -> list[str]:
+        """The service's own chains this node uses."""
+        v = self.v
+        used = [c for c, on in ((self.external, self.uses_external), (self.firewall, self.uses_fw),
+                                (self.cluster_chain, self.uses_cluster),
+                                (self.local_chain, self.uses_local)) if on]
+        return used + [sep_chain(v.spn, v.protocol, ep) for ep in self.reachable]
+
+
+def _decide(v: ServicePortView, cfg: ProxyConfig) -> _Decided:
+    proto = v.protocol
+    cats = categorize(v, cfg.node_name)
+    cluster_eps = [e.addr for e in cats.cluster]
+    local_eps = [e.addr for e in cats.local]
+    has = cats.has_any
+    cluster_chain, local_chain = svc_chain(v.spn, proto), svl_chain(v.spn, proto)
+    internal_chain, has_internal = (local_chain, bool(local_eps)) if v.itp_local else \
+        (cluster_chain, has)
+    external_policy, has_external = (local_chain, bool(local_eps)) if v.etp_local else \
+        (cluster_chain, has)
+    return _Decided(
+        v, cluster_eps, local_eps, [e.addr for e in cats.reachable], has,
+        bool(cluster_eps) and v.uses_cluster_endpoints,
+        bool(local_eps) and v.uses_local_endpoints, cluster_chain, local_chain,
+        internal_chain, has_internal, external_policy, has_external, ext_chain(v.spn, proto),
+        has and v.externally_accessible, fw_chain(v.spn, proto),
+        has and bool(v.lb_ips) and bool(v.lb_source_ranges),
+        "DROP" if has else "REJECT",
+        f"{v.spn} has no local endpoints" if has else f"{v.spn} has no endpoints")
+
+
+def _capture(d: _Decided, nat: list[str], filt: list[str]) -> None:
+    """The top-level rules that capture traffic to the service: its ClusterIP, external IPs,
+    load balancer IPs and node port; or reject/drop it when nothing can take it."""
+    v = d.v
+    if d.has_internal:
+        nat.append(_line("-A", KUBE_SERVICES, _comment(f"{v.spn} cluster IP"),
+                         d.vip(v.cluster_ip), "-j", d.internal_chain))
+    else:
+        filt.append(_line("-A", KUBE_SERVICES, _comment(d.no_comment), d.vip(v.cluster_ip),
+                          "-j", d.no_target))
+    for ip in v.external_ips:
+        if d.has_endpoints:
+            nat.append(_line("-A", KUBE_SERVICES, _comment(f"{v.spn} external IP"), d.vip(ip),
+                             "-j", d.external))
+        if not d.has_external:
+            filt.append(_line("-A", KUBE_EXTERNAL_SERVICES, _comment(d.no_comment), d.vip(ip),
+                              "-j", d.no_target))
+    for ip in v.lb_ips:
+        if d.has_endpoints:
+            nat.append(_line("-A", KUBE_SERVICES, _comment(f"{v.spn} loadbalancer IP"),
+                             d.vip(ip), "-j", d.firewall if d.uses_fw else d.external))
+        if d.uses_fw:
+            filt.append(_line("-A", KUBE_PROXY_FIREWALL,
+                              _comment(f"{v.spn} traffic not accepted by {d.firewall}"),
+                              d.vip(ip), "-j", "DROP"))
+    if not d.has_external:
+        for ip in v.lb_ips:
+            filt.append(_line("-A", KUBE_EXTERNAL_SERVICES, _comment(d.no_comment), d.vip(ip),
+                              "-j", d.no_target))
+    proto, node_port = v.protocol, ["--dport", str(v.node_port)]
+    if v.node_port and d.has_endpoints:
+        nat.append(_line("-A", KUBE_NODEPORTS, _comment(v.spn), "-m", proto, "-p", proto,
+                         node_port, "-j", d.external))
+    if v.node_port and not d.has_external:
+        filt.append(_line("-A", KUBE_EXTERNAL_SERVICES, _comment(d.no_comment), "-m",
+                          "addrtype", "--dst-type", "LOCAL", "-m", proto, "-p", proto,
+                          node_port, "-j", d.no_target))
+    if v.health_check_node_port:
+        filt.append(_line("-A", KUBE_NODEPORTS, _comment(f"{v.spn} health check node port"),
+                          "-m", "tcp", "-p", "tcp", "--dport", str(v.health_check_node_port),
+                          "-j", "ACCEPT"))
+
+
+def _external_rules(d: _Decided, cfg: ProxyConfig, nat: list[str]) -> None:
+    """KUBE-EXT-*: masquerade external traffic (Cluster policy), or keep the client's
+    address and short-circuit pods and the node itself to the cluster chain (Local)."""
+    v, ext = d.v, d.external
+    if not v.etp_local:
+        nat.append(_line("-A", ext, _comment(f"masquerade traffic for {v.spn} external "
+                                             "destinations"), "-j", KUBE_MARK_MASQ))
+    else:
+        nat += [
+            _line("-A", ext, _comment(f"pod traffic for {v.spn} external destinations"),
+                  "-s", cfg.cluster_cidr, "-j", d.cluster_chain),
+            _line("-A", ext, _comment(f"masquerade LOCAL traffic for {v.spn} external "
+                                      "destinations"),
+                  "-m", "addrtype", "--src-type", "LOCAL", "-j", KUBE_MARK_MASQ),
+            _line("-A", ext, _comment(f"route LOCAL traffic for {v.spn} external destinations"),
+                  "-m", "addrtype", "--src-type", "LOCAL", "-j", d.cluster_chain),
+        ]
+    if d.has_external:
+        nat.append(_line("-A", ext, "-j", d.external_policy))
+
+
+def _firewall_rules(d: _Decided, cfg: ProxyConfig, nat: list[str]) -> None:
+    """KUBE-FW-*: loadBalancerSourceRanges (and the LB addresses themselves when the node is
+    in a range, for traffic hairpinned through the load balancer)."""
+    v = d.v
+    fw_args = ["-A", d.firewall, *_comment(f"{v.spn} loadbalancer IP")]
+    from_node = False
+    for cidr in v.lb_source_ranges:
+        nat.append(_line(fw_args, "-s", cidr, "-j", d.external))
+        if cfg.node_ip and ipaddress.ip_address(cfg.node_ip) in ipaddress.ip_network(cidr):
+            from_node = True
+    if from_node:
+        nat += [_line(fw_args, "-s", ip, "-j", d.external) for ip in v.lb_ips]
+    nat.append(_line("-A", d.firewall, _comment(f"other traffic to {v.spn} will be dropped "
+                                                "by KUBE-PROXY-FIREWALL")))
+
+
+def _own_chains(d: _Decided, cfg: ProxyConfig, nat: list[str], large: bool,
+                sep_comments: dict[str, list[str]]) -> None:
+    """The service's own chains: masquerade of outside traffic, external and firewall chains,
+    the random pick of an endpoint, and one DNAT chain per endpoint."""
+    v, proto = d.v, d.v.protocol
+    if d.has_internal:
+        nat.append(_line("-A", d.internal_chain, _comment(f"{v.spn} cluster IP"),
+                         d.vip(v.cluster_ip), "!", "-s", cfg.cluster_cidr, "-j",
+                         KUBE_MARK_MASQ))
+    if d.uses_external:
+        _external_rules(d, cfg, nat)
+    if d.uses_fw:
+        _firewall_rules(d, cfg, nat)
+    if d.uses_cluster:
+        _write_endpoint_jumps(nat, v, d.cluster_chain, d.cluster_eps, large)
+    if d.uses_local:
+        _write_endpoint_jumps(nat, v, d.local_chain, d.local_eps, large)
+    sep_comment = [] if large else sep_comments.setdefault(v.spn, _comment(v.spn))
+    for ep in d.reachable:
+        sep = sep_chain(v.spn, proto, ep)
+        nat.append(_line("-A", sep, sep_comment, "-s", ep.rsplit(":", 1)[0], "-j",
+                         KUBE_MARK_MASQ))
+        recent = ["-m", "recent", "--name", sep, "--set"] if v.affinity_seconds else []
+        nat.append(_line("-A", sep, sep_comment, recent, "-m", proto, "-p", proto, "-j",
+                         "DNAT", "--to-destination", ep))
+
+
 def render(ports: Sequence[ServicePortView], cfg: ProxyConfig,
            stale_chains: Iterable[str] = (), changed: set[str] | None = None) -> Rendered:
     """The iptables-restore input of one sync on node CFG.node_name.
@@ -126,143 +293,15 @@ def render(ports: Sequence[ServicePortView], cfg: ProxyConfig,
     nat_rules: list[str] = masquerade_rules(cfg)
     active: set[str] = set()
     large = sum(len(v.endpoints) for v in ports) > LARGE_CLUSTER_ENDPOINTS
-    sep_comment_cache: dict[str, list[str]] = {}
-
+    sep_comments: dict[str, list[str]] = {}
     for v in ports:
-        proto = v.protocol
-        dport = ["--dport", str(v.port)]
-        cats = categorize(v, cfg.node_name)
-        cluster_eps = [e.addr for e in cats.cluster]
-        local_eps = [e.addr for e in cats.local]
-        has_endpoints = cats.has_any
-        uses_cluster = bool(cluster_eps) and v.uses_cluster_endpoints
-        uses_local = bool(local_eps) and v.uses_local_endpoints
-        cluster_chain, local_chain = svc_chain(v.spn, proto), svl_chain(v.spn, proto)
-        internal_chain, has_internal = cluster_chain, has_endpoints
-        if v.itp_local:
-            internal_chain, has_internal = local_chain, bool(local_eps)
-        external_policy, has_external = cluster_chain, has_endpoints
-        if v.etp_local:
-            external_policy, has_external = local_chain, bool(local_eps)
-        external = ext_chain(v.spn, proto)
-        uses_external = has_endpoints and v.externally_accessible
-        firewall = fw_chain(v.spn, proto)
-        uses_fw = has_endpoints and bool(v.lb_ips) and bool(v.lb_source_ranges)
-        lb_chain = firewall if uses_fw else external
-        if not has_endpoints:
-            int_target = ext_target = "REJECT"
-            int_comment = ext_comment = f"{v.spn} has no endpoints"
-        else:
-            int_target = ext_target = "DROP"
-            int_comment = ext_comment = f"{v.spn} has no local endpoints"
-
-        def vip(ip: str) -> list[str]:
-            return ["-m", proto, "-p", proto, "-d", ip, *dport]  # noqa: B023
-
-        # Capture the ClusterIP, external IPs, load balancer IPs and node ports.
-        if has_internal:
-            nat_rules.append(_line("-A", KUBE_SERVICES, _comment(f"{v.spn} cluster IP"),
-                                   vip(v.cluster_ip), "-j", internal_chain))
-        else:
-            filter_rules.append(_line("-A", KUBE_SERVICES, _comment(int_comment),
-                                      vip(v.cluster_ip), "-j", int_target))
-        for ip in v.external_ips:
-            if has_endpoints:
-                nat_rules.append(_line("-A", KUBE_SERVICES, _comment(f"{v.spn} external IP"),
-                                       vip(ip), "-j", external))
-            if not has_external:
-                filter_rules.append(_line("-A", KUBE_EXTERNAL_SERVICES, _comment(ext_comment),
-                                          vip(ip), "-j", ext_target))
-        for ip in v.lb_ips:
-            if has_endpoints:
-                nat_rules.append(_line("-A", KUBE_SERVICES,
-                                       _comment(f"{v.spn} loadbalancer IP"), vip(ip),
-                                       "-j", lb_chain))
-            if uses_fw:
-                filter_rules.append(_line(
-                    "-A", KUBE_PROXY_FIREWALL,
-                    _comment(f"{v.spn} traffic not accepted by {firewall}"), vip(ip),
-                    "-j", "DROP"))
-        if not has_external:
-            for ip in v.lb_ips:
-                filter_rules.append(_line("-A", KUBE_EXTERNAL_SERVICES, _comment(ext_comment),
-                                          vip(ip), "-j", ext_target))
-        if v.node_port:
-            if has_endpoints:
-                nat_rules.append(_line("-A", KUBE_NODEPORTS, _comment(v.spn), "-m", proto,
-                                       "-p", proto, "--dport", str(v.node_port),
-                                       "-j", external))
-            if not has_external:
-                filter_rules.append(_line(
-                    "-A", KUBE_EXTERNAL_SERVICES, _comment(ext_comment),
-                    "-m", "addrtype", "--dst-type", "LOCAL", "-m", proto, "-p", proto,
-                    "--dport", str(v.node_port), "-j", ext_target))
-        if v.health_check_node_port:
-            filter_rules.append(_line(
-                "-A", KUBE_NODEPORTS, _comment(f"{v.spn} health check node port"),
-                "-m", "tcp", "-p", "tcp", "--dport", str(v.health_check_node_port),
-                "-j", "ACCEPT"))
-
-        # The service's own chains; an unchanged service keeps them as they are.
-        reachable = [e.addr for e in cats.reachable]
-        chains = [c for c, used in ((external, uses_external), (firewall, uses_fw),
-                                    (cluster_chain, uses_cluster), (local_chain, uses_local))
-                  if used] + [sep_chain(v.spn, proto, ep) for ep in reachable]
+        d = _decide(v, cfg)
+        _capture(d, nat_rules, filter_rules)
+        chains = d.chains
         active.update(chains)
-        if changed is not None and v.service not in changed:
-            continue
-        nat_chains.extend(chains)
-        if has_internal:
-            nat_rules.append(_line("-A", internal_chain, _comment(f"{v.spn} cluster IP"),
-                                   vip(v.cluster_ip), "!", "-s", cfg.cluster_cidr,
-                                   "-j", KUBE_MARK_MASQ))
-        if uses_external:
-            if not v.etp_local:
-                nat_rules.append(_line(
-                    "-A", external,
-                    _comment(f"masquerade traffic for {v.spn} external destinations"),
-                    "-j", KUBE_MARK_MASQ))
-            else:
-                nat_rules += [
-                    _line("-A", external,
-                          _comment(f"pod traffic for {v.spn} external destinations"),
-                          "-s", cfg.cluster_cidr, "-j", cluster_chain),
-                    _line("-A", external,
-                          _comment(f"masquerade LOCAL traffic for {v.spn} external "
-                                   "destinations"),
-                          "-m", "addrtype", "--src-type", "LOCAL", "-j", KUBE_MARK_MASQ),
-                    _line("-A", external,
-                          _comment(f"route LOCAL traffic for {v.spn} external destinations"),
-                          "-m", "addrtype", "--src-type", "LOCAL", "-j", cluster_chain),
-                ]
-            if has_external:
-                nat_rules.append(_line("-A", external, "-j", external_policy))
-        if uses_fw:
-            fw_args = ["-A", firewall, *_comment(f"{v.spn} loadbalancer IP")]
-            from_node = False
-            for cidr in v.lb_source_ranges:
-                nat_rules.append(_line(fw_args, "-s", cidr, "-j", external))
-                if cfg.node_ip and ipaddress.ip_address(cfg.node_ip) in \
-                        ipaddress.ip_network(cidr):
-                    from_node = True
-            if from_node:
-                for ip in v.lb_ips:
-                    nat_rules.append(_line(fw_args, "-s", ip, "-j", external))
-            nat_rules.append(_line(
-                "-A", firewall,
-                _comment(f"other traffic to {v.spn} will be dropped by KUBE-PROXY-FIREWALL")))
-        if uses_cluster:
-            _write_endpoint_jumps(nat_rules, v, cluster_chain, cluster_eps, large)
-        if uses_local:
-            _write_endpoint_jumps(nat_rules, v, local_chain, local_eps, large)
-        sep_comment = [] if large else sep_comment_cache.setdefault(v.spn, _comment(v.spn))
-        for ep in reachable:
-            sep = sep_chain(v.spn, proto, ep)
-            ip = ep.rsplit(":", 1)[0]
-            nat_rules.append(_line("-A", sep, sep_comment, "-s", ip, "-j", KUBE_MARK_MASQ))
-            recent = ["-m", "recent", "--name", sep, "--set"] if v.affinity_seconds else []
-            nat_rules.append(_line("-A", sep, sep_comment, recent, "-m", proto, "-p", proto,
-                                   "-j", "DNAT", "--to-destination", ep))
+        if changed is None or v.service in changed:  # an unchanged service keeps its chains
+            nat_chains.extend(chains)
+            _own_chains(d, cfg, nat_rules, large, sep_comments)
 
     for chain in sorted(set(stale_chains) - active):
         if chain.startswith(SERVICE_CHAIN_PREFIXES):

@@ -16,11 +16,11 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from netlab.model import LabSpec, NodeInfo
+from netlab.model import LabPlan, LabSpec, NodeInfo
 from netlab.model.sync import Key, NodeSync, NodeSyncState, VirtualServer
 from netlab.plan import cni
 from netlab.proxy import iptables, ipvs
-from netlab.proxy.core import ProxyConfig, ServicePortView
+from netlab.proxy.core import ProxyConfig, ServicePortView, service_ports
 
 Stale = tuple[tuple[str, int, str], ...]
 
@@ -87,3 +87,17 @@ def ipvs_sync(spec: LabSpec, node: NodeInfo, draft: IpvsDraft,
                     iptables="" if rules_unchanged else body, noflush=False,
                     addresses=r.addresses, ipvs=ipvs.diff(current, draft.desired),
                     conntrack=stale), done
+
+
+def first_syncs(plan: LabPlan) -> list[NodeSync]:
+    """What ``up`` applies to each node at its first (full) sync, every planned endpoint
+    ready: for ``netlab steps --sync`` and for reading."""
+    ports = service_ports(plan.services, plan.endpoints)
+    out = []
+    for node in plan.nodes:
+        if plan.spec.proxy_mode == "ipvs":
+            draft = ipvs_draft(plan.spec, node, ports, None, None)
+            out.append(ipvs_sync(plan.spec, node, draft, None, {})[0])
+        else:
+            out.append(iptables_sync(plan.spec, node, ports, None, None)[0])
+    return out
