@@ -298,3 +298,16 @@ def test_steps_prints_each_nodes_first_sync_as_a_value():
     assert r.exit_code == 0, r.output
     assert "## ipvs\nadd-service TCP 10.104.146.102:80 rr\n" in r.output
     assert "add-dest TCP 10.104.146.102:80 -> " in r.output
+
+
+def test_the_launcher_has_its_apps_imported_before_it_forks():
+    """A container forked from the launcher must not pay an import: that made a 100-pod
+    up four times slower (bench-build 0.8 s -> 3.2 s)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, netlab.apps.runner; "
+            "print('netlab.apps.web' in sys.modules, 'netlab.apps.healthz' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.split() == ["True", "True"]

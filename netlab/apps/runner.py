@@ -9,20 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+# imported before the launcher forks, so a container does not pay an import (the cluster DNS
+# server, one per lab, imports its own on start)
+from netlab.apps import healthz, web
 from netlab.kernel import launcher
 
 
 def web_app(req: dict, ready: Callable[[], None]) -> None:
-    from netlab.apps import web
-
     bound = web.bind(req.get("tcp") or [], req.get("udp") or [], req.get("ips") or [])
     ready()
     web.serve(bound, req.get("ips") or [])
 
 
 def healthz_app(req: dict, ready: Callable[[], None]) -> None:
-    from netlab.apps import healthz, web
-
     server = healthz.bind(req["port"], req["namespace"], req["name"], req["count"])
     ready()
     web.serve([server], [])
