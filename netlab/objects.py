@@ -166,9 +166,14 @@ def _endpoint_groups(plan: LabPlan, namespace: str, name: str) -> list[tuple[tup
     return sorted(groups.items())
 
 
-def _target_ref(pod: str) -> dict:
-    ns, name = pod.split("/", 1)
-    return {"kind": "Pod", "namespace": ns, "name": name}
+def _where(pod: str, node: str) -> dict:
+    """nodeName and targetRef of an address, when it has them: hand-written Endpoints of a
+    Service without a selector name no pod (and often no node)."""
+    out: dict = {"nodeName": node} if node else {}
+    if pod:
+        ns, name = pod.split("/", 1)
+        out["targetRef"] = {"kind": "Pod", "namespace": ns, "name": name}
+    return out
 
 
 def endpoints_object(plan: LabPlan, info: ServiceInfo, created: float) -> dict:
@@ -177,7 +182,7 @@ def endpoints_object(plan: LabPlan, info: ServiceInfo, created: float) -> dict:
     for ports, addrs in _endpoint_groups(plan, svc.namespace, svc.name):
         subset: dict = {}
         for ready_key, field in ((True, "addresses"), (False, "notReadyAddresses")):
-            items = [{"ip": ip, "nodeName": node, "targetRef": _target_ref(pod)}
+            items = [{"ip": ip, **_where(pod, node)}
                      for ip, pod, node, ready in sorted(addrs) if ready is ready_key]
             if items:
                 subset[field] = items
@@ -209,8 +214,7 @@ def endpointslice_objects(plan: LabPlan, info: ServiceInfo, created: float) -> l
             "addressType": "IPv4",
             "endpoints": [{"addresses": [ip],
                            "conditions": {"ready": ready, "serving": ready,
-                                          "terminating": False},
-                           "nodeName": node, "targetRef": _target_ref(pod)}
+                                          "terminating": False}, **_where(pod, node)}
                           for ip, pod, node, ready in sorted(addrs)],
             "ports": [{"name": n, "port": p, "protocol": proto} for n, p, proto in ports],
         })

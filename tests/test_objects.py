@@ -63,3 +63,24 @@ def test_endpoints_table_truncates_like_kubectl():
     sc = scenario(lab_doc(), deployment(replicas=5), service(cluster_ip="10.96.0.100"))
     text = objects.endpoints_table(plan_lab(sc)[0], 0, "default", now=1)
     assert "+ 2 more..." in text
+
+
+def test_hand_written_endpoints_print_as_kubernetes_objects():
+    from netlab.objects import endpoints_object, endpointslice_objects
+
+    sc = scenario(lab_doc(), """apiVersion: v1
+kind: Service
+metadata: {name: outside}
+spec: {ports: [{port: 80, targetPort: 8080}]}
+""", """apiVersion: v1
+kind: Endpoints
+metadata: {name: outside}
+subsets: [{addresses: [{ip: 172.18.0.253}], ports: [{port: 8080}]}]
+""")
+    p = plan_lab(sc)[0]
+    info = next(s for s in p.services if s.service.name == "outside")
+    ep = endpoints_object(p, info, 0)
+    assert ep["subsets"][0]["addresses"] == [{"ip": "172.18.0.253"}]
+    (eps,) = endpointslice_objects(p, info, 0)
+    assert eps["endpoints"][0]["addresses"] == ["172.18.0.253"]
+    assert "targetRef" not in eps["endpoints"][0]

@@ -162,3 +162,31 @@ def test_selectorless_endpoints_and_external_name_in_plan():
     assert ext.cluster_ip == "" and out.cluster_ip
     (eps,) = plan.endpoints
     assert [(a.ip, n) for _p, _proto, a, n in eps.entries] == [("172.18.0.250", 8080)]
+
+
+def test_a_node_port_held_by_an_allocation_is_refused_on_a_change():
+    import pytest
+
+    from netlab.errors import ScenarioError
+
+    np = service(name="np").replace("spec: {selector", "spec: {type: NodePort, selector")
+    first, _ = plan_lab(scenario(lab_doc(), np))
+    held = first.services[0].service.ports[0].node_port
+    wants = service(name="other").replace("spec: {selector", "spec: {type: NodePort, selector") \
+        .replace("targetPort: 8000", f"targetPort: 8000, nodePort: {held}")
+    with pytest.raises(ScenarioError, match=f"node port {held}/TCP is already allocated to "
+                                            "default/np"):
+        plan_lab(scenario(lab_doc(), np, wants), previous=first)
+
+
+def test_a_cluster_ip_held_by_a_running_service_is_refused_on_a_change():
+    import pytest
+
+    from netlab.errors import ScenarioError
+
+    first, _ = plan_lab(scenario(lab_doc(), service(name="a")))
+    held = first.services[0].cluster_ip
+    with pytest.raises(ScenarioError, match=f"clusterIP {held} is already allocated to "
+                                            "default/a"):
+        plan_lab(scenario(lab_doc(), service(name="a"), service(name="b", cluster_ip=held)),
+                 previous=first)

@@ -15,7 +15,7 @@ from netlab.errors import UsageError
 from netlab.kernel.ns import netns_path
 from netlab.kernel.run import ns_argv, pod_argv, require_tool
 from netlab.model import CheckSpec, LabPlan
-from netlab.plan.naming import lab_dir
+from netlab.plan.naming import lab_dir, pod_file
 
 TOOLS = {"http": "curl", "ping": "ping", "dns": "dig"}
 
@@ -74,7 +74,7 @@ def resolve_source(plan: LabPlan, ref: str, namespace: str = "default") -> Where
 
 
 def _etc(plan: LabPlan, pod) -> str:
-    return f"{lab_dir(plan.spec.name)}/etc/{pod.namespace}.{pod.name}"
+    return f"{lab_dir(plan.spec.name)}/etc/{pod_file(pod.namespace, pod.name)}"
 
 
 def resolve_target(plan: LabPlan, ref: str, namespace: str = "default") -> tuple[str, int | None]:

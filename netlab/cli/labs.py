@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -14,6 +15,7 @@ from netlab.errors import UsageError
 from netlab.lifecycle.down import teardown
 from netlab.lifecycle.preflight import require_root
 from netlab.state import LabDir, list_labs
+from netlab.state.store import output_file
 
 
 @main.command()
@@ -114,7 +116,7 @@ def test(files, manifests, junit, output) -> None:
     elif len(suites) > 1:
         console.out.print(f"total of {len(suites)} labs: " + console.counts_text(everything))
     if junit:
-        with open(junit, "w", encoding="utf-8") as f:
+        with os.fdopen(output_file(junit), "w", encoding="utf-8") as f:
             f.write(junit_xml(suites))
     sys.exit(0 if all(r.passed for r in everything) else 1)
 

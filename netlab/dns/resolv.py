@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 
 from netlab.model import PodInfo, ServiceInfo
+from netlab.plan.naming import pod_hostname
 
 MAX_NAMESERVERS = 3  # glibc reads at most three; the kubelet keeps the first three
 
@@ -63,7 +64,7 @@ def hosts_file(pod: PodInfo, domain: str) -> str:
     lines = ["# Kubernetes-managed hosts file.", "127.0.0.1\tlocalhost",
              "::1\tlocalhost ip6-localhost ip6-loopback", "fe00::0\tip6-localnet",
              "fe00::0\tip6-mcastprefix", "fe00::1\tip6-allnodes", "fe00::2\tip6-allrouters"]
-    name = pod.spec.hostname or pod.name
+    name = pod_hostname(pod.spec.hostname or pod.name)
     if pod.spec.subdomain:
         fqdn = f"{name}.{pod.spec.subdomain}.{pod.namespace}.svc.{domain}"
         lines.append(f"{pod.ip}\t{fqdn}\t{name}")

@@ -48,7 +48,7 @@ def _child(req: dict, wfd: int, apps: dict[str, App]) -> None:
             enter_pod_files(req["etc"])
         null = os.open("/dev/null", os.O_RDONLY)
         os.dup2(null, 0)
-        log = os.open(req["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        log = os.open(req["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
         os.dup2(log, 1)
         os.dup2(log, 2)
         os.closerange(3, wfd)

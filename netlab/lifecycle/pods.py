@@ -19,7 +19,7 @@ from netlab.lifecycle.network import VXLAN_MTU
 from netlab.lifecycle.runtime import Runtime
 from netlab.model import Container, LabPlan, PodInfo
 from netlab.model.state import ContainerState
-from netlab.plan.naming import host_veth_index
+from netlab.plan.naming import host_veth_index, pod_file, pod_hostname
 from netlab.state import LabDir
 
 log = logging.getLogger("netlab")
@@ -29,15 +29,15 @@ def attachment(plan: LabPlan, pod: PodInfo) -> PodAttachment:
     """What POD needs from its node's network (pure)."""
     node = plan.node(pod.node)
     return PodAttachment(
-        node_netns=node.netns, netns=pod.netns, uts=pod.uts, hostname=pod.spec.hostname
-        or pod.name, host_veth=pod.host_veth, ip=pod.ip,
+        node_netns=node.netns, netns=pod.netns, uts=pod.uts,
+        hostname=pod_hostname(pod.spec.hostname or pod.name), host_veth=pod.host_veth, ip=pod.ip,
         prefixlen=ipaddress.ip_network(node.pod_cidr).prefixlen, gateway=node.gateway,
         mtu=VXLAN_MTU if plan.spec.routing == "vxlan" else 0,
         veth_index=host_veth_index(pod.ip, node.pod_cidr))
 
 
 def pod_etc_dir(ld: LabDir, pod: PodInfo) -> str:
-    return f"{ld.path}/etc/{pod.namespace}.{pod.name}"
+    return f"{ld.path}/etc/{pod_file(pod.namespace, pod.name)}"
 
 
 def read_host_resolv() -> str:
@@ -63,9 +63,11 @@ def container_request(plan: LabPlan, pod: PodInfo, c: Container, ld: LabDir) -> 
     """What the launcher runs for container C of POD (pure apart from the paths)."""
     links = service_env(plan.services, pod.namespace) if pod.spec.enable_service_links else {}
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-           "HOSTNAME": pod.name, "HOME": "/root", **links, **dict(c.env)}
+           "HOSTNAME": pod_hostname(pod.spec.hostname or pod.name), "HOME": "/root", **links,
+           **dict(c.env)}
     req = {"netns": netns_path(pod.netns), "uts": pod.uts, "etc": pod_etc_dir(ld, pod),
-           "log": ld.log_path(f"{pod.namespace}.{pod.name}.{c.name}"), "env": env}
+           "log": f"{ld.path}/logs/{pod_file(pod.namespace, pod.name, c.name, keep='.log')}",
+           "env": env}
     if c.command or c.args:
         return dict(req, app="exec", argv=list(c.command) + list(c.args))
     image = plan.spec.image_app(c.image)

@@ -37,17 +37,20 @@ def live_processes(state: LabState, kernel: Kernel | None = None
     return out
 
 
+WAIT_PROBED_MAX_S = 60.0  # up never waits longer for probes; get pods shows the rest
+
+
 def wait_probed(lab: str, extra_s: float = 10.0) -> bool:
     """Wait until every container with a readiness probe has had its first verdict from the
     lab's controller (like kubectl rollout status), at most the probes' own initial delay
-    and period plus EXTRA_S. Returns False if the deadline passed first."""
+    and period plus EXTRA_S, and never more than a minute. False if the deadline came first."""
     plan = load(lab).plan
     probed = [(p.key, c.name, c.readiness) for p in plan.pods for c in p.spec.containers
               if c.readiness is not None]
     if not probed:
         return True
-    deadline = time.monotonic() + extra_s + max(r.initial_delay + r.period * r.success_threshold
-                                                for _k, _c, r in probed)
+    deadline = time.monotonic() + min(WAIT_PROBED_MAX_S, extra_s + max(
+        r.initial_delay + r.period * r.success_threshold for _k, _c, r in probed))
     ld = LabDir(lab)
     while time.monotonic() < deadline:
         state = ld.load_state()

@@ -159,6 +159,32 @@ def plan_lab(sc: Scenario, ipam: dict[str, dict] | None = None,
     return plan, {k: v.to_dict() for k, v in allocators.items()}
 
 
+def _check_held(sc: Scenario, before: dict[str, ServiceInfo]) -> None:
+    """A ClusterIP or node port a manifest asks for must not be one a running lab gave
+    another Service that stays (the manifests' own clashes are the loader's)."""
+    staying = {f"{s.namespace}/{s.name}" for s in sc.services}
+    kept = {k: i for k, i in before.items() if k in staying}
+    ips = {i.cluster_ip: k for k, i in kept.items() if i.cluster_ip not in ("", "None")}
+    held = {(p.node_port, p.protocol): key for key, info in kept.items()
+            for p in info.service.ports if p.node_port}
+    held |= {(info.service.health_check_node_port, "TCP"): key for key, info in kept.items()
+             if info.service.health_check_node_port}
+    for svc in sc.services:
+        key = f"{svc.namespace}/{svc.name}"
+        owner = ips.get(svc.cluster_ip)
+        if svc.cluster_ip and owner and owner != key:
+            raise ScenarioError(f"clusterIP {svc.cluster_ip} is already allocated to {owner}",
+                                field=f"Service/{svc.name} spec.clusterIP")
+        wanted = [(p.node_port, p.protocol) for p in svc.ports if p.node_port]
+        if svc.health_check_node_port:
+            wanted.append((svc.health_check_node_port, "TCP"))
+        for port, proto in wanted:
+            owner = held.get((port, proto))
+            if owner and owner != key:
+                raise ScenarioError(f"node port {port}/{proto} is already allocated to "
+                                    f"{owner}", field=f"Service/{svc.name} spec.ports")
+
+
 def plan_services(sc: Scenario, previous: tuple[ServiceInfo, ...] = (),
                   released: frozenset[str] = frozenset()) -> tuple[ServiceInfo, ...]:
     """ClusterIPs, node ports and health check ports: the ones the manifests ask for, those a
@@ -166,6 +192,7 @@ def plan_services(sc: Scenario, previous: tuple[ServiceInfo, ...] = (),
     names). RELEASED addresses (of services deleted from a running lab) are not handed out
     again, so a recreated Service gets a new ClusterIP, as in a cluster."""
     before = {i.key: i for i in previous}
+    _check_held(sc, before)
     used = {s.cluster_ip for s in sc.services if s.cluster_ip and s.cluster_ip != "None"}
     used |= set(released)
     used_ports = {p.node_port for s in sc.services for p in s.ports if p.node_port} | \
@@ -178,6 +205,7 @@ def plan_services(sc: Scenario, previous: tuple[ServiceInfo, ...] = (),
             kept[old.key] = old
             used.add(old.cluster_ip)
             used_ports |= {p.node_port for p in old.service.ports if p.node_port}
+
     out = []
     for svc in sc.services:
         key = f"{svc.namespace}/{svc.name}"

@@ -10,6 +10,8 @@ import hashlib
 import json
 
 IFNAMSIZ = 15
+NAME_MAX = 255  # bytes of one path component (a namespace file, a log file)
+HOST_NAME_MAX = 63  # the kubelet truncates a pod's hostname to 63 characters
 # Kubernetes' rand.SafeEncodeString alphabet: no vowels, no 0/1/3, so no words are spelled.
 SAFE_ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"
 RUN_DIR = "/run/netlab"
@@ -25,6 +27,28 @@ def check_ifname(name: str) -> str:
 
 def _digest(*parts: str) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()
+
+
+def fit(name: str, limit: int = NAME_MAX, keep: str = "") -> str:
+    """NAME if it fits LIMIT bytes, else cut and made unique again with a hash of the whole;
+    KEEP is a suffix that always stays (".log"). Kubernetes allows names longer than the
+    kernel's path components (a pod name of 253 characters)."""
+    if len((name + keep).encode()) <= limit:
+        return name + keep
+    tag = "-" + _digest("fit", name)[:12]
+    room = limit - len(tag.encode()) - len(keep.encode())
+    return name.encode()[:room].decode(errors="ignore") + tag + keep
+
+
+def pod_hostname(name: str) -> str:
+    """The pod's hostname: its name, truncated to 63 characters without a trailing '-' or
+    '.' (the kubelet's truncateHostname)."""
+    return name[:HOST_NAME_MAX].rstrip("-.") if len(name) > HOST_NAME_MAX else name
+
+
+def pod_file(namespace: str, pod: str, *more: str, keep: str = "") -> str:
+    """A file or folder name for a pod (its UTS namespace, its /etc files, its logs)."""
+    return fit(".".join([namespace, pod, *more]), keep=keep)
 
 
 def lab_dir(lab: str) -> str:
@@ -44,7 +68,7 @@ def lan_netns(lab: str) -> str:
 
 
 def pod_netns(lab: str, namespace: str, pod: str) -> str:
-    return f"{NS_PREFIX}.{lab}.pod.{namespace}.{pod}"
+    return fit(f"{NS_PREFIX}.{lab}.pod.{namespace}.{pod}")
 
 
 def lab_netns_prefix(lab: str) -> str:
@@ -52,7 +76,7 @@ def lab_netns_prefix(lab: str) -> str:
 
 
 def pod_uts_path(lab: str, namespace: str, pod: str) -> str:
-    return f"{lab_dir(lab)}/uts/{namespace}.{pod}"
+    return f"{lab_dir(lab)}/uts/{pod_file(namespace, pod)}"
 
 
 def pod_host_veth(namespace: str, pod: str) -> str:

@@ -24,6 +24,8 @@ from netlab.scenario.kinds.lab import default_lab, load_lab
 from netlab.scenario.registry import KINDS, Kind, Loaded, Meta
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+MAX_DEPTH = 100  # no Kubernetes object nests nearly this deep
+MAX_DOCUMENTS = 10000
 BUILTIN_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
@@ -46,15 +48,59 @@ class Doc:
                              field=f"{self.label} {field}".strip())
 
 
+class StrictLoader(yaml.SafeLoader):
+    """The safe loader, as strict as kubectl: a key given twice in one mapping is an error,
+    and no document nests deeper than MAX_DEPTH (a deeper one would exhaust the stack)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent, index):  # noqa: ANN001 (PyYAML's signature)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"the document is nested deeper than {MAX_DEPTH} levels",
+                    self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node, deep=False):  # noqa: ANN001
+        if isinstance(node, yaml.MappingNode):
+            first: dict = {}
+            for key_node, _value in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    if key in first:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"key {key!r} is already set in this mapping (first "
+                            f"at line {first[key].line + 1})", key_node.start_mark)
+                    first[key] = key_node.start_mark
+                except TypeError:  # an unhashable key: the base class says so
+                    pass
+        return super().construct_mapping(node, deep)
+
+
 def parse_documents(text: str, file: str) -> list[Doc]:
-    """Split multi-document YAML (safe loader only); expand ``kind: List``."""
+    """Split multi-document YAML (strict safe loader only); expand ``kind: List``."""
+    raw: list = []
     try:
-        raw = list(yaml.safe_load_all(text))
+        for body in yaml.load_all(text, Loader=StrictLoader):  # noqa: S506 (a safe loader)
+            raw.append(body)
+            if len(raw) > MAX_DOCUMENTS:
+                raise ScenarioError(f"more than {MAX_DOCUMENTS} documents in one file",
+                                    file=file)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ScenarioError(f"YAML error{where}: {problem}", file=file) from None
+    except RecursionError:
+        raise ScenarioError("YAML error: the document is nested too deeply", file=file) from None
     docs: list[Doc] = []
     for i, body in enumerate(raw):
         if body is None:

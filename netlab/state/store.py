@@ -52,14 +52,16 @@ class LabDir:
         return os.path.isdir(self.path)
 
     def create(self) -> None:
+        """The lab's folder, private to root (state and logs hold the pods' environment)."""
+        make_private_dir(os.path.dirname(self.path))
         for sub in ("", "/logs", "/uts"):
-            os.makedirs(self.path + sub, mode=0o755, exist_ok=True)
+            os.makedirs(self.path + sub, mode=0o700, exist_ok=True)
 
     # -- lock ----------------------------------------------------------------------------
 
     def lock(self, wait_s: float = 0) -> None:
         """Take the lab's lock; wait up to WAIT_S seconds for another command to finish."""
-        os.makedirs(self.path, exist_ok=True)
+        os.makedirs(self.path, mode=0o700, exist_ok=True)
         fd = os.open(f"{self.path}/lock", os.O_RDWR | os.O_CREAT, 0o600)
         deadline = time.monotonic() + wait_s
         while True:
@@ -92,7 +94,8 @@ class LabDir:
         text = "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in entries)
         with self._journal_lock:
             if self._journal is None:
-                self._journal = open(self.journal_path, "a", encoding="utf-8")  # noqa: SIM115
+                self._journal = os.fdopen(private_file(self.journal_path, os.O_APPEND), "a",
+                                          encoding="utf-8")
             self._journal.write(text)
             self._journal.flush()
 
@@ -121,7 +124,7 @@ class LabDir:
     def save_state(self, state: LabState) -> None:
         """Replace the state file atomically (readers never see half a file)."""
         tmp = self.state_path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
+        with os.fdopen(private_file(tmp, os.O_TRUNC), "w", encoding="utf-8") as f:
             json.dump(to_data(state), f, separators=(",", ":"))
         os.replace(tmp, self.state_path)
 
@@ -144,6 +147,31 @@ class LabDir:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
+def make_private_dir(path: str) -> None:
+    """PATH as a folder only root can enter (0700), whatever it was created with."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    if os.stat(path).st_mode & 0o077:
+        os.chmod(path, 0o700)
+
+
+def private_file(path: str, flags: int) -> int:
+    """Open PATH for writing, 0600, never through a symbolic link an attacker planted."""
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | flags, 0o600)
+
+
+def output_file(path: str) -> int:
+    """Open a file the user named for output (--junit): created or truncated, never through a
+    symbolic link (another user could have planted one pointing at a file of root's)."""
+    try:
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW |
+                       os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UsageError(f"{path} is a symbolic link; netlab does not write through one "
+                             "(give the real path)") from None
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+
+
 ERROR_LOG = f"{RUN_DIR}/netlab.log"
 ERROR_LOG_MAX = 1 << 20  # past this size the older half is dropped
 
@@ -153,8 +181,8 @@ def log_failure(text: str) -> str | None:
     which outlives the lab (a failed ``up`` removes the lab's own folder). Returns the log's
     path, or None when it cannot be written (not root)."""
     try:
-        os.makedirs(RUN_DIR, mode=0o700, exist_ok=True)
-        fd = os.open(ERROR_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+        make_private_dir(RUN_DIR)
+        fd = private_file(ERROR_LOG, os.O_APPEND)
         with os.fdopen(fd, "a", encoding="utf-8") as f:
             if f.tell() > ERROR_LOG_MAX:
                 with open(ERROR_LOG, encoding="utf-8", errors="replace") as old:

@@ -21,6 +21,12 @@ from netlab.scenario.kinds.common import boolean, whole
 
 SPEC = Path("spec")
 MAX_NAME = 40  # the lab name is part of every namespace name
+# Ranges that cannot carry a lab's traffic: a lab CIDR must not touch them.
+UNUSABLE = ((ipaddress.ip_network("0.0.0.0/8"), "'this network'"),
+            (ipaddress.ip_network("127.0.0.0/8"), "loopback"),
+            (ipaddress.ip_network("169.254.0.0/16"), "link-local"),
+            (ipaddress.ip_network("224.0.0.0/4"), "multicast"),
+            (ipaddress.ip_network("240.0.0.0/4"), "reserved, and broadcast"))
 
 
 def default_lab(name: str, first_file: str) -> LabSpec:
@@ -178,6 +184,11 @@ def _cidr(r: Report, value: object, path: Path) -> ipaddress.IPv4Network | None:
     if not isinstance(net, ipaddress.IPv4Network):
         r.add(path, "only IPv4 is supported")
         return None
+    for bad, what in UNUSABLE:
+        if net.overlaps(bad):
+            r.add(path, f"{net} overlaps {bad} ({what}), which cannot carry a lab's traffic; "
+                        "choose a private range such as 10.0.0.0/8 or 172.16.0.0/12")
+            return None
     return net
 
 

@@ -10,8 +10,11 @@ from netlab.scenario.kinds.common import boolean, ipv4, labels, port_proto, str_
 from netlab.scenario.registry import Loaded, Meta, kind
 
 DNS_POLICIES = ("ClusterFirst", "Default", "ClusterFirstWithHostNet", "None")
-PROBE_NUMBERS = (("initialDelaySeconds", 0, 0), ("periodSeconds", 10, 1),
-                 ("timeoutSeconds", 1, 1), ("successThreshold", 1, 1), ("failureThreshold", 3, 1))
+# (field, default, lowest, highest): a lab runs for minutes, not days; an hour of delay,
+# period or timeout is already more than any lesson waits for
+PROBE_NUMBERS = (("initialDelaySeconds", 0, 0, 3600), ("periodSeconds", 10, 1, 3600),
+                 ("timeoutSeconds", 1, 1, 3600), ("successThreshold", 1, 1, 1000),
+                 ("failureThreshold", 3, 1, 1000))
 
 
 @kind("Pod", ("v1",), schema.KINDS["Pod"])
@@ -156,9 +159,9 @@ def probe(r: Report, body: object, path: Path) -> Probe | None:
     if kinds[0] == "grpc":
         r.add(path.child("grpc"), "grpc probes are not supported yet")
         return None
-    n = {key: whole(r, body.get(key, default), path.child(key), low, None,
-                    f"must be a whole number >= {low}", default)
-         for key, default, low in PROBE_NUMBERS}
+    n = {key: whole(r, body.get(key, default), path.child(key), low, high,
+                    f"must be a whole number from {low} to {high}", default)
+         for key, default, low, high in PROBE_NUMBERS}
     handler = body[kinds[0]] or {}
     common = dict(initial_delay=n["initialDelaySeconds"], period=n["periodSeconds"],
                   timeout=n["timeoutSeconds"], success_threshold=n["successThreshold"],
