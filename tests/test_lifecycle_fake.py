@@ -311,3 +311,28 @@ def test_the_launcher_has_its_apps_imported_before_it_forks():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.split() == ["True", "True"]
+
+
+def test_a_change_killed_halfway_is_undone_by_the_next_command(tmp_path):
+    """A kill -9 leaves what the change did in the kernel, its mark, and the old saved state;
+    the next command on the lab puts the kernel back to that state."""
+    from netlab.lifecycle import pods
+    from netlab.lifecycle.supervise import attend
+
+    kernel, ld = make_lab(tmp_path)
+    before, state_before = kernel.dump(), ld.load_state()
+    rt = runtime(kernel, ld)
+    ch = change_mod.plan_change(rt.state, grow(ld), lambda spec: None)
+    ld.begin_change("netlab apply -f more.yaml")
+    # killed after replacing client, removing a web pod and adding the new pod "extra"
+    pods.delete(rt, list(ch.removed))
+    with kernel.processes.launcher(()) as launcher:
+        pods.add(rt, list(ch.added), launcher)
+    assert kernel.dump() != before
+    notes = attend(ld.lab, kernel, ld)
+    assert any("removed pod" in n for n in notes) and any("made again" in n for n in notes)
+    after = kernel.dump()
+    after["processes"] = [p for p in after["processes"] if not p[1].endswith("controller.log")]
+    assert after == before and not ld.change_pending()
+    assert comparable(ld.load_state()) == comparable(state_before)
+    assert attend(ld.lab, kernel, ld) == []  # nothing left to do

@@ -190,3 +190,22 @@ def test_a_cluster_ip_held_by_a_running_service_is_refused_on_a_change():
                                             "default/a"):
         plan_lab(scenario(lab_doc(), service(name="a"), service(name="b", cluster_ip=held)),
                  previous=first)
+
+
+def test_a_change_keeps_every_pod_that_stays_where_it_is():
+    """Deleting one object must not move the others (Kubernetes never re-schedules a running
+    pod): node, address and names stay; new pods go to the least loaded node."""
+    sc1 = scenario(lab_doc(nodes=("node1", "node2", "node3")), pod("a"), pod("b"), pod("c"),
+                   deployment(replicas=4))
+    first, ipam = plan_lab(sc1)
+    sc2 = scenario(lab_doc(nodes=("node1", "node2", "node3")), pod("b"), pod("c"),
+                   deployment(replicas=4), pod("d"))
+    second, _ = plan_lab(sc2, ipam, first)
+    before = {p.key: p for p in first.pods}
+    for p in second.pods:
+        if p.key in before:
+            assert p == before[p.key], p.key
+    d = next(p for p in second.pods if p.name == "d")
+    load = {n: sum(p.node == n for p in second.pods if p is not d)
+            for n in ("node1", "node2", "node3")}
+    assert load[d.node] == min(load.values())  # the least loaded node when d came

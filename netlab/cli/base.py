@@ -97,6 +97,17 @@ def pick_lab(lab: str | None) -> str:
     raise UsageError(f"several labs are up ({', '.join(labs)}): name one with --lab")
 
 
+def attend(lab: str | None) -> str:
+    """The lab a command works on, after finishing off a killed change or restarting a dead
+    controller (said on stderr)."""
+    from netlab.lifecycle.supervise import attend as attend_lab
+
+    name = pick_lab(lab)
+    for note in attend_lab(name):
+        console.err.print(f"netlab: lab {name}: {note}")
+    return name
+
+
 def scenario(file: str | None, manifests: tuple[str, ...], name: str = ""):
     paths = [file or default_scenario_path(), *manifests]
     sc = load_scenario(paths, default_name=name)

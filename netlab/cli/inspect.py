@@ -7,7 +7,7 @@ import platform
 import click
 
 from netlab import console, objects
-from netlab.cli.base import main, pick_lab
+from netlab.cli.base import attend, main
 from netlab.errors import UsageError
 from netlab.lifecycle import query
 
@@ -25,7 +25,7 @@ def get(kind, name, lab, namespace, all_namespaces, output) -> None:
         raise UsageError(f"unknown resource type '{kind}' (pods, deploy, svc, ep, "
                          "endpointslices, nodes)")
     kind = objects.RESOURCES[kind]
-    state = query.load(pick_lab(lab))
+    state = query.load(attend(lab))
     plan, procs = state.plan, query.live_processes(state)
     ns = None if all_namespaces else namespace
     if output in ("json", "yaml"):
@@ -60,7 +60,7 @@ def describe(ref, lab, namespace) -> None:
     kind, _, name = ref.partition("/")
     if kind not in ("pod", "pods", "po") or not name:
         raise UsageError(f"describe takes pod/NAME, got '{ref}'")
-    state = query.load(pick_lab(lab))
+    state = query.load(attend(lab))
     pod = next((p for p in state.plan.pods if p.name == name and p.namespace == namespace),
                None)
     if pod is None:

@@ -9,7 +9,7 @@ from dataclasses import replace
 import click
 
 from netlab.checks.runner import resolve_source, resolve_target, run_checks
-from netlab.cli.base import main, pick_lab, report
+from netlab.cli.base import attend, main, report
 from netlab.errors import UsageError
 from netlab.kernel.api import real
 from netlab.lifecycle import query
@@ -26,7 +26,7 @@ from netlab.model.state import LabState
 def exec_(lab, namespace, target, argv) -> None:
     """Run ARGV inside pod/NAME, deploy/NAME, node/NAME or client/NAME."""
     require_root()
-    state = query.load(pick_lab(lab))
+    state = query.load(attend(lab))
     if "/" not in target:
         raise UsageError(f"target must be pod/NAME, deploy/NAME, node/NAME or client/NAME, "
                          f"got '{target}'")
@@ -75,7 +75,7 @@ def check(source, protocol, target, lab, namespace, port, path, attempts, timeou
           status_, body_contains, backends, source_ip, output) -> None:
     """Check reachability now: netlab check pod/client http svc/web-svc-cip --backends 3"""
     require_root()
-    plan = query.load(pick_lab(lab)).plan
+    plan = query.load(attend(lab)).plan
     if protocol == "tcp" and port is None and "/" not in target:
         raise UsageError("a tcp check needs --port")
     spec = CheckSpec(name=f"{source} {protocol} {target}", source=source, protocol=protocol,

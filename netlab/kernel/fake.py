@@ -289,8 +289,11 @@ class FakePodNetwork:
         problems = []
         if pod.host_veth not in self.w.ns(pod.node_netns).links:
             problems.append(f"{pod.host_veth} is gone from {pod.node_netns}")
-        if "eth0" not in self.w.ns(pod.netns).links:
+        eth0 = self.w.ns(pod.netns).links.get("eth0")
+        if eth0 is None:
             problems.append(f"eth0 is gone from {pod.netns}")
+        elif pod.ip and f"{pod.ip}/{pod.prefixlen}" not in eth0.addresses:
+            problems.append(f"eth0 in {pod.netns} does not hold {pod.ip}")
         return problems
 
     def close(self) -> None:

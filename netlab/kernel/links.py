@@ -175,6 +175,11 @@ class Netns:
 
     # -- reads ---------------------------------------------------------------------------
 
+    def addresses(self, ifname: str) -> set[str]:
+        """IFNAME's IPv4 addresses as ip/prefix."""
+        return {f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}"
+                for a in self.ipr.get_addr(index=self.index(ifname), family=2)}
+
     def link_names(self) -> list[str]:
         return [link.get_attr("IFLA_IFNAME") for link in self.ipr.get_links()]
 

@@ -88,6 +88,8 @@ class RealPodNetwork:
         with Netns(pod.netns) as ns:
             if "eth0" not in ns.link_names():
                 problems.append(f"eth0 is gone from {pod.netns}")
+            elif pod.ip and f"{pod.ip}/{pod.prefixlen}" not in ns.addresses("eth0"):
+                problems.append(f"eth0 in {pod.netns} does not hold {pod.ip}")
         return problems
 
     def close(self) -> None:

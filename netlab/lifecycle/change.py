@@ -10,6 +10,7 @@ changed are synced, unless the proxy mode switches.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -93,11 +94,13 @@ def changed_services(old: LabPlan, new: LabPlan, ready: dict[str, bool]) -> set[
 
 
 class Transaction:
-    """Undo steps, registered before each step runs; run in reverse unless ``success``."""
+    """Undo steps, registered before each step runs; run in reverse unless ``success``.
+    ``clean`` stays true unless an undo step failed too."""
 
     def __init__(self) -> None:
         self._undo: list[tuple[str, Callable[[], None]]] = []
         self.success = False
+        self.clean = True
 
     def undo(self, what: str, fn: Callable[[], None]) -> None:
         self._undo.append((what, fn))
@@ -113,13 +116,15 @@ class Transaction:
                 fn()
             except Exception:  # keep undoing the rest; the original error is raised
                 log.exception("undoing %s failed", what)
+                self.clean = False
 
 
-def apply_change(rt: Runtime, ch: Change, launcher: Launcher) -> None:
+def apply_change(rt: Runtime, ch: Change, launcher: Launcher,
+                 tx: Transaction | None = None) -> None:
     """Carry CH out on RT's lab; on failure, undo what was done and re-raise."""
     old_plan, old_system = rt.plan, dict(rt.state.system)
     old_mode = old_plan.spec.proxy_mode
-    with Transaction() as tx:
+    with tx or Transaction() as tx:
         # registered first, so it runs last, once the pods are back as they were
         tx.undo("the rules", lambda: _restore(rt, old_plan, old_system, launcher))
         for pod in ch.removed:  # DEL first: a replaced pod needs its name back
@@ -178,30 +183,38 @@ def _restore(rt: Runtime, old_plan: LabPlan, old_system: dict[str, Proc],
 def change(lab: str, edit: Edit, progress: Progress = no_progress, *,
            kernel: Kernel | None = None, ld: LabDir | None = None,
            kernel_check: Callable[[LabSpec], None] = check_kernel,
-           controller: bool = True) -> tuple[LabPlan, LabPlan]:
+           controller: bool = True, who: str = "") -> tuple[LabPlan, LabPlan]:
     """Change running lab LAB: EDIT turns its documents into the new ones. Waits (up to 10 s)
-    for another change to finish, stops the lab's controller, reads the state, changes the
-    lab all or nothing, saves the state and starts the controller again."""
+    for another change to finish, stops the lab's controller, finishes off a change that was
+    killed, reads the state, changes the lab all or nothing, saves the state and starts the
+    controller again."""
+    from netlab.lifecycle.query import load
+    from netlab.lifecycle.recover import recover_if_pending
+
     if kernel is None:
         require_root()
         kernel = real()
     ld = ld or LabDir(lab)
     if not ld.exists():
         raise UsageError(f"lab '{lab}' is not up")
-    ld.lock(wait_s=10)
+    who = who or " ".join(["netlab", *sys.argv[1:]])
+    ld.lock(wait_s=10, who=who)
     try:
         stop_controller(ld, kernel)
-        from netlab.lifecycle.query import load
-
+        recover_if_pending(lambda: Runtime(load(lab, ld), ld, kernel), ld, kernel)
         state = load(lab, ld)
         before = state.plan
         ch = plan_change(state, edit, kernel_check)
         rt = Runtime(state, ld, kernel, progress)
+        ld.begin_change(who)  # from here, a kill leaves the mark for the next command
+        tx = Transaction()
         try:
             with kernel.processes.launcher(LAUNCHER) as launcher:
-                apply_change(rt, ch, launcher)
+                apply_change(rt, ch, launcher, tx)
         finally:
             rt.save()  # the lab as it is now: changed, or as it was with restarted pods
+            if tx.success or tx.clean:
+                ld.end_change()
         return before, rt.plan
     finally:
         if controller:

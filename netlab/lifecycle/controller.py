@@ -174,10 +174,15 @@ def main(argv: list[str]) -> int:
         while not stop:
             if not os.path.exists(ld.state_path):
                 return 0  # the lab was removed
-            try:
-                controller.tick()
-            except Exception:
-                log.exception("lab %s: controller tick failed", lab)
+            # A tick changes the lab: it takes the lock, and skips while a command holds it
+            # (a change stops this process first; this only guards the moments around that).
+            if ld.try_lock("the lab's controller"):
+                try:
+                    controller.tick()
+                except Exception:
+                    log.exception("lab %s: controller tick failed", lab)
+                finally:
+                    ld.unlock()
             time.sleep(TICK_S)
     return 0
 

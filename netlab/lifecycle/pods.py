@@ -101,7 +101,8 @@ def add(rt: Runtime, pods: Sequence[PodInfo], launcher: Launcher,
             rt.event(pod.key, "Normal", "Scheduled",
                      f"Successfully assigned {pod.key} to {pod.node}")
             if not pod.spec.host_network:
-                rt.ld.record({"kind": "netns", "name": pod.netns},
+                rt.ld.record({"kind": "netns", "name": pod.netns, "pod": pod.key,
+                              "node": pod.node, "veth": pod.host_veth, "uts": pod.uts},
                              {"kind": "uts", "path": pod.uts})
                 if on_added:
                     on_added(pod)

@@ -123,12 +123,33 @@ def plan_lab(sc: Scenario, ipam: dict[str, dict] | None = None,
     pods: list[PodInfo] = []
     seen: set[tuple[str, str]] = set()
     host_veths: dict[tuple[str, str], str] = {}
-    for ns, name, labels, spec, owner, thash in desired_pods(sc):
+    # A running lab's pods that stay as they are keep everything: a running pod is never
+    # placed again (its node, address and namespaces are real).
+    kept = {p.key: p for p in previous.pods} if previous else {}
+    wanted = desired_pods(sc)
+    load = {n.name: 0 for n in nodes}
+    for ns, name, labels, spec, _o, _t in wanted:
+        old = kept.get(f"{ns}/{name}")
+        if old is not None and (old.labels, old.spec) == (labels, spec):
+            load[old.node] += 1
+        elif spec.node_name:
+            load[spec.node_name] += 1
+    for ns, name, labels, spec, owner, thash in wanted:
         if (ns, name) in seen:
             raise ScenarioError(f"two pods are named {ns}/{name}", field=f"Pod/{name}")
         seen.add((ns, name))
+        old = kept.get(f"{ns}/{name}")
+        if old is not None and (old.labels, old.spec) == (labels, spec):
+            allocators[old.node].allocate(old.key)  # it holds its address already
+            if old.host_veth:
+                host_veths[(old.node, old.host_veth)] = old.key
+            pods.append(old)
+            continue
         if spec.node_name:
             node = by_name[spec.node_name]
+        elif previous is not None:  # a change: the least loaded node, as the scheduler would
+            node = min(nodes, key=lambda n: (load[n.name], n.index))
+            load[node.name] += 1
         else:
             node = nodes[cursor % len(nodes)]
             cursor += 1

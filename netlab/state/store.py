@@ -59,10 +59,11 @@ class LabDir:
 
     # -- lock ----------------------------------------------------------------------------
 
-    def lock(self, wait_s: float = 0) -> None:
-        """Take the lab's lock; wait up to WAIT_S seconds for another command to finish."""
+    def lock(self, wait_s: float = 0, who: str = "") -> None:
+        """Take the lab's lock; wait up to WAIT_S seconds for another command to finish. WHO
+        (the command) is written into the lock, for the message another command shows."""
         os.makedirs(self.path, mode=0o700, exist_ok=True)
-        fd = os.open(f"{self.path}/lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(f"{self.path}/lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         deadline = time.monotonic() + wait_s
         while True:
             try:
@@ -73,11 +74,44 @@ class LabDir:
                     os.close(fd)
                     raise
                 if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 512, 0).decode(errors="replace").strip()
                     os.close(fd)
-                    raise LabBusy(f"lab '{self.lab}' is busy: another netlab command holds "
-                                  "its lock") from None
+                    raise LabBusy(f"lab '{self.lab}' is busy: {holder or 'another command'} "
+                                  f"is changing it (waited {wait_s:g}s); try again when it "
+                                  "is done") from None
                 time.sleep(0.05)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{who or 'netlab'} (pid {os.getpid()})".encode(), 0)
         self._lock_fd = fd
+
+    def try_lock(self, who: str = "") -> bool:
+        """Take the lock if it is free now; False when another command holds it."""
+        try:
+            self.lock(0, who)
+            return True
+        except LabBusy:
+            return False
+
+    # -- a change in progress -------------------------------------------------------------
+
+    @property
+    def pending_path(self) -> str:
+        return f"{self.path}/change.pending"
+
+    def begin_change(self, what: str) -> None:
+        """Mark a change as under way (before it touches the kernel). Only a change that was
+        killed leaves the mark: the next command puts the kernel back to the saved state."""
+        with os.fdopen(private_file(self.pending_path, os.O_TRUNC), "w") as f:
+            f.write(what)
+
+    def end_change(self) -> None:
+        try:
+            os.unlink(self.pending_path)
+        except FileNotFoundError:
+            pass
+
+    def change_pending(self) -> bool:
+        return os.path.exists(self.pending_path)
 
     def unlock(self) -> None:
         if self._lock_fd is not None:
