@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from netlab.model import Container, LabPlan, PodInfo, ServiceInfo
@@ -39,65 +40,171 @@ Procs = dict[str, dict[str, ContainerState]]  # pod key -> container -> state
 
 def container_ready(c: Container, st: ContainerState) -> bool:
     """A container with a readiness probe is unready until the controller saw it pass."""
-    return st.ready if st.ready is not None else st.running and c.readiness is None
+    return st.running and (st.ready if st.ready is not None else c.readiness is None)
 
 
-def pod_status(pod: PodInfo, procs: Procs) -> tuple[int, int, str, int]:
-    """(ready containers, containers, STATUS, restarts) as kubectl shows them."""
+@dataclass(frozen=True)
+class PodStatus:
+    ready: int  # app containers running and ready
+    total: int
+    reason: str  # kubectl's STATUS column
+    restarts: int
+    last_restart: float  # wall clock of the last restart's exit (0: none)
+    phase: str  # Pending | Running | Succeeded | Failed
+    initialized: bool
+
+    def restarts_text(self, now: float) -> str:
+        """kubectl's RESTARTS: "3 (42s ago)"."""
+        if not self.restarts or not self.last_restart:
+            return str(self.restarts)
+        return f"{self.restarts} ({human_age(now - self.last_restart)} ago)"
+
+
+def _phase(pod: PodInfo, states: dict[str, ContainerState], initialized: bool) -> str:
+    """The pod's phase, as the kubelet's getPhase decides it."""
+    if not initialized:
+        failed = any(st.state == "terminated" and st.exit_code != 0
+                     for st in states.values())
+        return "Failed" if failed and pod.spec.restart_policy == "Never" else "Pending"
+    app = [states.get(c.name) for c in pod.spec.containers]
+    if any(st is None or (st.state == "waiting" and st.restarts == 0) for st in app):
+        return "Pending"
+    if any(st.running for st in app):
+        return "Running"
+    ended = [st for st in app if st.state == "terminated"]
+    if len(ended) < len(app) or pod.spec.restart_policy == "Always":
+        return "Running"  # waiting to restart
+    ok = all(st.exit_code == 0 for st in ended)
+    if ok:
+        return "Succeeded"
+    return "Running" if pod.spec.restart_policy == "OnFailure" else "Failed"
+
+
+def _ended_reason(st: ContainerState) -> str:
+    if st.reason:
+        return st.reason
+    return f"Signal:{st.signal}" if st.signal else f"ExitCode:{st.exit_code}"
+
+
+def pod_status(pod: PodInfo, procs: Procs) -> PodStatus:
+    """What kubectl shows for a pod (its printPod): the first init container that has not
+    completed decides (Init:N/M, Init:Error, Init:CrashLoopBackOff); then the last app
+    container with something to say (CrashLoopBackOff, Error, Completed...), else the phase."""
     states = procs.get(pod.key, {})
-    total = len(pod.spec.containers)
-    running = sum(1 for s in states.values() if s.running)
-    ready = sum(1 for c in pod.spec.containers
-                if container_ready(c, states.get(c.name, ContainerState("pending"))))
-    failed = [s for s in states.values() if s.state == "failed"]
-    status = "Running" if running == total else ("Error" if failed else "Pending")
-    restarts = sum(s.restarts for s in states.values())
-    return ready, total, status, restarts
+    inits = pod.spec.init_containers
+    initialized = all(c.name in states and states[c.name].completed for c in inits)
+    phase = _phase(pod, states, initialized)
+    reason = phase
+    last = max((st.last_finished for st in states.values()), default=0.0)
+    restarts = 0
+    if not initialized:
+        for i, c in enumerate(inits):
+            st = states.get(c.name)
+            restarts += st.restarts if st else 0
+            if st is not None and st.completed:
+                continue
+            if st is not None and st.state == "terminated":
+                reason = "Init:" + _ended_reason(st)
+            elif st is not None and st.state == "waiting" and st.reason and \
+                    st.reason != "PodInitializing":
+                reason = "Init:" + st.reason
+            else:
+                reason = f"Init:{i}/{len(inits)}"
+            break
+        return PodStatus(0, len(pod.spec.containers), reason, restarts, last, phase, False)
+    ready, has_running = 0, False
+    for c in reversed(pod.spec.containers):
+        st = states.get(c.name)
+        if st is None:
+            reason = "PodInitializing" if inits else "ContainerCreating"
+            continue
+        restarts += st.restarts
+        if st.state == "waiting" and st.reason:
+            reason = st.reason
+        elif st.state == "terminated":
+            reason = _ended_reason(st)
+        elif container_ready(c, st):
+            has_running = True
+            ready += 1
+    if reason == "Completed" and has_running:
+        reason = "Running" if ready == len(pod.spec.containers) else "NotReady"
+    return PodStatus(ready, len(pod.spec.containers), reason, restarts, last, phase, True)
+
+
+def _state_object(st: ContainerState, created: float) -> dict:
+    if st.running:
+        return {"running": {"startedAt": _ts(st.started or created)}}
+    if st.state == "waiting":
+        return {"waiting": {"reason": st.reason or "ContainerCreating",
+                            **({"message": st.message} if st.message else {})}}
+    return {"terminated": {"exitCode": st.exit_code if st.exit_code is not None else 137,
+                           **({"signal": st.signal} if st.signal else {}),
+                           "reason": st.reason or "Error",
+                           **({"message": st.message} if st.message else {}),
+                           "startedAt": _ts(st.started or created),
+                           "finishedAt": _ts(st.finished or created)}}
+
+
+def container_status(c: Container, st: ContainerState | None, created: float) -> dict:
+    """A Kubernetes ContainerStatus."""
+    st = st or ContainerState("waiting", reason="ContainerCreating")
+    out = {"name": c.name, "image": c.image, "ready": container_ready(c, st),
+           "started": st.running, "restartCount": st.restarts,
+           "state": _state_object(st, created), "lastState": {}}
+    if st.last_reason:
+        out["lastState"] = {"terminated": {
+            "exitCode": st.last_exit_code if st.last_exit_code is not None else 137,
+            "reason": st.last_reason, "startedAt": _ts(st.last_started or created),
+            "finishedAt": _ts(st.last_finished or created)}}
+    return out
+
+
+def _container_spec(c: Container) -> dict:
+    obj: dict = {"name": c.name, "image": c.image}
+    if c.command:
+        obj["command"] = list(c.command)
+    if c.args:
+        obj["args"] = list(c.args)
+    if c.ports:
+        obj["ports"] = [{"containerPort": p.container_port, "protocol": p.protocol,
+                         **({"name": p.name} if p.name else {})} for p in c.ports]
+    return obj
 
 
 def pod_object(plan: LabPlan, pod: PodInfo, procs: Procs, created: float) -> dict:
     node = plan.node(pod.node)
     states = procs.get(pod.key, {})
-    _ready, total, status, _ = pod_status(pod, procs)
-    meta: dict = {"name": pod.name, "namespace": pod.namespace, "labels": dict(pod.labels),
-                  "creationTimestamp": _ts(created)}
+    status = pod_status(pod, procs)
+    meta: dict = {"name": pod.name, "namespace": pod.namespace, "uid": pod.uid,
+                  "labels": dict(pod.labels), "creationTimestamp": _ts(created)}
     if pod.owner:
         kind, name = pod.owner.split("/", 1)
         meta["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
                                     "name": f"{name}-{pod.template_hash}", "controller": True}]
-    containers, cstatus = [], []
-    for c in pod.spec.containers:
-        obj: dict = {"name": c.name, "image": c.image}
-        if c.command:
-            obj["command"] = list(c.command)
-        if c.args:
-            obj["args"] = list(c.args)
-        if c.ports:
-            obj["ports"] = [{"containerPort": p.container_port, "protocol": p.protocol,
-                             **({"name": p.name} if p.name else {})} for p in c.ports]
-        containers.append(obj)
-        st = states.get(c.name, ContainerState("pending", started=created))
-        running = st.running
-        state = {"running": {"startedAt": _ts(st.started or created)}} if running else \
-            {"terminated": {"reason": "Error", "message": st.reason, "exitCode": 1}}
-        cstatus.append({"name": c.name, "image": c.image, "ready": running, "started": running,
-                        "restartCount": st.restarts, "state": state})
-    ready = status == "Running"
-    cond = "True" if ready else "False"
-    return {
-        "apiVersion": "v1", "kind": "Pod", "metadata": meta,
-        "spec": {"containers": containers, "nodeName": pod.node,
-                 **({"hostNetwork": True} if pod.spec.host_network else {})},
-        "status": {
-            "phase": "Running" if ready else ("Failed" if status == "Error" else "Pending"),
-            "hostIP": node.lan_ip, "hostIPs": [{"ip": node.lan_ip}],
-            "podIP": pod.ip, "podIPs": [{"ip": pod.ip}],
-            "conditions": [{"type": t, "status": cond} for t in
-                           ("Initialized", "Ready", "ContainersReady", "PodScheduled")],
-            "containerStatuses": cstatus, "startTime": _ts(created),
-        },
-        "_total": total,
+    spec: dict = {"containers": [_container_spec(c) for c in pod.spec.containers],
+                  "nodeName": pod.node, "restartPolicy": pod.spec.restart_policy}
+    if pod.spec.init_containers:
+        spec["initContainers"] = [_container_spec(c) for c in pod.spec.init_containers]
+    if pod.spec.host_network:
+        spec["hostNetwork"] = True
+    ready = status.ready == status.total and status.initialized
+    conditions = {"Initialized": status.initialized, "Ready": ready, "ContainersReady": ready,
+                  "PodScheduled": True}
+    body: dict = {
+        "phase": status.phase,
+        "hostIP": node.lan_ip, "hostIPs": [{"ip": node.lan_ip}],
+        "podIP": pod.ip, "podIPs": [{"ip": pod.ip}],
+        "conditions": [{"type": t, "status": "True" if v else "False"}
+                       for t, v in conditions.items()],
+        "containerStatuses": [container_status(c, states.get(c.name), created)
+                              for c in pod.spec.containers],
+        "startTime": _ts(created),
     }
+    if pod.spec.init_containers:
+        body["initContainerStatuses"] = [container_status(c, states.get(c.name), created)
+                                         for c in pod.spec.init_containers]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec,
+            "status": body, "_total": status.total}
 
 
 def service_object(info: ServiceInfo, created: float) -> dict:
@@ -266,8 +373,9 @@ def pods_table(plan: LabPlan, procs: Procs, created: float, wide: bool,
     for pod in sorted(plan.pods, key=lambda p: (p.namespace, p.name)):
         if namespace is not None and pod.namespace != namespace:
             continue
-        ready, total, status, restarts = pod_status(pod, procs)
-        row = [pod.name, f"{ready}/{total}", status, str(restarts), human_age(now - created)]
+        st = pod_status(pod, procs)
+        row = [pod.name, f"{st.ready}/{st.total}", st.reason, st.restarts_text(now),
+               human_age(now - created)]
         if namespace is None:
             row.insert(0, pod.namespace)
         if wide:
@@ -358,52 +466,82 @@ def _probe_text(kind: str, probe) -> str:
             f"#success={probe.success_threshold} #failure={probe.failure_threshold}")
 
 
+def _describe_state(label: str, st: ContainerState, created: float) -> list[str]:
+    """kubectl describe's State (or Last State) block."""
+    pad = " " * (16 - len(label) - 1)
+    if st.running:
+        return [f"    {label}:{pad}Running", f"      Started:      {_ts(st.started or created)}"]
+    if st.state == "waiting":
+        out = [f"    {label}:{pad}Waiting",
+               f"      Reason:       {st.reason or 'ContainerCreating'}"]
+        return out + ([f"      Message:      {st.message}"] if st.message else [])
+    out = [f"    {label}:{pad}Terminated", f"      Reason:       {st.reason or 'Error'}"]
+    if st.message:
+        out.append(f"      Message:      {st.message}")
+    out.append(f"      Exit Code:    {st.exit_code if st.exit_code is not None else 137}")
+    if st.signal:
+        out.append(f"      Signal:       {st.signal}")
+    return out + [f"      Started:      {_ts(st.started or created)}",
+                  f"      Finished:     {_ts(st.finished or created)}"]
+
+
+def _describe_container(c: Container, st: ContainerState | None, created: float) -> list[str]:
+    st = st or ContainerState("waiting", reason="ContainerCreating")
+    out = [f"  {c.name}:", f"    Image:          {c.image}"]
+    for p in c.ports or ():
+        out.append(f"    Port:           {p.container_port}/{p.protocol}")
+    if c.command:
+        out.append("    Command:        " + " ".join(c.command))
+    if c.args:
+        out.append("    Args:           " + " ".join(c.args))
+    out += _describe_state("State", st, created)
+    if st.last_reason:
+        out += _describe_state("Last State", ContainerState(
+            "terminated", reason=st.last_reason, exit_code=st.last_exit_code,
+            started=st.last_started, finished=st.last_finished), created)
+    out.append(f"    Ready:          {container_ready(c, st) or st.completed}")
+    out.append(f"    Restart Count:  {st.restarts}")
+    if c.liveness:
+        out.append("    " + _probe_text("Liveness", c.liveness))
+    if c.readiness:
+        out.append("    " + _probe_text("Readiness", c.readiness))
+    return out
+
+
 def describe_pod(plan: LabPlan, pod: PodInfo, procs: Procs, events: list[Event],
                  created: float, now: float | None = None) -> str:
     """kubectl describe pod, for the fields netlab has."""
     now = now or time.time()
     node = plan.node(pod.node)
-    ready, total, status, _ = pod_status(pod, procs)
+    status = pod_status(pod, procs)
+    states = procs.get(pod.key, {})
     labels = [f"{k}={v}" for k, v in pod.labels] or ["<none>"]
     out = [f"Name:             {pod.name}", f"Namespace:        {pod.namespace}",
            f"Node:             {pod.node}/{node.lan_ip}",
            f"Start Time:       {_ts(created)}",
            f"Labels:           {labels[0]}", *(f"                  {x}" for x in labels[1:]),
-           f"Status:           {status}", f"IP:               {pod.ip}"]
+           f"Status:           {status.phase}", f"IP:               {pod.ip}"]
     if pod.owner:
         out.append(f"Controlled By:    ReplicaSet/{pod.owner.split('/', 1)[1]}-"
                    f"{pod.template_hash}")
+    if pod.spec.init_containers:
+        out.append("Init Containers:")
+        for c in pod.spec.init_containers:
+            out += _describe_container(c, states.get(c.name), created)
     out.append("Containers:")
     for c in pod.spec.containers:
-        st = procs.get(pod.key, {}).get(c.name, ContainerState("pending", started=created))
-        running = st.running
-        is_ready = container_ready(c, st)
-        out.append(f"  {c.name}:")
-        out.append(f"    Image:          {c.image}")
-        for p in c.ports or ():
-            out.append(f"    Port:           {p.container_port}/{p.protocol}")
-        if c.command:
-            out.append("    Command:        " + " ".join(c.command))
-        if c.args:
-            out.append("    Args:           " + " ".join(c.args))
-        out.append(f"    State:          {'Running' if running else 'Terminated'}")
-        if running:
-            out.append(f"      Started:      {_ts(st.started or created)}")
-        elif st.reason:
-            out.append(f"      Reason:       Error: {st.reason}")
-        out.append(f"    Ready:          {is_ready}")
-        out.append(f"    Restart Count:  {st.restarts}")
-        if c.liveness:
-            out.append("    " + _probe_text("Liveness", c.liveness))
-        if c.readiness:
-            out.append("    " + _probe_text("Readiness", c.readiness))
-    cond = "True" if ready == total else "False"
-    out += ["Conditions:", "  Type              Status", "  Initialized       True",
-            f"  Ready             {cond}", f"  ContainersReady   {cond}",
-            "  PodScheduled      True"]
+        out += _describe_container(c, states.get(c.name), created)
+    ready = str(status.initialized and status.ready == status.total)
+    out += ["Conditions:", "  Type              Status",
+            f"  Initialized       {status.initialized}", f"  Ready             {ready}",
+            f"  ContainersReady   {ready}", "  PodScheduled      True"]
+    return "\n".join(out + events_block(events, now))
+
+
+def events_block(events: list[Event], now: float) -> list[str]:
+    """kubectl describe's Events table."""
     if not events:
-        out.append("Events:            <none>")
-        return "\n".join(out)
+        return ["Events:            <none>"]
     rows = []
     for e in events:
         age = human_age(now - e.last)
@@ -411,11 +549,9 @@ def describe_pod(plan: LabPlan, pod: PodInfo, procs: Procs, events: list[Event],
             age = f"{age} (x{e.count} over {human_age(e.last - e.first)})"
         source = "default-scheduler" if e.reason == "Scheduled" else "kubelet"
         rows.append([e.type, e.reason, age, source, e.message])
-    out.append("Events:")
-    out += ["  " + line for line in table(["Type", "Reason", "Age", "From", "Message"],
-                                          [["----", "------", "----", "----", "-------"],
-                                           *rows]).splitlines()]
-    return "\n".join(out)
+    return ["Events:"] + ["  " + line for line in table(
+        ["Type", "Reason", "Age", "From", "Message"],
+        [["----", "------", "----", "----", "-------"], *rows]).splitlines()]
 
 
 def deployments_table(plan: LabPlan, procs: Procs, created: float, namespace: str | None,
@@ -432,7 +568,7 @@ def deployments_table(plan: LabPlan, procs: Procs, created: float, namespace: st
     for (ns, name), pods in sorted(owners.items()):
         if namespace is not None and ns != namespace:
             continue
-        ready = sum(1 for p in pods if pod_status(p, procs)[0] == len(p.spec.containers))
+        ready = sum(1 for p in pods if pod_status(p, procs).ready == len(p.spec.containers))
         row = [name, f"{ready}/{len(pods)}", str(len(pods)), str(ready),
                human_age(now - created)]
         if namespace is None:
@@ -441,12 +577,59 @@ def deployments_table(plan: LabPlan, procs: Procs, created: float, namespace: st
     return table(headers, rows) if rows else _none(namespace)
 
 
+def _event_rows(events: dict[str, list[Event]], namespace: str | None):
+    """(namespace, object, event) in time order; node events live in "default"."""
+    rows = []
+    for key, evs in events.items():
+        if key.startswith("node/"):
+            ns, obj = "default", key
+        else:
+            ns, name = key.split("/", 1)
+            obj = f"pod/{name}"
+        if namespace is None or ns == namespace:
+            rows += [(ns, obj, e) for e in evs]
+    return sorted(rows, key=lambda r: r[2].last)
+
+
+def events_table(events: dict[str, list[Event]], namespace: str | None,
+                 now: float | None = None) -> str:
+    """kubectl get events: LAST SEEN, TYPE, REASON, OBJECT, MESSAGE."""
+    now = now or time.time()
+    headers = ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    if namespace is None:
+        headers.insert(0, "NAMESPACE")
+    rows = []
+    for ns, obj, e in _event_rows(events, namespace):
+        row = [human_age(now - e.last), e.type, e.reason, obj, e.message]
+        if namespace is None:
+            row.insert(0, ns)
+        rows.append(row)
+    return table(headers, rows) if rows else _none(namespace)
+
+
+def event_objects(events: dict[str, list[Event]], namespace: str | None) -> list[dict]:
+    out = []
+    for ns, obj, e in _event_rows(events, namespace):
+        kind, name = obj.split("/", 1)
+        out.append({"apiVersion": "v1", "kind": "Event", "type": e.type, "reason": e.reason,
+                    "message": e.message, "count": e.count,
+                    "firstTimestamp": _ts(e.first), "lastTimestamp": _ts(e.last),
+                    "involvedObject": {"kind": "Pod" if kind == "pod" else "Node",
+                                       "name": name, **({"namespace": ns}
+                                                        if kind == "pod" else {})},
+                    "metadata": {"namespace": ns},
+                    "source": {"component": "default-scheduler" if e.reason == "Scheduled"
+                               else "kubelet"}})
+    return out
+
+
 # -- get: one entry point per output form ---------------------------------------------------
 
 RESOURCES = {"deployments": "deploy", "deployment": "deploy", "deploy": "deploy",
              "pods": "pods", "pod": "pods", "po": "pods", "services": "svc", "service": "svc",
              "svc": "svc", "endpoints": "ep", "ep": "ep", "endpointslices": "eps",
-             "endpointslice": "eps", "nodes": "nodes", "node": "nodes", "no": "nodes"}
+             "endpointslice": "eps", "nodes": "nodes", "node": "nodes", "no": "nodes",
+             "events": "events", "event": "events", "ev": "events"}
 
 
 def objects_of(kind: str, plan: LabPlan, procs: Procs, created: float,

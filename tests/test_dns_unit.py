@@ -167,13 +167,12 @@ def test_cluster_domain_is_configurable():
 
 
 def test_service_links_can_be_switched_off():
-    from netlab.lifecycle.pods import container_request
-    from netlab.state import LabDir
+    from netlab.lifecycle.pods import container_env
 
     sc = scenario(lab_doc(dns=True), service(cluster_ip="10.96.0.100"), pod("linked"),
                   pod("unlinked").replace("spec:", "spec:\n  enableServiceLinks: false"))
     p = plan_lab(sc)[0]
-    env = {x.name: container_request(p, x, x.spec.containers[0], LabDir("t"))["env"]
+    env = {x.name: container_env(p, x, x.spec.containers[0])
            for x in p.pods if x.name in ("linked", "unlinked")}
     assert env["linked"]["WEB_SVC_CIP_SERVICE_HOST"] == "10.96.0.100"
     assert not any(k.startswith("WEB_SVC_CIP") for k in env["unlinked"])

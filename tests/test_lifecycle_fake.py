@@ -9,6 +9,7 @@ by a change gets 10.96.0.102. Lab folders live in pytest's temporary directory.
 from __future__ import annotations
 
 import itertools
+from concurrent.futures import Executor, Future
 
 import pytest
 
@@ -73,15 +74,31 @@ class Clock:
         return self.now
 
 
-def controller(kernel, ld, verdicts: dict[str, bool] | None = None, clock=None) -> Controller:
-    """A controller whose readiness probes answer from VERDICTS (pod name -> ok)."""
-    verdicts = verdicts if verdicts is not None else {}
+class Inline(Executor):
+    """Probes run at once, in the controller's thread (a test's ticks are then exact)."""
 
-    def probe(p, pod, container, node_netns):
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        fut: Future = Future()
+        try:
+            fut.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            fut.set_exception(exc)
+        return fut
+
+
+def controller(kernel, ld, verdicts: dict[str, bool] | None = None, clock=None) -> Controller:
+    """A controller whose readiness probes answer from VERDICTS (pod name -> ok); its clock
+    is also the lab's wall clock."""
+    verdicts = verdicts if verdicts is not None else {}
+    clock = clock or Clock()
+
+    def probe(p, pod, container, node_netns, pid):
         return verdicts.get(pod.name, True), "probe says no"
 
-    return Controller(runtime(kernel, ld), kernel.processes.launcher(()), probe=probe,
-                      clock=clock or Clock())
+    rt = runtime(kernel, ld)
+    rt.clock = clock
+    return Controller(rt, kernel.processes.launcher(()), probe=probe, clock=clock,
+                      pool=Inline())
 
 
 # -- syncs ---------------------------------------------------------------------------------------
@@ -259,8 +276,8 @@ def test_a_change_failing_at_any_step_is_rolled_back(tmp_path, mode, make_edit):
             # not a failed change
             run_change(kernel, ld, make_edit(ld))
             failed = [c for cs in ld.load_state().processes.values() for c in cs.values()
-                      if c.state == "failed"]
-            assert len(failed) == 1 and "injected failure" in failed[0].reason
+                      if c.reason == "StartError"]
+            assert len(failed) == 1 and "injected failure" in failed[0].message
             continue
         with pytest.raises(FakeKernelError, match="injected failure"):
             run_change(kernel, ld, make_edit(ld))

@@ -38,9 +38,11 @@ def test_pods_table_columns():
     assert "NOMINATED" in header and "IP" in header
     client = next(line for line in text.splitlines() if line.startswith("client"))
     assert client.split()[:5] == ["client", "1/1", "Running", "0", "65s"]
-    procs[p.pods[0].key] = {"web": ContainerState("failed", reason="bind: address in use")}
+    procs[p.pods[1].key] = {"web": ContainerState("terminated", reason="StartError",
+                                                  exit_code=128,
+                                                  message="bind: address in use")}
     failed = objects.pods_table(p, procs, 0, False, "default", now=65).splitlines()
-    assert any(line.split()[1:3] == ["0/1", "Error"] for line in failed)
+    assert any(line.split()[1:3] == ["0/1", "StartError"] for line in failed)
 
 
 def test_endpoints_objects_are_kubernetes_shaped():

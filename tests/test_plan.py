@@ -209,3 +209,14 @@ def test_a_change_keeps_every_pod_that_stays_where_it_is():
     load = {n: sum(p.node == n for p in second.pods if p is not d)
             for n in ("node1", "node2", "node3")}
     assert load[d.node] == min(load.values())  # the least loaded node when d came
+
+
+def test_generated_pod_names_never_clash():
+    """Five characters from 27 clash now and then at a few hundred replicas; a clash is
+    drawn again, as the ReplicaSet controller retries its generateName."""
+    for replicas in (600, 1000):
+        plan, _ = plan_lab(scenario(lab_doc(nodes=("n1", "n2", "n3", "n4")).replace(
+            "spec:", "spec:\n  nodeCIDRMaskSize: 22\n  maxPods: 5000"),
+            deployment(replicas=replicas)))
+        names = [p.name for p in plan.pods]
+        assert len(names) == len(set(names)) == replicas

@@ -15,24 +15,26 @@ from netlab.apps import healthz, web
 from netlab.kernel import launcher
 
 
-def web_app(req: dict, ready: Callable[[], None]) -> None:
+def web_app(req: dict) -> Callable[[], None]:
     bound = web.bind(req.get("tcp") or [], req.get("udp") or [], req.get("ips") or [])
-    ready()
-    web.serve(bound, req.get("ips") or [])
+    return lambda: web.serve(bound, req.get("ips") or [])
 
 
-def healthz_app(req: dict, ready: Callable[[], None]) -> None:
+def healthz_app(req: dict) -> Callable[[], None]:
     server = healthz.bind(req["port"], req["namespace"], req["name"], req["count"])
-    ready()
-    web.serve([server], [])
+    return lambda: web.serve([server], [])
 
 
-def dns_app(req: dict, ready: Callable[[], None]) -> None:
+def dns_app(req: dict) -> Callable[[], None]:
     from netlab.dns import server
 
     udp, tcp = server.bind(req["state"])
-    ready()
-    server.run(udp, tcp)
+
+    def serve() -> None:
+        if req.get("state_in_sandbox"):  # the lab's folder, bound read-only in the container
+            udp.zone_source.path = req["state_in_sandbox"]
+        server.run(udp, tcp)
+    return serve
 
 
 APPS = {"web": web_app, "healthz": healthz_app, "dns": dns_app}

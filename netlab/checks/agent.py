@@ -1,10 +1,11 @@
 """python -m netlab.checks.agent: run one check's attempts inside a lab namespace.
 
-The job comes as JSON on stdin: the namespaces to enter (``netns``, ``uts``, and ``etc``, a pod's
-resolv.conf and hosts), the number of ``attempts``, a per-attempt ``deadline`` in seconds, and
-either ``argv`` (a probe tool: curl, ping, dig) or ``tcp: [host, port]`` (a TCP connect made
-here). The namespaces are entered once for all attempts, so a check of 30 attempts pays one
-interpreter start, not 30.
+The job comes as JSON on stdin: where to run (a node's or client's ``netns`` and ``uts``, or a
+pod's container: ``pid`` of its process and the ``security`` it runs with, whose view the agent
+takes as ``kubectl exec`` does), the number of ``attempts``, a per-attempt ``deadline`` in
+seconds, and either ``argv`` (a probe tool: curl, ping, dig) or ``tcp: [host, port]`` (a TCP
+connect made here). The namespaces are entered once for all attempts, so a check of 30
+attempts pays one interpreter start, not 30.
 
 Output: one JSON line per attempt, written as it ends::
 
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -78,14 +78,18 @@ def tcp_connect(host: str, port: int, timeout: float) -> dict:
 
 
 def enter(job: dict) -> None:
-    from netlab.kernel.enter import enter_pod_files
+    """Take the view the probe runs in; the tools it starts are born in it (a container's
+    PID namespace included)."""
+    from netlab.kernel import sandbox
     from netlab.kernel.ns import CLONE_NEWNET, CLONE_NEWUTS, setns_path
 
+    if job.get("pid"):
+        sandbox.enter_view(int(job["pid"]))
+        sandbox.drop_privileges(job.get("security") or {})
+        return
     setns_path(job["netns"], CLONE_NEWNET)
     if job.get("uts"):
         setns_path(job["uts"], CLONE_NEWUTS)
-    if job.get("etc") and os.path.isdir(job["etc"]):
-        enter_pod_files(job["etc"])
 
 
 def main() -> int:

@@ -6,8 +6,9 @@ import socket
 import subprocess
 
 from netlab.kernel.ns import WORKER
-from netlab.kernel.run import ns_argv
+from netlab.kernel.run import container_argv
 from netlab.model import Container, PodInfo, Probe
+from netlab.plan.security import security
 
 
 def probe_port(probe: Probe, container: Container) -> int | None:
@@ -19,13 +20,16 @@ def probe_port(probe: Probe, container: Container) -> int | None:
     return None
 
 
-def run_probe(probe: Probe, pod: PodInfo, container: Container,
-              node_netns: str) -> tuple[bool, str]:
+def run_probe(probe: Probe, pod: PodInfo, container: Container, node_netns: str,
+              pid: int) -> tuple[bool, str]:
     """One probe attempt: success (HTTP 200-399, a TCP connect, exit status 0) and, on
-    failure, the message the kubelet would put in its event."""
+    failure, the message the kubelet would put in its event. An exec probe runs in the view
+    of the container's process PID, as its user, like ``kubectl exec``."""
     if probe.kind == "exec":
+        argv = container_argv(pid, security(pod.spec, container).as_request(),
+                              list(probe.command))
         try:
-            r = subprocess.run(ns_argv(pod.netns, list(probe.command), pod.uts),
+            r = subprocess.run(argv,
                                capture_output=True, text=True, timeout=probe.timeout,
                                check=False)
         except subprocess.TimeoutExpired:

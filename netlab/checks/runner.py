@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import subprocess
 import sys
@@ -13,24 +12,55 @@ from dataclasses import dataclass
 from netlab.checks import agent, evaluate, probes
 from netlab.errors import UsageError
 from netlab.kernel.ns import netns_path
-from netlab.kernel.run import ns_argv, pod_argv, require_tool
-from netlab.model import CheckSpec, LabPlan
-from netlab.plan.naming import lab_dir, pod_file
+from netlab.kernel.run import container_argv, ns_argv, require_tool
+from netlab.model import CheckSpec, LabPlan, PodInfo
+from netlab.model.state import LabState
+from netlab.plan.naming import lab_dir
+from netlab.plan.security import security
+from netlab.state import LabDir
 
 TOOLS = {"http": "curl", "ping": "ping", "dns": "dig"}
 
 
 @dataclass(frozen=True)
 class Where:
+    """Where a probe or ``exec`` runs: a node's or client's namespaces, or a pod's running
+    container (its namespaces, root, user and capabilities, as ``kubectl exec``)."""
+
     label: str  # as the user wrote it, e.g. pod/client
     netns: str
     uts: str
-    etc: str = ""  # a pod's resolv.conf and hosts (pods only)
+    pid: int = 0  # a pod's container process (pods only)
+    security: dict | None = None  # what that container runs as
+    problem: str = ""  # why a pod's container cannot be entered
+    pod: str = ""  # namespace/name of the pod, and its container
+    container: str = ""
 
     def argv(self, argv: list[str]) -> list[str]:
-        if self.etc and os.path.isdir(self.etc):
-            return pod_argv(self.netns, self.uts, self.etc, argv)
+        if self.problem:
+            raise UsageError(self.problem)
+        if self.pid:
+            return container_argv(self.pid, self.security or {}, argv)
         return ns_argv(self.netns, argv, self.uts)
+
+
+def in_container(label: str, pod: PodInfo, state: LabState | None,
+                 container: str = "") -> Where:
+    """The view of POD's CONTAINER (default: its first) as it runs now."""
+    wanted = [c for c in pod.spec.containers if c.name == container] if container \
+        else list(pod.spec.containers[:1])
+    if not wanted:
+        names = ", ".join(c.name for c in pod.spec.containers)
+        raise UsageError(f"container {container} is not valid for pod {pod.name}: "
+                         f"choose one of: {names}")
+    c = wanted[0]
+    st = state.processes.get(pod.key, {}).get(c.name) if state else None
+    if st is None or not st.running or not st.pid:
+        return Where(label, pod.netns, pod.uts,
+                     problem=f"pod {pod.name} has no running container {c.name}: "
+                             f"{'it is ' + st.state if st else 'it has not started'}")
+    return Where(label, pod.netns, pod.uts, st.pid, security(pod.spec, c).as_request(),
+                 pod=pod.key, container=c.name)
 
 
 @dataclass(frozen=True)
@@ -48,8 +78,13 @@ class CheckResult:
         return self.result == evaluate.PASS
 
 
-def resolve_source(plan: LabPlan, ref: str, namespace: str = "default") -> Where:
+def resolve_source(plan: LabPlan, ref: str, namespace: str = "default",
+                   state: LabState | None = None, container: str = "") -> Where:
+    """Where REF (node/, client/, pod/ or deploy/NAME) runs things; a pod's running container
+    is read from STATE (default: the lab's saved state)."""
     kind, _, name = ref.partition("/")
+    if kind in ("pod", "deploy", "deployment") and state is None:
+        state = LabDir(plan.spec.name).load_state()
     uts_dir = f"{lab_dir(plan.spec.name)}/uts"
     if kind == "node":
         for n in plan.nodes:
@@ -62,19 +97,13 @@ def resolve_source(plan: LabPlan, ref: str, namespace: str = "default") -> Where
     elif kind == "pod":
         for p in plan.pods:
             if p.name == name and p.namespace == namespace:
-                return Where(ref, p.netns, p.uts or f"{uts_dir}/{p.node}", _etc(plan, p))
+                return in_container(ref, p, state, container)
     elif kind in ("deploy", "deployment"):
         pods = sorted((p for p in plan.pods if p.owner == f"Deployment/{name}"
                        and p.namespace == namespace), key=lambda p: p.name)
         if pods:
-            p = pods[0]
-            return Where(f"{ref} ({p.name})", p.netns, p.uts or f"{uts_dir}/{p.node}",
-                         _etc(plan, p))
+            return in_container(f"{ref} ({pods[0].name})", pods[0], state, container)
     raise UsageError(f"{ref} is not in lab '{plan.spec.name}' (namespace {namespace})")
-
-
-def _etc(plan: LabPlan, pod) -> str:
-    return f"{lab_dir(plan.spec.name)}/etc/{pod_file(pod.namespace, pod.name)}"
 
 
 def resolve_target(plan: LabPlan, ref: str, namespace: str = "default") -> tuple[str, int | None]:
@@ -122,8 +151,11 @@ def run_attempts(where: Where, job: dict, attempts: int,
     """Run ATTEMPTS probes of JOB (argv or tcp) in WHERE's namespaces, entered once by one
     agent process; each attempt is killed after DEADLINE_S. Never raises for what happens
     inside: an attempt that could not run says so (ran=False) and why."""
-    payload = dict(job, netns=netns_path(where.netns), uts=where.uts, etc=where.etc,
-                   attempts=attempts, deadline=deadline_s, env=PROBE_ENV)
+    if where.problem:
+        return [probes.Attempt(False, error=where.problem)] * attempts
+    payload = dict(job, netns=netns_path(where.netns), uts=where.uts, pid=where.pid,
+                   security=where.security, attempts=attempts, deadline=deadline_s,
+                   env=PROBE_ENV)
     argv = [sys.executable, "-m", "netlab.checks.agent"]
     budget = AGENT_START_S + attempts * (deadline_s + 1)
     try:
@@ -152,8 +184,8 @@ def run_attempts(where: Where, job: dict, attempts: int,
     return done
 
 
-def run_check(plan: LabPlan, check: CheckSpec) -> CheckResult:
-    where = resolve_source(plan, check.source, check.namespace)
+def run_check(plan: LabPlan, check: CheckSpec, state: LabState | None = None) -> CheckResult:
+    where = resolve_source(plan, check.source, check.namespace, state)
     if check.protocol in TOOLS:
         require_tool(TOOLS[check.protocol])
     deadline = check.timeout_s * 2 + 5
@@ -199,8 +231,9 @@ def run_check(plan: LabPlan, check: CheckSpec) -> CheckResult:
 
 
 def run_checks(plan: LabPlan, checks: list[CheckSpec], workers: int = 8) -> list[CheckResult]:
+    state = LabDir(plan.spec.name).load_state()
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(checks) or 1))) as pool:
-        return list(pool.map(lambda c: run_check(plan, c), checks))
+        return list(pool.map(lambda c: run_check(plan, c, state), checks))
 
 
 def junit_xml(suites: list[tuple[str, list[CheckResult]]]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import sys
 
 import click
 
@@ -20,12 +21,20 @@ from netlab.lifecycle import query
 @click.option("-A", "--all-namespaces", is_flag=True)
 @click.option("-o", "--output", type=click.Choice(["wide", "json", "yaml"]), default=None)
 def get(kind, name, lab, namespace, all_namespaces, output) -> None:
-    """Show pods, deploy, svc, ep, endpointslices or nodes, as kubectl does."""
+    """Show pods, deploy, svc, ep, endpointslices, nodes or events, as kubectl does."""
     if kind not in objects.RESOURCES:
         raise UsageError(f"unknown resource type '{kind}' (pods, deploy, svc, ep, "
-                         "endpointslices, nodes)")
+                         "endpointslices, nodes, events)")
     kind = objects.RESOURCES[kind]
     state = query.load(attend(lab))
+    if kind == "events":
+        ns = None if all_namespaces else namespace
+        if output in ("json", "yaml"):
+            console.print_data({"apiVersion": "v1", "kind": "List", "metadata": {},
+                                "items": objects.event_objects(state.events, ns)}, output)
+        else:
+            console.print_plain(objects.events_table(state.events, ns))
+        return
     plan, procs = state.plan, query.live_processes(state)
     ns = None if all_namespaces else namespace
     if output in ("json", "yaml"):
@@ -67,3 +76,28 @@ def describe(ref, lab, namespace) -> None:
         raise UsageError(f'pod "{name}" not found in namespace {namespace}')
     console.print_plain(objects.describe_pod(state.plan, pod, query.live_processes(state),
                                              state.events.get(pod.key, []), state.created))
+
+
+@main.command()
+@click.argument("ref")
+@click.option("--lab")
+@click.option("-n", "--namespace", default="default")
+@click.option("-c", "--container", default="", help="The container (default: the first).")
+def logs(ref, lab, namespace, container) -> None:
+    """Print a container's output, every run of it: netlab logs pod/NAME [-c CONTAINER]"""
+    kind, _, name = ref.partition("/")
+    if kind not in ("pod", "pods", "po", "deploy", "deployment") or not name:
+        raise UsageError(f"logs takes pod/NAME or deploy/NAME, got '{ref}'")
+    state = query.load(attend(lab))
+    pods = sorted((p for p in state.plan.pods if p.namespace == namespace and (
+        p.name == name if kind.startswith("po") else p.owner == f"Deployment/{name}")),
+        key=lambda p: p.name)
+    if not pods:
+        raise UsageError(f'{ref} not found in namespace {namespace}')
+    path = query.log_path(state, pods[0].key, container)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        data = b""
+    sys.stdout.buffer.write(data)

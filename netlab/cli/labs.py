@@ -12,8 +12,10 @@ from netlab import console, objects
 from netlab.checks.runner import junit_xml, run_checks
 from netlab.cli.base import build, main, note_lab, pick_lab, report, scenario
 from netlab.errors import UsageError
+from netlab.kernel.api import real
 from netlab.lifecycle.down import teardown
 from netlab.lifecycle.preflight import require_root
+from netlab.lifecycle.supervise import controller_alive
 from netlab.state import LabDir, list_labs
 from netlab.state.store import output_file
 
@@ -67,10 +69,17 @@ def status(output) -> None:
             data.append({"name": name, "status": "incomplete"})
             continue
         plan = state.plan
-        rows.append([name, "Up", str(len(plan.nodes)), str(len(plan.pods)),
+        alive = controller_alive(LabDir(name), real())
+        if not alive:
+            console.err.print(f"netlab: lab {name}: its controller is not running (containers "
+                              "are not restarted, probes not run); any netlab command on the "
+                              "lab starts it again")
+        rows.append([name, "Up" if alive else "Degraded", str(len(plan.nodes)),
+                     str(len(plan.pods)),
                      str(len(plan.services)), f"{plan.spec.proxy_mode}/{plan.spec.routing}",
                      objects.human_age(time.time() - state.created)])
-        data.append({"name": name, "status": "up", "nodes": len(plan.nodes),
+        data.append({"name": name, "status": "up" if alive else "degraded",
+                     "controller": "running" if alive else "stopped", "nodes": len(plan.nodes),
                      "pods": len(plan.pods), "services": len(plan.services),
                      "proxyMode": plan.spec.proxy_mode, "routing": plan.spec.routing})
     if output != "table":

@@ -12,47 +12,42 @@ from netlab.checks.runner import resolve_source, resolve_target, run_checks
 from netlab.cli.base import attend, main, report
 from netlab.errors import UsageError
 from netlab.kernel.api import real
-from netlab.lifecycle import query
+from netlab.lifecycle import pods, query
 from netlab.lifecycle.preflight import require_root
 from netlab.model import CheckSpec, Expect
-from netlab.model.state import LabState
 
 
 @main.command(name="exec", context_settings={"ignore_unknown_options": True})
 @click.option("--lab")
 @click.option("-n", "--namespace", default="default")
+@click.option("-c", "--container", default="", help="A pod's container (default: its first).")
 @click.argument("target")
 @click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
-def exec_(lab, namespace, target, argv) -> None:
-    """Run ARGV inside pod/NAME, deploy/NAME, node/NAME or client/NAME."""
+def exec_(lab, namespace, container, target, argv) -> None:
+    """Run ARGV inside pod/NAME, deploy/NAME (in a running container, as kubectl exec does),
+    node/NAME or client/NAME."""
     require_root()
     state = query.load(attend(lab))
     if "/" not in target:
         raise UsageError(f"target must be pod/NAME, deploy/NAME, node/NAME or client/NAME, "
                          f"got '{target}'")
-    where = resolve_source(state.plan, target, namespace)
+    where = resolve_source(state.plan, target, namespace, state, container)
     args = where.argv(list(argv))
+    env = exec_env(state, where) or dict(os.environ)
     sys.stdout.flush()
-    os.execve(args[0], args, container_env(state, target, namespace) or dict(os.environ))
+    os.execve(args[0], args, env)
 
 
-def container_env(state: LabState, target: str, namespace: str) -> dict[str, str]:
-    """Like kubectl exec: the environment of the pod's first container as it started (so
-    services created later are not in it)."""
-    kind, _, name = target.partition("/")
-    pods = [p for p in state.plan.pods if p.namespace == namespace and
-            (p.name == name if kind == "pod" else p.owner == f"Deployment/{name}")]
-    if kind not in ("pod", "deploy", "deployment") or not pods:
+def exec_env(state, where) -> dict[str, str]:
+    """Like kubectl exec: the container's environment as it started (services created later
+    are not in it); a built-in app's, which is no program of its own, from the lab's plan."""
+    if not where.pid:
         return {}
-    pod = sorted(pods, key=lambda p: p.name)[0]
-    processes = real().processes
-    for container in pod.spec.containers:
-        st = state.processes.get(pod.key, {}).get(container.name)
-        if st is not None and st.pid:
-            env = processes.environ(st.pid)
-            if env:
-                return env
-    return {}
+    pod = next(p for p in state.plan.pods if p.key == where.pod)
+    c = next(c for c in pod.spec.containers if c.name == where.container)
+    if c.command or c.args:
+        return real().processes.environ(where.pid)
+    return pods.container_env(state.plan, pod, c)
 
 
 @main.command()

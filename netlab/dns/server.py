@@ -133,6 +133,7 @@ def bind(state_path: str, port: int = 53) -> tuple:
     # UDP is answered in one thread: a lookup is faster than starting a thread per query
     udp = socketserver.UDPServer(("0.0.0.0", port), Udp)
     tcp = TcpServer(("0.0.0.0", port), Tcp)
+    udp.zone_source = source  # a sandboxed server reads the state file at another path
     return udp, tcp
 
 

@@ -49,6 +49,7 @@ class LinkHandle(Protocol):
     def add_neigh(self, ifname: str, dst: str, lladdr: str) -> None: ...
     def add_fdb(self, ifname: str, lladdr: str, dst: str) -> None: ...
     def delete_link(self, ifname: str) -> None: ...
+    def set_master(self, ifname: str, master: str) -> None: ...
     def set_host_addresses(self, ifname: str, ips: set[str]) -> None: ...
     def link_names(self) -> list[str]: ...
     def close(self) -> None: ...
@@ -126,6 +127,27 @@ class Conntrack(Protocol):
     def clear_udp_node_port(self, netns: str, node_port: int, endpoint_ip: str) -> None: ...
 
 
+class Cgroups(Protocol):
+    """cgroup v2 membership: a lab's processes live in its own subtree."""
+
+    def lab_path(self, lab: str) -> str: ...
+    def create(self, path: str) -> None: ...
+
+    def kill(self, path: str) -> None:
+        """SIGKILL every process in PATH and below, at once (whatever forked or unshared)."""
+
+    def remove(self, path: str) -> bool:
+        """Kill, wait until empty, remove (netlab's own cgroups only); False if gone."""
+
+    def join(self, path: str, pid: int) -> None: ...
+
+
+class Sandboxes(Protocol):
+    def make_template(self, path: str) -> None:
+        """A lab's template mount namespace, kept alive by a bind mount at PATH (removed
+        like any namespace file)."""
+
+
 class Launcher(Protocol):
     """Starts containers and built-in apps; requests are pipelined."""
 
@@ -148,11 +170,15 @@ class Processes(Protocol):
     def in_namespaces(self, paths: Sequence[str]) -> list[Pid]:
         """Processes living in any of the network namespaces at PATHS."""
 
-    def spawn(self, argv: Sequence[str], log_path: str) -> Pid:
-        """Start a detached process (its own session) writing to LOG_PATH."""
+    def spawn(self, argv: Sequence[str], log_path: str, cgroup: str = "") -> Pid:
+        """Start a detached process (its own session) writing to LOG_PATH, in CGROUP."""
 
     def environ(self, pid: int) -> dict[str, str]:
         """The environment a process started with (empty when it is gone)."""
+
+    def exit_status(self, path: str) -> str:
+        """How a container ended, as its shim wrote it at PATH: "exited N", "killed S", or
+        "" (not reported: it runs, or it was killed with its shim)."""
 
 
 @dataclass
@@ -166,6 +192,8 @@ class Kernel:
     ipvs: Ipvs
     conntrack: Conntrack
     processes: Processes
+    cgroups: Cgroups
+    sandboxes: Sandboxes
 
 
 def real() -> Kernel:

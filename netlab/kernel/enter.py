@@ -1,42 +1,52 @@
-"""python -m netlab.kernel.enter NETNS UTS ETC -- ARGV...
+"""python -m netlab.kernel.enter PID SECURITY -- ARGV...
 
-Run ARGV the way a pod's containers run: in the pod's network and UTS namespaces, in a private
-mount namespace where the pod's resolv.conf and hosts (files in ETC) cover /etc's, as
-``ip netns exec`` does with /etc/netns. Used by ``netlab exec`` and the checks.
+Run ARGV inside a running container, as ``kubectl exec`` does: in the namespaces (network,
+UTS, PID, mount) and the cgroup of container process PID, as the user and with the
+capabilities the container has (SECURITY, JSON: uid, gid, groups, caps, no_new_privs). Used
+by ``netlab exec`` and by exec probes; the checks' agent enters the same way.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
-from netlab.kernel.ns import CLONE_NEWNET, CLONE_NEWUTS, _check, _libc, _mount, setns_path
-
-CLONE_NEWNS = 0x00020000
-MS_BIND, MS_REC, MS_SLAVE = 4096, 16384, 1 << 19
-POD_ETC_FILES = ("resolv.conf", "hosts")
+from netlab.kernel import sandbox
 
 
-def enter_pod_files(etc: str) -> None:
-    """A private mount namespace with ETC/resolv.conf and ETC/hosts over /etc's."""
-    _check(_libc.unshare(CLONE_NEWNS), "unshare(mnt)")
-    _check(_mount("", "/", MS_REC | MS_SLAVE), "make / a slave mount")
-    for name in POD_ETC_FILES:
-        src, dst = os.path.join(etc, name), os.path.join("/etc", name)
-        if os.path.exists(src) and os.path.exists(dst):
-            _check(_mount(src, dst, MS_BIND), f"bind {src}", dst)
+def enter(pid: int, security: dict) -> int:
+    """Join container PID and run the rest in a child born in its PID namespace; returns the
+    child's exit status (this process only waits)."""
+    sandbox.enter_view(pid)
+    child = os.fork()
+    if child == 0:
+        try:
+            sandbox.drop_privileges(security)
+            argv = sys.argv[sys.argv.index("--") + 1:]
+            os.execvp(argv[0], argv)
+        except OSError as exc:
+            sys.stderr.write(f"netlab: cannot run {sys.argv[-1]} in the container: "
+                             f"{exc.strerror or exc}\n")
+            os._exit(127)
+    _, status = os.waitpid(child, 0)
+    return os.waitstatus_to_exitcode(status)
 
 
-def main() -> None:
-    netns, uts, etc = sys.argv[1:4]
-    argv = sys.argv[5:] if sys.argv[4:5] == ["--"] else sys.argv[4:]
-    setns_path(netns, CLONE_NEWNET)
-    if uts:
-        setns_path(uts, CLONE_NEWUTS)
-    if etc:
-        enter_pod_files(etc)
-    os.execvp(argv[0], argv)
+def main() -> int:
+    try:
+        pid, security = int(sys.argv[1]), json.loads(sys.argv[2])
+    except (IndexError, ValueError):
+        sys.stderr.write("usage: python -m netlab.kernel.enter PID SECURITY -- ARGV...\n")
+        return 2
+    try:
+        code = enter(pid, security)
+    except OSError as exc:
+        sys.stderr.write(f"netlab: cannot enter the container (pid {pid}): "
+                         f"{exc.strerror or exc}\n")
+        return 126
+    return 128 - code if code < 0 else code
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

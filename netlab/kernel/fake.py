@@ -92,6 +92,8 @@ class World:
         self.fail_at_change: int | None = None
         self.fail_if: Callable[[str, str, str], bool] | None = None
         self.cleared: list[tuple[str, str, str]] = []  # conntrack entries cleared
+        self.cgroups: set[str] = set()
+        self.exits: dict[str, str] = {}  # a container's exit file -> what its shim wrote
 
     def change(self, what: str, where: str, detail: str = "") -> None:
         """Count and log one change; raise the injected failure when it is due."""
@@ -151,6 +153,9 @@ class FakeNamespaces:
 
 def _delete_link(w: World, netns: str, ifname: str) -> None:
     link = w.netns[netns].links.pop(ifname, None)
+    for port in w.netns[netns].links.values():  # a bridge's ports are let go
+        if port.master == ifname:
+            port.master = ""
     if link and link.peer and link.peer[0] in w.netns:
         w.netns[link.peer[0]].links.pop(link.peer[1], None)
 
@@ -233,6 +238,13 @@ class FakeLinkHandle:
     def add_fdb(self, ifname: str, lladdr: str, dst: str) -> None:
         self.w.change("fdb append", self.name, f"{lladdr} {dst} {ifname}")
         self.ns.fdb.add(f"{lladdr} dst {dst} dev {ifname}")
+
+    def set_master(self, ifname: str, master: str) -> None:
+        self._link(master)
+        link = self._link(ifname)
+        if link.master != master:
+            self.w.change("link master", self.name, f"{ifname} {master}")
+            link.master = master
 
     def delete_link(self, ifname: str) -> None:
         if ifname in self.ns.links:
@@ -497,6 +509,7 @@ class FakeLauncher:
         pid = self.w.next_pid
         self.w.next_pid += 1
         self.w.procs[pid] = Proc(pid, pid * 7, dict(request))
+        self.w.exits.pop((request.get("sandbox") or {}).get("exit", ""), None)
         self._replies[self._next] = (pid, pid * 7)
         return self._next
 
@@ -521,7 +534,7 @@ class FakeProcesses:
         for pid, start in procs:
             if self.alive(pid, start):
                 self.w.change("kill", "", self.w.procs[pid].request.get("log", str(pid)))
-                self.w.procs[pid].alive = False
+                self._ended(self.w.procs[pid], "killed 15")
         return 0
 
     def alive(self, pid: int, start: int) -> bool:
@@ -533,19 +546,71 @@ class FakeProcesses:
         return [(p.pid, p.start) for p in self.w.procs.values()
                 if p.alive and p.request.get("netns") in wanted]
 
-    def spawn(self, argv: Sequence[str], log_path: str) -> tuple[int, int]:
+    def spawn(self, argv: Sequence[str], log_path: str, cgroup: str = "") -> tuple[int, int]:
         pid = self.w.next_pid
         self.w.next_pid += 1
-        self.w.procs[pid] = Proc(pid, pid * 7, {"argv": list(argv), "log": log_path})
+        self.w.procs[pid] = Proc(pid, pid * 7, {"argv": list(argv), "log": log_path,
+                                                "cgroup": cgroup})
         return pid, pid * 7
 
     def environ(self, pid: int) -> dict[str, str]:
         p = self.w.procs.get(pid)
         return dict(p.request.get("env", {})) if p and p.alive else {}
 
-    def crash(self, pid: int) -> None:
-        """Test helper: the process exits on its own."""
-        self.w.procs[pid].alive = False
+    def exit_status(self, path: str) -> str:
+        return self.w.exits.get(path, "")
+
+    def crash(self, pid: int, code: int = 1) -> None:
+        """Test helper: the process exits on its own, with CODE."""
+        self._ended(self.w.procs[pid], f"exited {code}")
+
+    def _ended(self, p: Proc, how: str) -> None:
+        p.alive = False
+        box = p.request.get("sandbox") or {}
+        if box.get("exit"):
+            self.w.exits[box["exit"]] = how
+
+
+class FakeCgroups:
+    """cgroups as paths; a process is in the cgroup its request named."""
+
+    def __init__(self, world: World) -> None:
+        self.w = world
+
+    def lab_path(self, lab: str) -> str:
+        return f"/sys/fs/cgroup/netlab/{lab}"
+
+    def create(self, path: str) -> None:
+        if path not in self.w.cgroups:
+            self.w.change("cgroup add", path)
+            self.w.cgroups.add(path)
+
+    def _inside(self, path: str) -> list[Proc]:
+        return [p for p in self.w.procs.values() if p.alive and
+                (p.request.get("cgroup", "") + "/").startswith(path + "/")]
+
+    def kill(self, path: str) -> None:
+        for p in self._inside(path):
+            FakeProcesses(self.w)._ended(p, "killed 9")
+
+    def remove(self, path: str) -> bool:
+        if path not in self.w.cgroups:
+            return False
+        self.w.change("cgroup del", path)
+        self.kill(path)
+        self.w.cgroups -= {c for c in self.w.cgroups if (c + "/").startswith(path + "/")}
+        return True
+
+    def join(self, path: str, pid: int) -> None:
+        self.w.procs[pid].request["cgroup"] = path
+
+
+class FakeSandboxes:
+    def __init__(self, world: World) -> None:
+        self.w = world
+
+    def make_template(self, path: str) -> None:
+        FakeNamespaces(self.w).create_uts(path, "(mount namespace template)")
 
 
 class FakeKernel(Kernel):
@@ -555,7 +620,8 @@ class FakeKernel(Kernel):
         super().__init__(namespaces=FakeNamespaces(w), links=FakeLinks(w),
                          pods=FakePodNetwork(w), sysctls=FakeSysctls(w),
                          netfilter=FakeNetfilter(w), ipsets=FakeIpsets(w), ipvs=FakeIpvs(w),
-                         conntrack=FakeConntrack(w), processes=FakeProcesses(w))
+                         conntrack=FakeConntrack(w), processes=FakeProcesses(w),
+                         cgroups=FakeCgroups(w), sandboxes=FakeSandboxes(w))
 
     @property
     def log(self) -> list[tuple[str, str, str]]:
@@ -576,4 +642,5 @@ class FakeKernel(Kernel):
             "uts": dict(sorted(self.world.uts.items())),
             "processes": sorted((p.request.get("netns", ""), p.request.get("log", ""))
                                 for p in self.world.procs.values() if p.alive),
+            "cgroups": sorted(self.world.cgroups),
         }

@@ -134,6 +134,10 @@ class Netns:
         except NetlinkError as exc:
             raise _feature("vxlan", exc) from None
 
+    def set_master(self, ifname: str, master: str) -> None:
+        """Make IFNAME a port of bridge MASTER (a bridge made anew, say)."""
+        self.ipr.link("set", index=self.index(ifname), master=self.index(master))
+
     def delete_link(self, ifname: str) -> None:
         """Delete IFNAME; already gone is fine."""
         try:

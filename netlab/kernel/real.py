@@ -6,7 +6,7 @@ import os
 import socket
 from collections.abc import Iterable, Sequence
 
-from netlab.kernel import conntrack, ipset, ipvs, netfilter, process, rtnl
+from netlab.kernel import cgroups, conntrack, ipset, ipvs, netfilter, process, rtnl, sandbox
 from netlab.kernel.api import Kernel, PodAttachment
 from netlab.kernel.links import Netns, get_sysctl, set_sysctls
 from netlab.kernel.ns import WORKER, netns_path, remove_nsfile
@@ -158,14 +158,64 @@ class RealProcesses:
         inodes = {i for i in (process.ns_inode(p) for p in paths) if i}
         return [(pid, process.start_time(pid)) for pid in process.pids_in_netns(inodes)]
 
-    def spawn(self, argv: Sequence[str], log_path: str) -> tuple[int, int]:
-        return process.spawn(list(argv), log_path)
+    def spawn(self, argv: Sequence[str], log_path: str, cgroup: str = "") -> tuple[int, int]:
+        pid, start = process.spawn(list(argv), log_path)
+        if cgroup:
+            cgroups.join(cgroup, pid)
+        return pid, start
 
     def environ(self, pid: int) -> dict[str, str]:
         return process.environ(pid)
+
+    def exit_status(self, path: str) -> str:
+        try:
+            with open(path, encoding="ascii", errors="replace") as f:
+                return f.read(64).strip()
+        except OSError:
+            return ""
+
+
+class RealCgroups:
+    def lab_path(self, lab: str) -> str:
+        return cgroups.lab_path(lab)
+
+    def create(self, path: str) -> None:
+        cgroups.create(path)
+
+    def kill(self, path: str) -> None:
+        cgroups.kill(path)
+
+    def remove(self, path: str) -> bool:
+        return cgroups.remove(path)
+
+    def join(self, path: str, pid: int) -> None:
+        cgroups.join(path, pid)
+
+
+class RealSandboxes:
+    def make_template(self, path: str) -> None:
+        """A helper process builds the template in its own new mount namespace; this one
+        (in the host's mount namespace) binds it at PATH; then the helper ends."""
+        import subprocess
+        import sys
+
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
+        helper = subprocess.Popen([sys.executable, "-m", "netlab.kernel.sandbox", "template"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            if helper.stdout.readline().strip() != "ready":
+                raise OSError(f"the sandbox template helper failed (exit {helper.wait()})")
+            sandbox.mount(f"/proc/{helper.pid}/ns/mnt", path, None, sandbox.MS_BIND)
+        except BaseException:
+            remove_nsfile(path)
+            raise
+        finally:
+            helper.stdin.close()
+            helper.wait()
 
 
 def kernel() -> Kernel:
     return Kernel(namespaces=RealNamespaces(), links=RealLinks(), pods=RealPodNetwork(),
                   sysctls=RealSysctls(), netfilter=RealNetfilter(), ipsets=RealIpsets(),
-                  ipvs=RealIpvs(), conntrack=RealConntrack(), processes=RealProcesses())
+                  ipvs=RealIpvs(), conntrack=RealConntrack(), processes=RealProcesses(),
+                  cgroups=RealCgroups(), sandboxes=RealSandboxes())

@@ -32,12 +32,14 @@ def ns_argv(netns: str, argv: Sequence[str], uts: str = "") -> list[str]:
     return [*out, "--", *argv]
 
 
-def pod_argv(netns: str, uts: str, etc: str, argv: Sequence[str]) -> list[str]:
-    """ARGV run as a pod's containers run (network, UTS and the pod's /etc files)."""
+def container_argv(pid: int, security: dict, argv: Sequence[str]) -> list[str]:
+    """ARGV run as ``kubectl exec`` runs it: in the view of running container process PID (its
+    namespaces, root and cgroup), as its user, with its capabilities (SECURITY)."""
+    import json
     import sys
 
-    return [sys.executable, "-m", "netlab.kernel.enter", netns_path(netns), uts, etc, "--",
-            *argv]
+    return [sys.executable, "-m", "netlab.kernel.enter", str(pid),
+            json.dumps(security, separators=(",", ":")), "--", *argv]
 
 
 def run_in(netns: str, argv: Sequence[str], *, input: str | None = None,

@@ -1,12 +1,16 @@
 """The lab's controller: kubelet and kube-proxy for a running lab.
 
-``up`` starts one per lab (``python -m netlab.lifecycle.controller LAB``), ``down`` and changes
-stop it first. Every tick it restarts containers that exited, runs the probes that are due
-(readiness decides Endpoints, liveness failures restart the container), syncs the rules of
-only the service ports that changed (a keyed change tracker, as kube-proxy's; a failed sync
-makes the next one full), and restores a node's tables when someone flushed them (kube-proxy's
-canary chains). Its sync state is saved with the lab, so a restarted controller goes on with
-partial syncs.
+``up`` starts one per lab (``python -m netlab.lifecycle.controller LAB``), in the lab's system
+cgroup; changes stop it first, and any netlab command on the lab starts it again if it died
+(``supervise.py``). Every tick it notes containers that ended (how, from their shim's exit
+file), takes the kubelet's next steps (the next init container, restarts after their
+CrashLoopBackOff), collects probe results and starts the probes that are due (each in its own
+thread with its own deadline, so a slow probe holds up nothing else; readiness decides
+Endpoints, a failed liveness probe kills the container), and syncs the rules of only the
+service ports that changed (a keyed change tracker, as kube-proxy's; a failed sync makes the
+next one full). Every ``syncPeriod`` it resyncs every node in full, which restores rules
+flushed by hand even when the canary chains survived, and repairs drift (``drift.py``). Its
+sync state is saved with the lab, so a restarted controller goes on with partial syncs.
 """
 
 from __future__ import annotations
@@ -17,10 +21,10 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 
 from netlab.kernel.api import Launcher, real
-from netlab.lifecycle import pods
+from netlab.lifecycle import drift, pods
 from netlab.lifecycle.runtime import LAUNCHER, Runtime
 from netlab.lifecycle.sync import sync_rules
 from netlab.model import Container, PodInfo, Probe
@@ -33,129 +37,203 @@ from netlab.state import LabDir
 log = logging.getLogger("netlab.controller")
 TICK_S = 0.2
 CANARY_EVERY_S = 2.0
-ProbeRunner = Callable[[Probe, PodInfo, Container, str], tuple[bool, str]]
+UNREPORTED_EXIT_S = 1.0  # a container gone without an exit report: its shim was killed too
+PROBE_THREADS = 32
+# (probe, pod, container, the node's netns, the container's pid) -> (success, message)
+ProbeRunner = Callable[[Probe, PodInfo, Container, str, int], tuple[bool, str]]
+ProbeKey = tuple[str, str, str]  # pod key, container, readiness | liveness
 
 
-def _real_probe(probe: Probe, pod: PodInfo, container: Container,
-                node_netns: str) -> tuple[bool, str]:
+def _real_probe(probe: Probe, pod: PodInfo, container: Container, node_netns: str,
+                pid: int) -> tuple[bool, str]:
     from netlab.checks.kubelet_probes import run_probe
 
-    return run_probe(probe, pod, container, node_netns)
+    return run_probe(probe, pod, container, node_netns, pid)
 
 
 class Controller:
     def __init__(self, rt: Runtime, launcher: Launcher, probe: ProbeRunner = _real_probe,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 pool: Executor | None = None) -> None:
         self.rt, self.launcher, self.probe, self.clock = rt, launcher, probe, clock
-        self.trackers: dict[tuple[str, str, str], ProbeTracker] = {}
-        self.pool = ThreadPoolExecutor(max_workers=8)
+        self.trackers: dict[ProbeKey, ProbeTracker] = {}
+        self.running: dict[ProbeKey, tuple[ProbeTracker, Future]] = {}  # probes under way
+        self.pool = pool or ThreadPoolExecutor(max_workers=PROBE_THREADS)
         plan = rt.plan
         # what the last sync wrote: the saved plan's endpoints
         self.changes = ChangeTracker(service_ports(plan.services, plan.endpoints))
         self.need_full = False
-        self.next_canary = 0.0
         now = clock()
-        for pod in plan.pods:
-            for c in pod.spec.containers:
-                self._track(pod.key, c, now)
+        self.next_canary = 0.0
+        self.next_resync = now + plan.spec.sync_period
+        self.unreported: dict[tuple[str, str], float] = {}  # ended, exit not yet written
+        self.started: dict[tuple[str, str], int] = {}  # the pid each tracker was made for
+        self._track_running(now)
 
-    def _track(self, key: str, c: Container, now: float) -> None:
-        for kind, probe in (("readiness", c.readiness), ("liveness", c.liveness)):
-            if probe is not None:
-                self.trackers[(key, c.name, kind)] = ProbeTracker(probe, now)
+    def _track_running(self, now: float) -> None:
+        """Fresh probe trackers for every container that (re)started since the last look."""
+        for pod in self.rt.plan.pods:
+            for c in pod.spec.containers:
+                st = self.rt.state.processes.get(pod.key, {}).get(c.name)
+                pid = st.pid if st is not None and st.running else 0
+                if pid and self.started.get((pod.key, c.name)) != pid:
+                    self.started[(pod.key, c.name)] = pid
+                    for kind, probe in (("readiness", c.readiness), ("liveness", c.liveness)):
+                        if probe is not None:
+                            self.trackers[(pod.key, c.name, kind)] = ProbeTracker(probe, now)
 
     # -- one pass ------------------------------------------------------------------------------
 
     def tick(self) -> bool:
         """One pass; True when the lab's state changed (and was saved)."""
         rt, now = self.rt, self.clock()
-        changed = self._restart_exited(now)
+        changed = self._note_exits(now)
+        changed |= pods.advance(rt, self.launcher, rt.plan.pods)
+        self._track_running(now)
         changed |= self._probe(now)
-        ready = self.ready()
-        plan = rt.plan
-        endpoints = compute_endpoints(plan.services, plan.pods, ready, plan.manifests)
-        self.changes.observe(service_ports(plan.services, endpoints))
-        if now >= self.next_canary:
+        if now >= self.next_resync:
+            self.next_resync = now + rt.plan.spec.sync_period
+            changed |= self._repair_drift()
+            self.need_full = True
+        elif now >= self.next_canary:
             self.next_canary = now + CANARY_EVERY_S
             if not all(rt.kernel.netfilter.canary_present(n.netns, rt.state.flavour)
-                       for n in plan.nodes):
+                       for n in rt.plan.nodes):
                 log.warning("lab %s: a node's tables were flushed; restoring them",
-                            plan.spec.name)
+                            rt.plan.spec.name)
                 self.need_full = True
-        services = self.changes.changed_services()
-        if services or self.need_full:
-            try:
-                sync_rules(rt, None if self.need_full else services, ready)
-                self.changes.synced()
-                self.need_full = False
-            except Exception as exc:  # the next sync is full
-                log.warning("lab %s: sync failed (%s); the next sync is full",
-                            plan.spec.name, exc)
-                self.need_full = True
-            changed = True
+        changed |= self._sync()
         if changed:
             rt.save()
         return changed
 
+    def _sync(self) -> bool:
+        rt = self.rt
+        plan = rt.plan
+        before = self._ready_flags()
+        ready = self.ready()
+        endpoints = compute_endpoints(plan.services, plan.pods, ready, plan.manifests)
+        self.changes.observe(service_ports(plan.services, endpoints))
+        services = self.changes.changed_services()
+        if not services and not self.need_full:
+            return before != self._ready_flags()
+        try:
+            sync_rules(rt, None if self.need_full else services, ready)
+            self.changes.synced()
+            self.need_full = False
+        except Exception as exc:  # the next sync is full
+            log.warning("lab %s: sync failed (%s); the next sync is full", plan.spec.name, exc)
+            self.need_full = True
+        return True
+
+    def _repair_drift(self) -> bool:
+        found = drift.find(self.rt)
+        if not found:
+            return False
+        for line in drift.repair(self.rt, self.launcher, found):
+            log.warning("lab %s: %s", self.rt.plan.spec.name, line)
+        self.started.clear()  # re-created pods' containers get fresh probe trackers
+        return True
+
+    def _ready_flags(self) -> list:
+        return [(k, n, st.ready) for k, cs in self.rt.state.processes.items()
+                for n, st in cs.items()]
+
     def ready(self) -> dict[str, bool]:
-        """Pod readiness from the processes and the readiness probes' verdicts (also written
-        into each container's state)."""
+        """Pod readiness from the app containers' processes and readiness probes (also
+        written into each container's state)."""
         out = {}
         for pod in self.rt.plan.pods:
-            ok = self.rt.state.pod_running(pod.key)
+            states = self.rt.state.processes.get(pod.key, {})
+            ok = True
             for c in pod.spec.containers:
                 t = self.trackers.get((pod.key, c.name, "readiness"))
-                c_ready = t is None or t.passing
+                st = states.get(c.name)
+                c_ready = st is not None and st.running and (t is None or t.passing)
+                if st is not None:  # None until a readiness probe's first verdict
+                    st.ready = None if st.running and t is not None and not t.judged \
+                        else c_ready
                 ok = ok and c_ready
-                st = self.rt.state.processes.get(pod.key, {}).get(c.name)
-                if st is not None:
-                    st.ready = st.running and c_ready
-            out[pod.key] = ok
+            out[pod.key] = ok and bool(pod.spec.containers)
         return out
 
-    def _restart_exited(self, now: float) -> bool:
+    def _note_exits(self, now: float) -> bool:
+        """Containers whose process ended: their state says how (the shim's report; none
+        within a second means the shim died with it)."""
         changed = False
         for pod in self.rt.plan.pods:
-            for c in pod.spec.containers:
-                st = self.rt.state.processes.get(pod.key, {}).get(c.name)
-                if st and st.running and not self.rt.kernel.processes.alive(st.pid, st.start):
-                    self.restart(pod, c, now, "the container exited")
-                    changed = True
+            states = self.rt.state.processes.get(pod.key, {})
+            for c in (*pod.spec.init_containers, *pod.spec.containers):
+                st = states.get(c.name)
+                if st is None or not st.running or \
+                        self.rt.kernel.processes.alive(st.pid, st.start):
+                    continue
+                ident = (pod.key, c.name)
+                reported = self.rt.kernel.processes.exit_status(
+                    self.rt.paths.exit_file(pod, c.name))
+                if not reported and now - self.unreported.setdefault(ident, now) < \
+                        UNREPORTED_EXIT_S:
+                    continue
+                self.unreported.pop(ident, None)
+                pods.ended(self.rt, pod, c)
+                st = states[c.name]
+                log.warning("lab %s: %s container %s ended (%s, exit code %s)",
+                            self.rt.plan.spec.name, pod.key, c.name, st.reason, st.exit_code)
+                changed = True
         return changed
-
-    def restart(self, pod: PodInfo, c: Container, now: float, why: str) -> None:
-        log.warning("lab %s: restarting %s/%s: %s", self.rt.plan.spec.name, pod.key, c.name,
-                    why)
-        pods.restart_container(self.rt, self.launcher, pod, c)
-        self.rt.event(pod.key, "Normal", "Started", f"Started container {c.name}")
-        self._track(pod.key, c, now)
 
     def _probe(self, now: float) -> bool:
+        """Start the probes that are due (never a second one for the same probe while one is
+        under way), then collect those that finished."""
         nodes = {n.name: n.netns for n in self.rt.plan.nodes}
         by_key = {p.key: p for p in self.rt.plan.pods}
-        due = []
-        for (key, cname, kind), t in self.trackers.items():
+        for ident, t in self.trackers.items():
+            key, cname, _kind = ident
             st = self.rt.state.processes.get(key, {}).get(cname)
-            if t.due(now) and st is not None and st.running and key in by_key:
-                pod = by_key[key]
-                c = next(c for c in pod.spec.containers if c.name == cname)
-                due.append(((key, cname, kind), pod, c,
-                            self.pool.submit(self.probe, t.probe, pod, c, nodes[pod.node])))
+            if ident in self.running or not t.due(now) or st is None or not st.running \
+                    or key not in by_key:
+                continue
+            pod = by_key[key]
+            c = next(c for c in pod.spec.containers if c.name == cname)
+            self.running[ident] = (t, self.pool.submit(self._run_probe, t.probe, pod, c,
+                                                       nodes[pod.node], st.pid))
         changed = False
-        for ident, pod, c, fut in due:
-            t = self.trackers[ident]
-            ok, message = fut.result()
-            changed |= t.record(ok, self.clock())
-            if not ok:
-                self.rt.event(pod.key, "Warning", "Unhealthy",
-                              f"{ident[2].capitalize()} probe failed: {message}")
-                changed = True
-            if ident[2] == "liveness" and t.failed:
-                self.rt.event(pod.key, "Normal", "Killing",
-                              f"Container {c.name} failed liveness probe, will be restarted")
-                self.restart(pod, c, self.clock(), "liveness probe failed")
-                changed = True
+        for ident, (tracker, fut) in list(self.running.items()):
+            if not fut.done():
+                continue
+            del self.running[ident]
+            if self.trackers.get(ident) is not tracker:
+                continue  # the container restarted since: the result is of its last run
+            changed |= self._judge(ident, tracker, *fut.result())
         return changed
+
+    def _run_probe(self, probe: Probe, pod: PodInfo, c: Container, node_netns: str,
+                   pid: int) -> tuple[bool, str]:
+        try:
+            return self.probe(probe, pod, c, node_netns, pid)
+        except Exception as exc:  # a probe that cannot run has failed
+            return False, str(exc)
+
+    def _judge(self, ident: ProbeKey, t: ProbeTracker, ok: bool, message: str) -> bool:
+        key, cname, kind = ident
+        changed = t.record(ok, self.clock())
+        if not ok:
+            self.rt.event(key, "Warning", "Unhealthy",
+                          f"{kind.capitalize()} probe failed: {message}")
+            changed = True
+        if kind == "liveness" and t.failed:
+            pod = next(p for p in self.rt.plan.pods if p.key == key)
+            c = next(c for c in pod.spec.containers if c.name == cname)
+            self.rt.event(key, "Normal", "Killing",
+                          f"Container {cname} failed liveness probe, will be restarted")
+            pods.kill_container(self.rt, pod, c)
+            changed = True
+        return changed
+
+    def wait_probes(self, timeout_s: float = 10.0) -> None:
+        """Tests: until the probes under way have finished."""
+        for _t, fut in list(self.running.values()):
+            fut.result(timeout=timeout_s)
 
 
 def main(argv: list[str]) -> int:

@@ -20,8 +20,11 @@ def teardown(lab: str, kernel: Kernel | None = None, ld: LabDir | None = None, *
     kernel.processes.stop([(e["pid"], e["start"]) for e in ld.entries()
                            if e.get("system") == "controller"])
     if not force_locked:
-        ld.lock()
+        ld.lock(wait_s=30, who="netlab down")
     entries = ld.entries()
+    lab_cgroup = kernel.cgroups.lab_path(lab)
+    cgroups = [e["path"] for e in entries if e.get("kind") == "cgroup"
+               and (e["path"] + "/").startswith(lab_cgroup + "/")]
     revoked = {e["name"] for e in entries if e.get("kind") == "revoke"}
     prefix = naming.lab_netns_prefix(lab)
     netns_names = [e["name"] for e in entries if e.get("kind") == "netns"
@@ -34,11 +37,14 @@ def teardown(lab: str, kernel: Kernel | None = None, ld: LabDir | None = None, *
     # fork and its journal line, or by `netlab exec`.
     procs += kernel.processes.in_namespaces([netns_path(n) for n in netns_names])
     counts["processes"] = len({p for p, s in procs if kernel.processes.alive(p, s)})
-    kernel.processes.stop(procs)
+    kernel.processes.stop(procs, grace_s=1.0)
+    if cgroups:  # whatever the lab's processes forked or unshared, wherever it went
+        kernel.cgroups.remove(lab_cgroup)
     for name in reversed(netns_names):
         if kernel.namespaces.remove(netns_path(name)):
             counts["namespaces"] += 1
-    for path in uts_paths:
+    for path in uts_paths + [e["path"] for e in entries if e.get("kind") == "mntns"
+                             and e["path"].startswith(own)]:
         kernel.namespaces.remove(path)
     ld.remove()
     return counts

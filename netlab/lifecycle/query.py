@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from netlab.errors import NetlabError, UsageError
 from netlab.kernel.api import Kernel, real
@@ -23,18 +24,43 @@ def load(lab: str, ld: LabDir | None = None) -> LabState:
 
 def live_processes(state: LabState, kernel: Kernel | None = None
                    ) -> dict[str, dict[str, ContainerState]]:
-    """The saved container states, with running containers whose process is gone shown as
-    failed (until the controller restarts them, this is how a crash shows)."""
+    """The saved container states, as they are now: a running container whose process is
+    gone is shown ended (how, from its shim's report), and the containers of a pod whose
+    network namespace vanished as ended with it, until the controller acts."""
+    from netlab.kernel.ns import netns_path
+    from netlab.lifecycle.runtime import Paths
+    from netlab.plan import kubelet
+
     kernel = kernel or real()
+    paths = Paths.of(state.plan.spec.name, kernel)
+    now = time.time()
     out: dict[str, dict[str, ContainerState]] = {}
-    for key, containers in state.processes.items():
-        out[key] = {}
+    for pod in state.plan.pods:
+        containers = state.processes.get(pod.key, {})
+        gone = not pod.spec.host_network and not kernel.namespaces.exists(netns_path(pod.netns))
+        out[pod.key] = {}
         for name, st in containers.items():
-            if st.running and not kernel.processes.alive(st.pid, st.start):
-                st = ContainerState("failed", st.pid, st.start, st.started, st.restarts,
-                                    "the container process exited", False)
-            out[key][name] = st
+            if st.running and gone:
+                st = replace(kubelet.ended(st, "killed 9", now),
+                             message=f"the pod's network namespace {pod.netns} is gone")
+            elif st.running and not kernel.processes.alive(st.pid, st.start):
+                st = kubelet.ended(st, kernel.processes.exit_status(
+                    paths.exit_file(pod, name)), now)
+            out[pod.key][name] = st
     return out
+
+
+def log_path(state: LabState, pod_key: str, container: str = "") -> str:
+    """Where container CONTAINER (default: the first) of pod POD_KEY writes its output."""
+    from netlab.lifecycle.runtime import Paths
+
+    pod = next(p for p in state.plan.pods if p.key == pod_key)
+    every = [c.name for c in (*pod.spec.init_containers, *pod.spec.containers)]
+    if container and container not in every:
+        raise UsageError(f"container {container} is not valid for pod {pod.name}: choose one "
+                         f"of: {', '.join(every)}")
+    return Paths.of(state.plan.spec.name, real()).log(pod, container or
+                                                      pod.spec.containers[0].name)
 
 
 WAIT_PROBED_MAX_S = 60.0  # up never waits longer for probes; get pods shows the rest

@@ -38,6 +38,12 @@ def recover(rt: Runtime, launcher: Launcher) -> list[str]:
         kernel.pods.delete(PodAttachment(plan.node(e["node"]).netns, name, e.get("uts", ""),
                                          "", e.get("veth", ""), "", 0, ""))
         done.append(f"removed pod {e['pod']}, which the unfinished change had made")
+    paths = rt.paths
+    cgroups = {paths.pod_cgroup(p) for p in plan.pods}
+    for e in entries:  # the cgroups of pods the state does not know: whatever runs there
+        if e.get("kind") == "cgroup" and e["path"].startswith(f"{paths.cgroup}/pods/") \
+                and e["path"] not in cgroups and kernel.cgroups.remove(e["path"]):
+            done.append(f"removed the cgroup {e['path']}, which the unfinished change had made")
     recorded = {(st.pid, st.start) for cs in rt.state.processes.values() for st in cs.values()}
     recorded |= {(p.pid, p.start) for p in rt.state.system.values()}
     stray_procs = [(e["pid"], e["start"]) for e in entries if e.get("kind") == "proc"

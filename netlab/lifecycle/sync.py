@@ -27,7 +27,7 @@ def known_readiness(state: LabState) -> dict[str, bool]:
     out = {}
     for pod in state.plan.pods:
         states = state.processes.get(pod.key, {})
-        ok = bool(states) and all(s.running for s in states.values())
+        ok = state.containers_running(pod.key, [c.name for c in pod.spec.containers])
         for c in pod.spec.containers:
             st = states.get(c.name)
             ok = ok and (st.ready if st is not None and st.ready is not None

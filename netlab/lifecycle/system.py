@@ -16,6 +16,7 @@ def submit_clients(rt: Runtime, launcher: Launcher) -> list:
         if c.app == "web":
             req = {"netns": netns_path(c.netns), "uts": rt.host_uts(c.name),
                    "log": rt.ld.log_path(f"client.{c.name}"), "env": {"HOSTNAME": c.name},
+                   "cgroup": rt.paths.system_cgroup,
                    "app": "web", "tcp": list(c.ports), "udp": [], "ips": [c.lan_ip]}
             tickets.append((f"client/{c.name}", launcher.submit(req)))
     return tickets
@@ -36,7 +37,8 @@ def submit_health_servers(rt: Runtime, launcher: Launcher) -> list:
                      if addr.ready and addr.node == node.name}
             req = {"netns": netns_path(node.netns), "uts": rt.host_uts(node.name),
                    "log": rt.ld.log_path(f"healthz.{node.name}.{svc.namespace}.{svc.name}"),
-                   "env": {}, "app": "healthz", "port": svc.health_check_node_port,
+                   "env": {}, "cgroup": rt.paths.system_cgroup,
+                   "app": "healthz", "port": svc.health_check_node_port,
                    "namespace": svc.namespace, "name": svc.name, "count": len(local)}
             tickets.append((f"healthz/{node.name}/{info.key}", launcher.submit(req)))
     return tickets

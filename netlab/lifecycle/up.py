@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 from netlab.errors import UsageError
@@ -45,6 +46,7 @@ def build(scenario: Scenario, kernel: Kernel, ld: LabDir, progress: Progress = n
                           sources=tuple(scenario.sources), documents=scenario.documents),
                  ld, kernel, progress)
     try:
+        own_cgroups_and_sandboxes(rt)
         # The launcher's interpreter starts while the networks are being wired.
         with kernel.processes.launcher(LAUNCHER) as launcher:
             network.build_lab_network(rt)
@@ -66,9 +68,25 @@ def build(scenario: Scenario, kernel: Kernel, ld: LabDir, progress: Progress = n
     return rt.plan
 
 
+def own_cgroups_and_sandboxes(rt: Runtime) -> None:
+    """The lab's cgroup subtree (every process of the lab lives in it) and the template mount
+    namespace its containers start from, each journalled before it is made, and the folders
+    the containers use."""
+    paths = rt.paths
+    rt.ld.record({"kind": "cgroup", "path": paths.cgroup})
+    for path in (paths.cgroup, paths.system_cgroup, f"{paths.cgroup}/pods"):
+        rt.kernel.cgroups.create(path)
+    for sub in ("sandbox", "exits", "volumes", "etc"):
+        os.makedirs(f"{paths.lab}/{sub}", mode=0o700, exist_ok=True)
+    rt.ld.record({"kind": "mntns", "path": paths.template})
+    rt.kernel.sandboxes.make_template(paths.template)
+
+
 def start_controller(ld: LabDir, kernel: Kernel) -> None:
-    """The lab's controller process (detached), journalled like every process."""
-    pid, start = kernel.processes.spawn([*CONTROLLER, ld.lab], ld.log_path("controller"))
+    """The lab's controller process (detached, in the lab's system cgroup), journalled like
+    every process."""
+    system = f"{kernel.cgroups.lab_path(ld.lab)}/system"
+    pid, start = kernel.processes.spawn([*CONTROLLER, ld.lab], ld.log_path("controller"), system)
     ld.record({"kind": "proc", "pid": pid, "start": start, "system": "controller"})
 
 

@@ -58,6 +58,7 @@ class LabSpec:
     ipvs_vip_filter: bool = False  # kube-proxy >= 1.27's KUBE-IPVS-FILTER (VIPs stop answering
     # ping and ports no service claims); off: the classic behaviour, where a ClusterIP pings
     outside_names: tuple[tuple[str, str], ...] = ()  # DNS name -> the client host serving it
+    sync_period: float = 5.0  # seconds between full resyncs and drift checks
 
     def client_app(self, name: str) -> ClientSpec | None:
         for c in self.client_apps:
@@ -98,6 +99,27 @@ class Probe:
 
 
 @dataclass(frozen=True)
+class SecurityContext:
+    """What a container runs as (container securityContext over the pod's)."""
+
+    run_as_user: int | None = None  # None: the image's user (root, for netlab's images)
+    run_as_group: int | None = None
+    run_as_non_root: bool = False
+    privileged: bool = False
+    allow_privilege_escalation: bool | None = None  # False: no_new_privs
+    add_caps: tuple[str, ...] = ()  # capability names, without CAP_
+    drop_caps: tuple[str, ...] = ()  # ALL drops every capability
+    read_only_root: bool = False
+
+
+@dataclass(frozen=True)
+class VolumeMount:
+    name: str
+    mount_path: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
 class Container:
     name: str
     image: str
@@ -108,6 +130,9 @@ class Container:
     env: tuple[tuple[str, str], ...] = ()
     readiness: Probe | None = None
     liveness: Probe | None = None
+    security: SecurityContext = field(default_factory=SecurityContext)
+    volume_mounts: tuple[VolumeMount, ...] = ()
+    working_dir: str = ""
 
 
 @dataclass(frozen=True)
@@ -122,6 +147,12 @@ class PodSpec:
     dns_searches: tuple[str, ...] = ()
     dns_options: tuple[tuple[str, str], ...] = ()  # (name, value or "")
     enable_service_links: bool = True
+    init_containers: tuple[Container, ...] = ()
+    security: SecurityContext = field(default_factory=SecurityContext)  # the pod's defaults
+    supplemental_groups: tuple[int, ...] = ()
+    share_process_namespace: bool = False
+    volumes: tuple[str, ...] = ()  # emptyDir volumes, by name
+    restart_policy: str = "Always"  # Always | OnFailure | Never
 
 
 @dataclass(frozen=True)
@@ -270,6 +301,13 @@ class PodInfo:
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def uid(self) -> str:
+        """The pod's UID: stable for its namespace, name and pod namespace file."""
+        import uuid
+
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"netlab:{self.netns}:{self.key}"))
 
     @property
     def label_map(self) -> dict[str, str]:

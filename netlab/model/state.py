@@ -11,22 +11,41 @@ from dataclasses import dataclass, field
 from netlab.model import LabPlan
 from netlab.model.sync import NodeSyncState
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 
 
 @dataclass
 class ContainerState:
-    state: str = "running"  # running | failed
+    """A container as the kubelet reports it (a Kubernetes ContainerStatus): waiting (with a
+    reason: ContainerCreating, CrashLoopBackOff, CreateContainerConfigError), running, or
+    terminated (Completed, Error, StartError), and how its previous run ended."""
+
+    state: str = "running"  # waiting | running | terminated
     pid: int = 0
     start: int = 0  # the process's start time (with the pid it names one process)
-    started: float = 0.0  # wall clock
+    started: float = 0.0  # wall clock: when the current (or last) run started
     restarts: int = 0
-    reason: str = ""  # why it failed
+    reason: str = ""  # why it waits or how it ended
+    message: str = ""
     ready: bool | None = None  # the readiness verdict; None until the controller judged
+    exit_code: int | None = None  # how its last run ended (terminated; None: unknown)
+    signal: int = 0  # the signal that ended it, if one did
+    finished: float = 0.0  # wall clock: when the last run ended
+    last_reason: str = ""  # the run before this one (kubectl describe's "Last State")
+    last_exit_code: int | None = None
+    last_started: float = 0.0
+    last_finished: float = 0.0
+    back_off: float = 0.0  # the current restart back-off, seconds (0: none yet)
+    back_off_since: float = 0.0  # wall clock of the back-off's last step
+    restart_at: float = 0.0  # wall clock: the next start, when one is due (0: none)
 
     @property
     def running(self) -> bool:
         return self.state == "running"
+
+    @property
+    def completed(self) -> bool:
+        return self.state == "terminated" and self.exit_code == 0
 
 
 @dataclass
@@ -55,6 +74,7 @@ class LabState:
     flavour: str = "nft"  # the iptables flavour of the nodes (nft or legacy)
     processes: dict[str, dict[str, ContainerState]] = field(default_factory=dict)  # pod key
     system: dict[str, Proc] = field(default_factory=dict)  # client apps, health servers
+    pauses: dict[str, Proc] = field(default_factory=dict)  # pod key -> its pause process
     events: dict[str, list[Event]] = field(default_factory=dict)  # pod key -> events
     sync: dict[str, NodeSyncState] = field(default_factory=dict)  # node -> last sync
     ipam: dict[str, dict] = field(default_factory=dict)  # node -> host-local allocator
@@ -62,9 +82,11 @@ class LabState:
     documents: tuple[dict, ...] = ()  # the scenario's documents, which changes edit
     released_cluster_ips: tuple[str, ...] = ()  # never handed out again
 
-    def pod_running(self, key: str) -> bool:
+    def containers_running(self, key: str, names: list[str]) -> bool:
+        """Are containers NAMES of pod KEY all running (a pod's app containers: its init
+        containers have ended by then)?"""
         states = self.processes.get(key, {})
-        return bool(states) and all(s.running for s in states.values())
+        return bool(names) and all(n in states and states[n].running for n in names)
 
     def event(self, key: str, type_: str, reason: str, message: str, now: float) -> None:
         events = self.events.setdefault(key, [])

@@ -66,6 +66,7 @@ def plan_clients(sc: Scenario) -> tuple[ClientInfo, ...]:
 def desired_pods(sc: Scenario) -> list[tuple[str, str, tuple, PodSpec, str, str]]:
     """(namespace, name, labels, spec, owner, template hash) for every pod, in creation order."""
     out = []
+    taken = {(p.namespace, p.name) for p in sc.pods}
     for p in sc.pods:
         out.append((p.namespace, p.name, p.labels, p.spec, "", ""))
     for d in sc.deployments:
@@ -73,8 +74,15 @@ def desired_pods(sc: Scenario) -> list[tuple[str, str, tuple, PodSpec, str, str]
                                           "spec": asdict(d.template)})
         labels = tuple(sorted({**dict(d.template_labels), "pod-template-hash": thash}.items()))
         for i in range(d.replicas):
-            suffix = naming.generated_suffix(sc.lab.name, d.namespace, d.name, thash, str(i))
-            name = naming.deployment_pod_name(d.name, thash, suffix)
+            # a suffix that clashes with a name already taken is drawn again, as the
+            # ReplicaSet controller retries generateName on a conflict
+            for attempt in range(100):
+                suffix = naming.generated_suffix(sc.lab.name, d.namespace, d.name, thash,
+                                                 str(i), *([str(attempt)] if attempt else []))
+                name = naming.deployment_pod_name(d.name, thash, suffix)
+                if (d.namespace, name) not in taken:
+                    break
+            taken.add((d.namespace, name))
             out.append((d.namespace, name, labels, d.template, f"Deployment/{d.name}", thash))
     return out
 

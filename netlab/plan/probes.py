@@ -37,6 +37,11 @@ class ProbeTracker:
         return before != self.passing
 
     @property
+    def judged(self) -> bool:
+        """At least one result came in."""
+        return self.ok_streak + self.fail_streak > 0
+
+    @property
     def failed(self) -> bool:
         """A liveness probe has failed failureThreshold times in a row."""
         return self.fail_streak >= self.probe.failure_threshold

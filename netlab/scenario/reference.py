@@ -49,6 +49,9 @@ LAB_FIELDS = (
           "[..]}` (unlisted images run the web app)", "images"),
     Field("spec.outsideNames", "{}", "DNS name outside the cluster to the client host that "
           "serves it", "outside_names"),
+    Field("spec.syncPeriod", "5s", "how often the lab's controller resyncs every node's rules "
+          "in full and repairs what was changed by hand (kube-proxy resyncs at least "
+          "hourly); 1s to 60m", "sync_period"),
     Field("spec.ipvs.scheduler", "rr", "IPVS scheduler (kube-proxy's list: rr, wrr, lc, wlc, "
           "lblc, lblcr, sh, dh, sed, nq, mh)", "ipvs_scheduler"),
     Field("spec.ipvs.strictARP", "false", "kube-proxy's strictARP: arp_ignore=1, "

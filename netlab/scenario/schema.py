@@ -22,25 +22,40 @@ _HANDLER = {"exec": {"command": ANY}, "httpGet": {"path": ANY, "port": ANY, "hos
 _PROBE = dict(_HANDLER, initialDelaySeconds=ANY, timeoutSeconds=ANY, periodSeconds=ANY,
               successThreshold=ANY, failureThreshold=ANY, terminationGracePeriodSeconds=ANY)
 
+_CONTAINER_SECURITY = {
+    "runAsUser": ANY, "runAsGroup": ANY, "runAsNonRoot": ANY, "privileged": ANY,
+    "allowPrivilegeEscalation": ANY, "capabilities": {"add": ANY, "drop": ANY},
+    "readOnlyRootFilesystem": ANY, "seLinuxOptions": ANY, "seccompProfile": ANY,
+    "procMount": ANY, "windowsOptions": ANY, "appArmorProfile": ANY,
+}
+POD_SECURITY = {
+    "runAsUser": ANY, "runAsGroup": ANY, "runAsNonRoot": ANY, "supplementalGroups": ANY,
+    "supplementalGroupsPolicy": ANY, "fsGroup": ANY, "fsGroupChangePolicy": ANY,
+    "sysctls": ANY, "seLinuxOptions": ANY, "seLinuxChangePolicy": ANY, "seccompProfile": ANY,
+    "windowsOptions": ANY, "appArmorProfile": ANY,
+}
 _CONTAINER = {
     "name": ANY, "image": ANY, "command": ANY, "args": ANY, "workingDir": ANY,
     "ports": [{"containerPort": ANY, "name": ANY, "protocol": ANY, "hostPort": ANY,
                "hostIP": ANY}],
     "env": [{"name": ANY, "value": ANY, "valueFrom": ANY}], "envFrom": ANY,
-    "resources": ANY, "resizePolicy": ANY, "restartPolicy": ANY, "volumeMounts": ANY,
+    "resources": ANY, "resizePolicy": ANY, "restartPolicy": ANY,
+    "volumeMounts": [{"name": ANY, "mountPath": ANY, "readOnly": ANY, "subPath": ANY,
+                      "subPathExpr": ANY, "mountPropagation": ANY, "recursiveReadOnly": ANY}],
     "volumeDevices": ANY, "livenessProbe": _PROBE, "readinessProbe": _PROBE,
     "startupProbe": _PROBE, "lifecycle": ANY, "terminationMessagePath": ANY,
-    "terminationMessagePolicy": ANY, "imagePullPolicy": ANY, "securityContext": ANY,
+    "terminationMessagePolicy": ANY, "imagePullPolicy": ANY,
+    "securityContext": _CONTAINER_SECURITY,
     "stdin": ANY, "stdinOnce": ANY, "tty": ANY,
 }
 
 POD_SPEC = {
-    "containers": [_CONTAINER], "initContainers": ANY, "ephemeralContainers": ANY,
+    "containers": [_CONTAINER], "initContainers": [_CONTAINER], "ephemeralContainers": ANY,
     "volumes": ANY, "restartPolicy": ANY, "terminationGracePeriodSeconds": ANY,
     "activeDeadlineSeconds": ANY, "dnsPolicy": ANY, "nodeSelector": ANY,
     "serviceAccountName": ANY, "serviceAccount": ANY, "automountServiceAccountToken": ANY,
     "nodeName": ANY, "hostNetwork": ANY, "hostPID": ANY, "hostIPC": ANY,
-    "shareProcessNamespace": ANY, "securityContext": ANY, "imagePullSecrets": ANY,
+    "shareProcessNamespace": ANY, "securityContext": POD_SECURITY, "imagePullSecrets": ANY,
     "hostname": ANY, "subdomain": ANY, "affinity": ANY, "schedulerName": ANY,
     "tolerations": ANY, "hostAliases": ANY, "priorityClassName": ANY, "priority": ANY,
     "dnsConfig": ANY, "readinessGates": ANY, "runtimeClassName": ANY,
@@ -84,7 +99,7 @@ LAB_SPEC = {
     "serviceCIDR": ANY, "nodeCIDR": ANY, "nodeCIDRMaskSize": ANY, "clusterDomain": ANY,
     "maxPods": ANY, "images": ANY, "nodePortRange": ANY, "clusterDNS": ANY,
     "ipvs": {"scheduler": ANY, "strictARP": ANY, "vipFilter": ANY},
-    "outsideNames": ANY,
+    "outsideNames": ANY, "syncPeriod": ANY,
 }
 LAB = {"metadata": {"name": ANY, "labels": ANY, "annotations": ANY}, "spec": LAB_SPEC}
 

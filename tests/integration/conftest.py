@@ -14,6 +14,7 @@ import sys
 
 import pytest
 
+from netlab.kernel import cgroups
 from netlab.kernel.ns import NETNS_RUN_DIR
 from netlab.lifecycle.down import teardown
 from netlab.lifecycle.up import up
@@ -46,6 +47,9 @@ def leftovers() -> list[str]:
         out += [f"netns {n}" for n in os.listdir(NETNS_RUN_DIR) if n.startswith(prefix)]
     if os.path.isdir(RUN_DIR):
         out += [f"lab dir {n}" for n in os.listdir(RUN_DIR) if n.startswith(RUN_ID + "-")]
+    top = os.path.dirname(cgroups.lab_path("x"))
+    if os.path.isdir(top):
+        out += [f"cgroup {n}" for n in os.listdir(top) if n.startswith(RUN_ID + "-")]
     return out
 
 
@@ -56,6 +60,8 @@ def nothing_left_behind():
     for entry in left:  # clean up so one failure does not pollute the machine
         if entry.startswith("lab dir "):
             teardown(entry.split()[-1])
+        elif entry.startswith("cgroup "):
+            cgroups.remove(cgroups.lab_path(entry.split()[-1]))
     assert not left, f"tests left these behind: {left}"
 
 
@@ -87,3 +93,18 @@ def netlab(*args: str, check: bool = False, timeout: float = 120) -> subprocess.
 def in_ns(netns: str, *argv: str, timeout: float = 20) -> subprocess.CompletedProcess:
     return subprocess.run(["nsenter", f"--net={NETNS_RUN_DIR}/{netns}", "--", *argv],
                           capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def wait_for(what: str, pred, timeout_s: float = 20.0):
+    """Poll PRED (the thing a user would look at) until it gives something true; its value.
+    Past TIMEOUT_S the test fails, saying what it waited for."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)

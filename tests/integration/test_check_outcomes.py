@@ -94,17 +94,33 @@ def test_attempts_share_one_entry_into_the_namespace(lab, monkeypatch):
     assert len(calls) == 1 and calls[0][-1] == "netlab.checks.agent"
 
 
+def test_a_pod_without_a_running_container_is_an_error(lab):
+    """Checks from a pod run in its container, as kubectl exec: none running, nothing ran."""
+    import copy
+
+    from netlab.state import LabDir
+
+    state = LabDir(lab.spec.name).load_state()
+    dead = copy.deepcopy(state)
+    dead.processes["default/client"]["c"].state = "failed"
+    r = runner.run_check(lab, CheckSpec(name="t", source="pod/client", protocol="ping",
+                                        target="10.96.0.250", expect=Expect(success=False)),
+                         dead)
+    assert r.result == "ERROR", (r.summary, r.reason)
+    assert "pod client has no running container c: it is failed" in r.reason
+
+
 def test_a_namespace_that_cannot_be_entered_is_an_error(lab, tmp_path):
-    """Last: it removes the client pod's namespace file (its process keeps the namespace)."""
-    client = next(p for p in lab.pods if p.name == "client")
-    assert remove_nsfile(netns_path(client.netns))
+    """Last: it removes the client host's namespace file (its process keeps the namespace)."""
+    laptop = next(c for c in lab.clients if c.name == "laptop")
+    assert remove_nsfile(netns_path(laptop.netns))
     for protocol, target in (("ping", "10.96.0.250"), ("http", "svc/web-svc-cip"),
                              ("tcp", "10.96.0.250"), ("dns", "nosuch")):
-        r = check(lab, "pod/client", protocol, target, port=80, timeout_s=1,
+        r = check(lab, "client/laptop", protocol, target, port=80, timeout_s=1,
                   expect={"success": False})
         assert r.result == "ERROR", (protocol, r.summary, r.reason)
-        assert f"cannot enter {netns_path(client.netns)}" in r.reason
-    r = netlab("check", "--lab", lab.spec.name, "pod/client", "ping", "10.96.0.250",
+        assert f"cannot enter {netns_path(laptop.netns)}" in r.reason
+    r = netlab("check", "--lab", lab.spec.name, "client/laptop", "ping", "10.96.0.250",
                "--expect-fail", "--timeout", "1")
     assert r.returncode == 1 and "ERROR" in r.stdout and "0 passed, 0 failed, 1 error" in r.stdout
     assert "Traceback" not in r.stdout + r.stderr

@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 
 import pytest
 
 from netlab.checks.runner import run_check
+from netlab.lifecycle.query import wait_probed
 from netlab.model import CheckSpec, Expect
 from tests.helpers import lab_doc, pod, service
-from tests.integration.conftest import in_ns, netlab
+from tests.integration.conftest import in_ns, netlab, wait_for
 
 pytestmark = pytest.mark.root
 
@@ -56,17 +56,6 @@ spec:
     ports: [{containerPort: 8000}]  # the app listens here, the probe knocks on 9999
     livenessProbe: {tcpSocket: {port: 9999}, periodSeconds: 1, failureThreshold: 1}
 """
-
-
-def wait_for(what: str, fn, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def state_of(plan) -> dict:
@@ -120,6 +109,7 @@ def test_crashed_and_unhealthy_containers_restart(make_lab):
 def test_flushed_tables_come_back(make_lab):
     plan = make_lab(lab_doc(), pod("client", command="[sleep, infinity]"), PROBED,
                     service(name="web", cluster_ip="10.96.0.121"))
+    assert wait_probed(plan.spec.name)  # good is ready: the rules to restore send it traffic
     node = plan.nodes[0].netns
     for table in ("nat", "filter", "mangle"):
         in_ns(node, "iptables", "-t", table, "-F")

@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from netlab import cli
+from netlab.kernel import cgroups
 from netlab.kernel.ns import NETNS_RUN_DIR
 from netlab.kernel.process import start_time
 from netlab.plan.naming import lab_dir, lab_netns_prefix
@@ -63,6 +64,8 @@ def lab_traces(name: str) -> list[str]:
         if os.path.isdir(NETNS_RUN_DIR) else []
     if os.path.exists(lab_dir(name)):
         left.append(lab_dir(name))
+    if os.path.exists(cgroups.lab_path(name)):
+        left.append(cgroups.lab_path(name))
     return left
 
 
@@ -100,7 +103,7 @@ def test_down_removes_everything_and_is_idempotent(tmp_path):
         pids = [c.pid for pod_ in state.processes.values() for c in pod_.values()]
         # 4 web pods, the client and kube-dns's pod
         assert len(pids) == 6 and all(start_time(p) for p in pids)
-        assert len(lab_traces(name)) == 1 + 2 + 6 + 1  # lan, nodes, pods, lab dir
+        assert len(lab_traces(name)) == 1 + 2 + 6 + 1 + 1  # lan, nodes, pods, lab dir, cgroup
     finally:
         r = netlab("down", name)
     assert r.returncode == 0 and "removed" in r.stderr

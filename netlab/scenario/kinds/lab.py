@@ -121,7 +121,23 @@ def _spec(r: Report, name: str, spec: dict) -> LabSpec:
         client_apps=client_apps,
         cluster_dns=boolean(r, spec.get("clusterDNS", True), SPEC.child("clusterDNS"), True),
         ipvs_scheduler=scheduler, strict_arp=strict_arp, ipvs_vip_filter=vip_filter,
-        outside_names=outside)
+        outside_names=outside, sync_period=_duration(r, spec.get("syncPeriod", "5s"),
+                                                    SPEC.child("syncPeriod"), 1, 3600))
+
+
+def _duration(r: Report, value: object, path: Path, lowest: int, highest: int) -> float:
+    """A duration as kube-proxy's configuration writes it ("5s", "1m", "1m30s"), in
+    seconds, from LOWEST to HIGHEST."""
+    import re
+
+    m = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", value) \
+        if isinstance(value, str) and value else None
+    seconds = int(m[1] or 0) * 3600 + int(m[2] or 0) * 60 + int(m[3] or 0) if m else -1
+    if not lowest <= seconds <= highest:
+        r.add(path, f"must be a duration from {lowest}s to {highest // 60}m (such as 5s or "
+                    f"1m), got {value!r}")
+        return 5.0
+    return float(seconds)
 
 
 def _names(r: Report, value: object, path: Path, *, allow_empty: bool) -> tuple[str, ...]:

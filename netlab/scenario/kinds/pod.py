@@ -3,13 +3,30 @@ probes and environment, node placement, hostNetwork, hostname, DNS policy and co
 
 from __future__ import annotations
 
-from netlab.model import Container, ContainerPort, LabSpec, PodManifest, PodSpec, Probe
+import posixpath
+
+from netlab.model import (
+    Container,
+    ContainerPort,
+    LabSpec,
+    PodManifest,
+    PodSpec,
+    Probe,
+    SecurityContext,
+    VolumeMount,
+)
+from netlab.plan.security import CAP_NUMBER, cap_name
 from netlab.scenario import schema, validate
 from netlab.scenario.fieldpath import Path, Report
 from netlab.scenario.kinds.common import boolean, ipv4, labels, port_proto, str_list, whole
 from netlab.scenario.registry import Loaded, Meta, kind
 
 DNS_POLICIES = ("ClusterFirst", "Default", "ClusterFirstWithHostNet", "None")
+RESTART_POLICIES = ("Always", "OnFailure", "Never")
+MAX_ID = 2**31 - 1
+# volume sources netlab does not give a pod (yet), and why
+REFUSED_VOLUMES = {"hostPath": "hostPath volumes are refused: a lab's pods never reach the "
+                               "host's files"}
 # (field, default, lowest, highest): a lab runs for minutes, not days; an hour of delay,
 # period or timeout is already more than any lesson waits for
 PROBE_NUMBERS = (("initialDelaySeconds", 0, 0, 3600), ("periodSeconds", 10, 1, 3600),
@@ -37,11 +54,23 @@ def pod_spec(r: Report, spec: object, path: Path, lab: LabSpec) -> PodSpec | Non
     names: set[str] = set()
     port_owner: dict[tuple[int, str], str] = {}
     port_names: set[str] = set()
+    volumes = _volumes(r, spec.get("volumes") or [], path.child("volumes"))
     for i, c in enumerate(containers):
         made = _container(r, c, path.child("containers").index(i), names, port_owner,
-                          port_names)
+                          port_names, volumes)
         if made is not None:
             out.append(made)
+    inits: list[Container] = []
+    raw_inits = spec.get("initContainers") or []
+    for i, c in enumerate(raw_inits if isinstance(raw_inits, list) else []):
+        ipath = path.child("initContainers").index(i)
+        if isinstance(c, dict):
+            for k in ("readinessProbe", "livenessProbe", "startupProbe"):
+                if c.get(k) is not None:
+                    r.add(ipath.child(k), "an init container may not have probes")
+        made = _container(r, c, ipath, names, {}, set(), volumes)
+        if made is not None:
+            inits.append(made)
     node = spec.get("nodeName") or ""
     if node and node not in lab.nodes:
         r.add(path.child("nodeName"), f"node '{node}' is not a node of lab '{lab.name}' "
@@ -61,17 +90,134 @@ def pod_spec(r: Report, spec: object, path: Path, lab: LabSpec) -> PodSpec | Non
               "dnsPolicy None needs at least one dnsConfig nameserver")
     links = boolean(r, spec.get("enableServiceLinks", True), path.child("enableServiceLinks"),
                     True)
-    if len(out) != len(containers):
+    pod_sec, groups = _pod_security(r, spec.get("securityContext") or {},
+                                    path.child("securityContext"))
+    share = boolean(r, spec.get("shareProcessNamespace", False),
+                    path.child("shareProcessNamespace"), False)
+    restart = spec.get("restartPolicy") or "Always"
+    if restart not in RESTART_POLICIES:
+        r.add(path.child("restartPolicy"), f"restartPolicy must be Always, OnFailure or Never, "
+                                           f"got {restart!r}")
+    if len(out) != len(containers) or len(inits) != len(raw_inits):
         return None
     return PodSpec(tuple(out), node_name=node, host_network=host_net,
                    hostname=spec.get("hostname") or "", subdomain=spec.get("subdomain") or "",
                    dns_policy=policy, dns_nameservers=servers, dns_searches=searches,
-                   dns_options=options, enable_service_links=links)
+                   dns_options=options, enable_service_links=links,
+                   init_containers=tuple(inits), security=pod_sec, supplemental_groups=groups,
+                   share_process_namespace=share, volumes=tuple(volumes), restart_policy=restart)
+
+
+def _id(r: Report, value: object, path: Path) -> int | None:
+    if value is None:
+        return None
+    return r.value(path, value, lambda v: not isinstance(v, bool) and isinstance(v, int)
+                   and 0 <= v <= MAX_ID, f"must be a user or group id from 0 to {MAX_ID}", None)
+
+
+def _pod_security(r: Report, sc: object, path: Path
+                  ) -> tuple[SecurityContext, tuple[int, ...]]:
+    if not isinstance(sc, dict):
+        r.add(path, "must be a mapping")
+        return SecurityContext(), ()
+    groups = sc.get("supplementalGroups") or []
+    if not isinstance(groups, list):
+        r.add(path.child("supplementalGroups"), "must be a list of group ids")
+        groups = []
+    ids = [g for i, g in enumerate(groups)
+           if _id(r, g, path.child("supplementalGroups").index(i)) is not None]
+    return SecurityContext(
+        run_as_user=_id(r, sc.get("runAsUser"), path.child("runAsUser")),
+        run_as_group=_id(r, sc.get("runAsGroup"), path.child("runAsGroup")),
+        run_as_non_root=boolean(r, sc.get("runAsNonRoot", False), path.child("runAsNonRoot"),
+                                False)), tuple(ids)
+
+
+def _container_security(r: Report, sc: object, path: Path) -> SecurityContext:
+    if not isinstance(sc, dict):
+        r.add(path, "must be a mapping")
+        return SecurityContext()
+    caps = sc.get("capabilities") or {}
+    lists: dict[str, tuple[str, ...]] = {}
+    for key in ("add", "drop"):
+        names = caps.get(key) or [] if isinstance(caps, dict) else []
+        if not isinstance(names, list):
+            r.add(path.child("capabilities", key), "must be a list of capability names")
+            names = []
+        for i, n in enumerate(names):
+            if not isinstance(n, str) or (cap_name(n) not in CAP_NUMBER and cap_name(n) != "ALL"):
+                r.add(path.child("capabilities", key).index(i),
+                      f"{n!r} is not a Linux capability (NET_ADMIN, SYS_TIME, ALL...)")
+        lists[key] = tuple(str(n) for n in names)
+    escalation = sc.get("allowPrivilegeEscalation")
+    if escalation is not None and not isinstance(escalation, bool):
+        r.add(path.child("allowPrivilegeEscalation"), "must be true or false")
+        escalation = None
+    return SecurityContext(
+        run_as_user=_id(r, sc.get("runAsUser"), path.child("runAsUser")),
+        run_as_group=_id(r, sc.get("runAsGroup"), path.child("runAsGroup")),
+        run_as_non_root=boolean(r, sc.get("runAsNonRoot", False), path.child("runAsNonRoot"),
+                                False),
+        privileged=boolean(r, sc.get("privileged", False), path.child("privileged"), False),
+        allow_privilege_escalation=escalation, add_caps=lists["add"], drop_caps=lists["drop"],
+        read_only_root=boolean(r, sc.get("readOnlyRootFilesystem", False),
+                               path.child("readOnlyRootFilesystem"), False))
+
+
+def _volumes(r: Report, value: object, path: Path) -> list[str]:
+    """The pod's volumes: emptyDir ones, by name (the others are refused, saying why)."""
+    if not isinstance(value, list):
+        r.add(path, "must be a list")
+        return []
+    names: list[str] = []
+    for i, v in enumerate(value):
+        vp = path.index(i)
+        if not isinstance(v, dict) or not r.check(vp.child("name"),
+                                                  validate.dns_label(v.get("name"))):
+            continue
+        sources = [k for k in v if k != "name"]
+        if sources != ["emptyDir"]:
+            kind_ = sources[0] if len(sources) == 1 else ""
+            r.add(vp, REFUSED_VOLUMES.get(kind_) or (
+                f"volume type {kind_} is not supported yet; netlab gives pods emptyDir volumes"
+                if kind_ else "a volume needs exactly one source (emptyDir)"))
+            continue
+        if v["name"] in names:
+            r.add(vp.child("name"), f"duplicate volume name '{v['name']}'")
+        names.append(v["name"])
+    return names
+
+
+def _mounts(r: Report, value: object, path: Path, volumes: list[str]) -> tuple[VolumeMount, ...]:
+    if not isinstance(value, list):
+        r.add(path, "must be a list")
+        return ()
+    out = []
+    for i, m in enumerate(value):
+        mp = path.index(i)
+        if not isinstance(m, dict):
+            r.add(mp, "must be a mapping")
+            continue
+        if m.get("name") not in volumes:
+            r.add(mp.child("name"), f"no volume named {m.get('name')!r} in this pod")
+            continue
+        target = m.get("mountPath")
+        if not isinstance(target, str) or not target.startswith("/") or target == "/" or \
+                ".." in target.split("/") or posixpath.normpath(target) != target:
+            r.add(mp.child("mountPath"), f"must be an absolute, normalised path other than /, "
+                                         f"got {target!r}")
+            continue
+        if m.get("subPath") or m.get("subPathExpr"):
+            r.add(mp.child("subPath"), "subPath is not supported yet")
+            continue
+        out.append(VolumeMount(m["name"], target, boolean(r, m.get("readOnly", False),
+                                                          mp.child("readOnly"), False)))
+    return tuple(out)
 
 
 def _container(r: Report, c: object, path: Path, names: set[str],
-               port_owner: dict[tuple[int, str], str],
-               port_names: set[str]) -> Container | None:
+               port_owner: dict[tuple[int, str], str], port_names: set[str],
+               volumes: list[str]) -> Container | None:
     if not isinstance(c, dict):
         r.add(path, "must be a mapping")
         return None
@@ -100,11 +246,18 @@ def _container(r: Report, c: object, path: Path, names: set[str],
         env.append((e["name"], str(e.get("value", ""))))
     command = str_list(r, c.get("command"), path.child("command"))
     args = str_list(r, c.get("args"), path.child("args"))
+    security = _container_security(r, c.get("securityContext") or {},
+                                   path.child("securityContext"))
+    mounts = _mounts(r, c.get("volumeMounts") or [], path.child("volumeMounts"), volumes)
+    workdir = c.get("workingDir") or ""
+    if workdir and (not isinstance(workdir, str) or not workdir.startswith("/")):
+        r.add(path.child("workingDir"), f"must be an absolute path, got {workdir!r}")
     if len(r.errors) > before:
         return None
     return Container(name=name, image=image, command=command, args=args, ports=tuple(ports),
                      probe_ports=tuple(dict.fromkeys(probe_ports)), env=tuple(env),
-                     readiness=probes["readinessProbe"], liveness=probes["livenessProbe"])
+                     readiness=probes["readinessProbe"], liveness=probes["livenessProbe"],
+                     security=security, volume_mounts=mounts, working_dir=workdir)
 
 
 def _container_port(r: Report, p: object, path: Path, container: str,
