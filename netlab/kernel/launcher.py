@@ -35,6 +35,7 @@ from netlab.kernel.ns import CLONE_NEWNET, CLONE_NEWUTS, setns_path
 # is still there (it binds its ports, imports what it needs); returns the function that
 # serves until the container is killed.
 App = Callable[[dict], Callable[[], None]]
+MAX_FD = os.sysconf("SC_OPEN_MAX")
 
 
 def _idle(req: dict) -> Callable[[], None]:
@@ -61,7 +62,7 @@ def _child(req: dict, wfd: int, apps: dict[str, App]) -> None:
         os.dup2(log, 1)
         os.dup2(log, 2)
         os.closerange(3, wfd)
-        os.closerange(wfd + 1, 1024)
+        os.closerange(wfd + 1, MAX_FD)
         os.chdir("/")
         env = req.get("env") or {}
         app = req["app"]
@@ -137,7 +138,7 @@ def _sandboxed(req: dict, box: dict, wfd: int, env: dict, serve) -> None:
     os.write(go_w, b"x")
     os.close(go_w)
     os.closerange(3, exit_fd)  # the app's sockets are the container's alone
-    os.closerange(exit_fd + 1, 1024)
+    os.closerange(exit_fd + 1, MAX_FD)
     _, status = os.waitpid(pid, 0)
     text = f"exited {os.waitstatus_to_exitcode(status)}" if os.WIFEXITED(status) else \
         f"killed {os.WTERMSIG(status)}"
@@ -145,19 +146,18 @@ def _sandboxed(req: dict, box: dict, wfd: int, env: dict, serve) -> None:
     os._exit(0)
 
 
-def start(req: dict, apps: dict[str, App]) -> dict:
+def fork(req: dict, apps: dict[str, App]) -> int:
+    """Fork the child for REQ; the read end of the pipe its reply comes on."""
     rfd, wfd = os.pipe()
     if os.fork() == 0:
         os.close(rfd)
         _child(req, wfd, apps)
     os.close(wfd)
-    data = b""
-    while True:
-        chunk = os.read(rfd, 4096)
-        if not chunk:
-            break
-        data += chunk
-    os.close(rfd)
+    return rfd
+
+
+def reply(req: dict, data: bytes) -> dict:
+    """The reply to REQ from what its child wrote (its pid, "ready", or why it failed)."""
     lines = data.decode(errors="replace").split("\n")
     first, rest = lines[0], "\n".join(line for line in lines[1:] if line != "ready").strip()
     if not first.isdigit():
@@ -167,6 +167,16 @@ def start(req: dict, apps: dict[str, App]) -> dict:
         return {"id": req["id"], "error": rest}
     cpid = int(first)
     return {"id": req["id"], "pid": cpid, "start": start_time(cpid)}
+
+
+def start(req: dict, apps: dict[str, App]) -> dict:
+    """Start one container and wait for its reply."""
+    rfd = fork(req, apps)
+    data = b""
+    while chunk := os.read(rfd, 4096):
+        data += chunk
+    os.close(rfd)
+    return reply(req, data)
 
 
 def start_time(pid: int) -> int:
@@ -184,16 +194,52 @@ def start_time(pid: int) -> int:
 
 
 def main(apps: dict[str, App]) -> None:
-    """Serve requests from stdin until it closes; APPS are the built-in apps by name."""
+    """Serve requests from stdin until it closes; APPS are the built-in apps by name.
+
+    Containers start side by side: each request is forked at once and its reply sent when
+    its child has written it (replies carry the request's id, in any order)."""
+    import selectors
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps exited containers
     out = sys.stdout
-    for line in sys.stdin:
-        req = json.loads(line)
-        try:
-            reply = start(req, apps)
-        except Exception as exc:  # reported per request
-            reply = {"id": req.get("id"), "error": f"{type(exc).__name__}: {exc}"}
-        out.write(json.dumps(reply) + "\n")
-        out.flush()
+    sel = selectors.DefaultSelector()
+    stdin = sys.stdin.buffer.raw if hasattr(sys.stdin.buffer, "raw") else sys.stdin.buffer
+    sel.register(stdin, selectors.EVENT_READ, None)
+    pending: dict[int, tuple[dict, bytearray]] = {}
+    buffered, open_ = b"", True
+    while open_ or pending:
+        for key, _ in sel.select():
+            if key.data is None:  # requests
+                chunk = os.read(stdin.fileno(), 65536)
+                if not chunk:
+                    open_ = False
+                    sel.unregister(stdin)
+                    continue
+                buffered += chunk
+                *lines, buffered = buffered.split(b"\n")
+                for line in lines:
+                    req = json.loads(line)
+                    try:
+                        rfd = fork(req, apps)
+                    except Exception as exc:  # reported per request
+                        _send(out, {"id": req.get("id"), "error": f"{type(exc).__name__}: "
+                                                                  f"{exc}"})
+                        continue
+                    pending[rfd] = (req, bytearray())
+                    sel.register(rfd, selectors.EVENT_READ, rfd)
+            else:  # a child's reply
+                rfd = key.data
+                chunk = os.read(rfd, 4096)
+                if chunk:
+                    pending[rfd][1].extend(chunk)
+                    continue
+                sel.unregister(rfd)
+                os.close(rfd)
+                req, data = pending.pop(rfd)
+                _send(out, reply(req, bytes(data)))
 
+
+def _send(out, message: dict) -> None:
+    out.write(json.dumps(message) + "\n")
+    out.flush()

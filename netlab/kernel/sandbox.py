@@ -20,6 +20,7 @@ import ctypes
 import ctypes.util
 import errno
 import os
+import re
 import sys
 
 from netlab.kernel import cgroups
@@ -94,13 +95,16 @@ def unshare(flags: int) -> None:
     _check(_libc.unshare(flags), "unshare")
 
 
+_OCTAL = re.compile(r"\\([0-7]{3})")  # mountinfo writes a space as \040
+
+
 def _mountinfo() -> list[tuple[str, str]]:
     """(mount point, filesystem type) of every mount of this mount namespace."""
     out = []
     with open("/proc/self/mountinfo", encoding="utf-8") as f:
         for line in f:
             left, _, right = line.partition(" - ")
-            point = left.split()[4].encode().decode("unicode_escape")
+            point = _OCTAL.sub(lambda m: chr(int(m[1], 8)), left.split()[4])
             out.append((point, right.split(" ", 1)[0]))
     return out
 

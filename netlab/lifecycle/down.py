@@ -37,9 +37,9 @@ def teardown(lab: str, kernel: Kernel | None = None, ld: LabDir | None = None, *
     # fork and its journal line, or by `netlab exec`.
     procs += kernel.processes.in_namespaces([netns_path(n) for n in netns_names])
     counts["processes"] = len({p for p, s in procs if kernel.processes.alive(p, s)})
-    kernel.processes.stop(procs, grace_s=1.0)
-    if cgroups:  # whatever the lab's processes forked or unshared, wherever it went
+    if cgroups:  # everything at once, whatever the lab's processes forked or unshared
         kernel.cgroups.remove(lab_cgroup)
+    kernel.processes.stop(procs, grace_s=1.0)  # anything that lived outside the cgroups
     for name in reversed(netns_names):
         if kernel.namespaces.remove(netns_path(name)):
             counts["namespaces"] += 1
