@@ -162,7 +162,7 @@ def test_adding_and_removing_a_service_touches_no_other(tmp_path):
     extra = parse_documents(service(name="extra", cluster_ip="10.96.0.102"), "extra.yaml")
     mark = len(kernel.log)
     change_mod.change(ld.lab, lambda docs: edits.apply(docs, extra)[0], kernel=kernel, ld=ld,
-                      kernel_check=lambda spec: None, controller=False)
+                      kernel_check=lambda *_: None, controller=False)
     extra_chain = svc_chain("default/extra", "tcp")
     done = restores(kernel, mark)
     assert [w for w, *_ in done] == ["iptables-restore --noflush"] * 2
@@ -175,7 +175,7 @@ def test_adding_and_removing_a_service_touches_no_other(tmp_path):
     mark = len(kernel.log)
     change_mod.change(ld.lab, lambda docs: edits.delete(docs, [("Service", "extra")],
                                                         "default", ld.lab),
-                      kernel=kernel, ld=ld, kernel_check=lambda spec: None, controller=False)
+                      kernel=kernel, ld=ld, kernel_check=lambda *_: None, controller=False)
     for _w, _where, text in restores(kernel, mark):
         assert f"-X {extra_chain}" in text and f":{WEB} " not in text
     assert extra_chain not in nat(kernel, rt) and nat(kernel, rt)[WEB] == before_web
@@ -247,7 +247,7 @@ def switch(ld, mode: str):
 
 
 def run_change(kernel, ld, edit) -> None:
-    change_mod.change(ld.lab, edit, kernel=kernel, ld=ld, kernel_check=lambda spec: None,
+    change_mod.change(ld.lab, edit, kernel=kernel, ld=ld, kernel_check=lambda *_: None,
                       controller=False)
 
 
@@ -339,7 +339,7 @@ def test_a_change_killed_halfway_is_undone_by_the_next_command(tmp_path):
     kernel, ld = make_lab(tmp_path)
     before, state_before = kernel.dump(), ld.load_state()
     rt = runtime(kernel, ld)
-    ch = change_mod.plan_change(rt.state, grow(ld), lambda spec: None)
+    ch = change_mod.plan_change(rt.state, grow(ld), lambda *_: None)
     ld.begin_change("netlab apply -f more.yaml")
     # killed after replacing client, removing a web pod and adding the new pod "extra"
     pods.delete(rt, list(ch.removed))

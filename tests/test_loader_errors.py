@@ -19,7 +19,7 @@ spec:
   type: Cluster
   sessionAffinity: Sticky
   ports:
-    - {port: 0, protocol: SCTP}
+    - {port: 0, protocol: ICMP}
     - {port: 80, targetPort: http_port}
 """
 BAD_POD = """apiVersion: v1
@@ -44,7 +44,7 @@ def test_every_error_of_a_document_is_reported_with_its_path():
            "NodePort, LoadBalancer, ExternalName, got 'Cluster'" in found
     for fragment in ("spec.sessionAffinity: sessionAffinity must be None or ClientIP",
                      "spec.ports[0].port: port 0 is out of range 1-65535",
-                     "spec.ports[0].protocol: protocol must be TCP or UDP, got 'SCTP'",
+                     "spec.ports[0].protocol: protocol must be TCP, UDP or SCTP, got 'ICMP'",
                      "spec.ports[1].targetPort: port name 'http_port' must be",
                      "spec.ports[1].name: ports must be named"):
         assert any(fragment in e for e in found), (fragment, found)

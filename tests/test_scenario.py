@@ -106,8 +106,8 @@ def test_selector_must_match_template():
 def test_service_target_port_and_protocol():
     err = error_of(lab_doc(), service(target="Not_A_Name"))
     assert "spec.ports[0].targetPort" in str(err)
-    err = error_of(lab_doc(), service(proto="SCTP"))
-    assert "TCP or UDP" in str(err)
+    err = error_of(lab_doc(), service(proto="ICMP"))
+    assert "protocol must be TCP, UDP or SCTP, got 'ICMP'" in str(err)
     err = error_of(lab_doc(), service(cluster_ip="10.200.0.1"))
     assert "not in serviceCIDR" in str(err)
 

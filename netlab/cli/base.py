@@ -112,7 +112,20 @@ def scenario(file: str | None, manifests: tuple[str, ...], name: str = ""):
     paths = [file or default_scenario_path(), *manifests]
     sc = load_scenario(paths, default_name=name)
     note_lab(sc.lab.name)
+    say_passive(sc.passive)
     return sc
+
+
+def say_passive(passive) -> None:
+    """Once per command: the objects netlab accepted without acting on them, by why."""
+    by_note: dict[str, list[str]] = {}
+    for kind, name, note in passive:
+        by_note.setdefault(note, []).append(f"{kind}/{name}")
+    for note, objects_ in by_note.items():
+        head = "accepted, no effect on the lab" if note == "no effect on the lab" else \
+            f"accepted, {note}"
+        console.err.print(f"netlab: {head}: {', '.join(objects_)}", markup=False,
+                          highlight=False)
 
 
 def progress():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from netlab import console
-from netlab.cli.base import main, pick_lab, with_progress
+from netlab.cli.base import main, pick_lab, say_passive, with_progress
 from netlab.errors import UsageError
 from netlab.lifecycle.change import change
 from netlab.lifecycle.preflight import require_root
@@ -33,6 +33,11 @@ def apply(lab, paths) -> None:
         if doc.body.get("kind") == "Lab" and \
                 (doc.body.get("metadata") or {}).get("name") != lab:
             raise UsageError(f"{doc.file}: the Lab document names another lab than '{lab}'")
+    from netlab.scenario.registry import passive
+
+    say_passive([(d.body["kind"], d.label.split("/", 1)[-1], passive(d.body["kind"])[2])
+                 for d in incoming if isinstance(d.body.get("kind"), str)
+                 and passive(d.body["kind"])])
     report: list[str] = []
 
     def edit(docs: list[dict]) -> list[dict]:

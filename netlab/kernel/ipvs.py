@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from netlab.kernel.ns import WORKER
 from netlab.model.sync import IpvsOp, Key, VirtualServer
 
-PROTOCOLS = {"TCP": socket.IPPROTO_TCP, "UDP": socket.IPPROTO_UDP}
+PROTOCOLS = {"TCP": socket.IPPROTO_TCP, "UDP": socket.IPPROTO_UDP, "SCTP": 132}
 IP_VS_SVC_F_PERSISTENT = 0x0001
 MASQUERADE = 0  # IP_VS_CONN_F_MASQ
 

@@ -17,11 +17,11 @@ from dataclasses import dataclass, replace
 from netlab.errors import UsageError
 from netlab.kernel.api import Kernel, Launcher, real
 from netlab.lifecycle import network, pods, system
-from netlab.lifecycle.preflight import check_kernel, require_root
+from netlab.lifecycle.preflight import check_kernel, protocols, require_root
 from netlab.lifecycle.runtime import LAUNCHER, Progress, Runtime, no_progress
 from netlab.lifecycle.sync import known_readiness, sync_rules
 from netlab.lifecycle.up import start_controller, stop_controller
-from netlab.model import LabPlan, LabSpec, PodInfo, Scenario
+from netlab.model import LabPlan, PodInfo, Scenario
 from netlab.model.state import LabState, Proc
 from netlab.plan.build import desired_pods, plan_lab, with_cluster_dns
 from netlab.plan.endpoints import compute_endpoints
@@ -48,7 +48,7 @@ class Change:
 
 
 def plan_change(state: LabState, edit: Edit,
-                kernel_check: Callable[[LabSpec], None] = check_kernel) -> Change:
+                kernel_check: Callable[..., None] = check_kernel) -> Change:
     """Validate the edited documents like a scenario file and plan them. Pure but for
     KERNEL_CHECK (can this kernel run the new proxy mode?)."""
     from netlab.scenario.loader import Doc, build_scenario
@@ -65,7 +65,7 @@ def plan_change(state: LabState, edit: Edit,
     if same_but_proxy != plan.spec:
         raise UsageError("only the proxy settings of the Lab (proxyMode, ipvs) can change in a "
                          f"running lab; for the rest: netlab down {lab}, then up")
-    kernel_check(sc.lab)
+    kernel_check(sc.lab, protocols(sc))
     wanted = {f"{ns}/{name}": (labels, spec) for ns, name, labels, spec, _o, _h
               in desired_pods(with_cluster_dns(sc))}
     removed = tuple(p for p in plan.pods if wanted.get(p.key) != (p.labels, p.spec))
@@ -182,7 +182,7 @@ def _restore(rt: Runtime, old_plan: LabPlan, old_system: dict[str, Proc],
 
 def change(lab: str, edit: Edit, progress: Progress = no_progress, *,
            kernel: Kernel | None = None, ld: LabDir | None = None,
-           kernel_check: Callable[[LabSpec], None] = check_kernel,
+           kernel_check: Callable[..., None] = check_kernel,
            controller: bool = True, who: str = "") -> tuple[LabPlan, LabPlan]:
     """Change running lab LAB: EDIT turns its documents into the new ones. Waits (up to 10 s)
     for another change to finish, stops the lab's controller, finishes off a change that was

@@ -9,7 +9,7 @@ import platform
 from netlab.errors import KernelFeatureError, NotRootError, UsageError, setup_command
 from netlab.kernel import features
 from netlab.kernel.run import require_tool
-from netlab.model import LabSpec
+from netlab.model import LabSpec, Scenario
 from netlab.plan import kernel as kernel_needs
 
 
@@ -26,9 +26,25 @@ def preflight() -> None:
         raise UsageError("this kernel has no network namespaces (CONFIG_NET_NS)")
 
 
-def check_kernel(spec: LabSpec) -> None:
+def protocols(sc: Scenario) -> frozenset[str]:
+    """Every protocol the scenario's Services and containers use."""
+    return frozenset({p.protocol for s in sc.services for p in s.ports} |
+                     {p.protocol for pod in sc.pods for c in pod.spec.containers
+                      for p in c.ports} |
+                     {p.protocol for d in sc.deployments for c in d.template.containers
+                      for p in c.ports})
+
+
+def check_kernel(spec: LabSpec, used: frozenset[str] = frozenset()) -> None:
     """Refuse, before any change, a lab this kernel cannot run: every module it needs must be
-    in the kernel now (not merely on disk) and every sysctl netlab will write must exist."""
+    in the kernel now (not merely on disk) and every sysctl netlab will write must exist;
+    SCTP (in USED protocols) needs SCTP connection tracking."""
+    if "SCTP" in used and not features.sysctl_exists(
+            "net.netfilter.nf_conntrack_sctp_timeout_established"):
+        raise KernelFeatureError(
+            "this kernel has no SCTP connection tracking (nf_conntrack with "
+            "CONFIG_NF_CT_PROTO_SCTP, or nf_conntrack not loaded), so kube-proxy's rules "
+            "cannot balance SCTP Services: use TCP or UDP, or a kernel with it")
     if spec.proxy_mode not in ("iptables", "ipvs"):
         raise UsageError(f"proxyMode {spec.proxy_mode} is not implemented yet; use iptables "
                          "or ipvs")

@@ -11,7 +11,7 @@ from netlab.kernel.links import host_routes
 from netlab.kernel.ns import netns_path
 from netlab.lifecycle import network, pods, system
 from netlab.lifecycle.down import teardown
-from netlab.lifecycle.preflight import check_kernel, preflight
+from netlab.lifecycle.preflight import check_kernel, preflight, protocols
 from netlab.lifecycle.runtime import CONTROLLER, LAUNCHER, Progress, Runtime, no_progress
 from netlab.lifecycle.sync import sync_rules
 from netlab.model import LabPlan, Scenario
@@ -24,7 +24,7 @@ from netlab.state import LabDir
 def up(scenario: Scenario, progress: Progress = no_progress) -> LabPlan:
     """Build the lab of SCENARIO on this machine, after checking everything it needs."""
     preflight()
-    check_kernel(scenario.lab)
+    check_kernel(scenario.lab, protocols(scenario))
     validate_host_overlap(scenario.lab, host_routes())
     return build(scenario, real(), LabDir(scenario.lab.name), progress)
 

@@ -202,6 +202,7 @@ class Service:
     health_check_node_port: int = 0
     external_name: str = ""
     publish_not_ready: bool = False
+    allocate_lb_node_ports: bool = True  # spec.allocateLoadBalancerNodePorts
 
     @property
     def externally_accessible(self) -> bool:
@@ -257,6 +258,7 @@ class Scenario:
     sources: tuple[str, ...] = ()
     endpoints: tuple[EndpointsManifest, ...] = ()
     documents: tuple[dict, ...] = ()  # the raw documents, kept so a running lab can change
+    passive: tuple[tuple[str, str, str], ...] = ()  # (kind, name, note): accepted, not acted on
 
 
 # -- runtime side: what the plan decided ---------------------------------------------------

@@ -253,7 +253,8 @@ def plan_services(sc: Scenario, previous: tuple[ServiceInfo, ...] = (),
             used.add(ip)
         ports = []
         for p in svc.ports:
-            if svc.type in ("NodePort", "LoadBalancer") and not p.node_port:
+            if (svc.type == "NodePort" or (svc.type == "LoadBalancer" and
+                                           svc.allocate_lb_node_ports)) and not p.node_port:
                 try:
                     port = allocate_node_port(sc.lab.node_port_range,
                                               f"{key}:{p.port}/{p.protocol}", used_ports)

@@ -9,6 +9,7 @@ system: reading files is all it does.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 from collections.abc import Iterable, Sequence
@@ -21,7 +22,7 @@ from netlab.model import LabSpec, Scenario
 from netlab.scenario import kinds, schema, validate  # noqa: F401 (kinds: registers them)
 from netlab.scenario.fieldpath import Report
 from netlab.scenario.kinds.lab import default_lab, load_lab
-from netlab.scenario.registry import KINDS, Kind, Loaded, Meta
+from netlab.scenario.registry import KINDS, Kind, Loaded, Meta, known_kinds, passive
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 MAX_DEPTH = 100  # no Kubernetes object nests nearly this deep
@@ -108,20 +109,32 @@ def parse_documents(text: str, file: str) -> list[Doc]:
         if not isinstance(body, dict):
             raise ScenarioError("a document must be a mapping with apiVersion and kind",
                                 file=file, doc=i)
-        if body.get("kind") == "List" and isinstance(body.get("items"), list):
+        kind_ = body.get("kind")
+        if isinstance(kind_, str) and kind_.endswith("List") and \
+                isinstance(body.get("items"), list):  # List, ServiceList, PodList...
             docs += [Doc(file, i, item) for item in body["items"] if isinstance(item, dict)]
         else:
             docs.append(Doc(file, i, body))
     return docs
 
 
+def manifest_files(folder: str) -> list[str]:
+    """A folder's manifests (*.yaml, *.yml, *.json), its subfolders' too, as ``kubectl apply
+    -R -f`` reads them: in a stable order, by path; hidden entries skipped."""
+    out = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        out += [os.path.join(root, n) for n in sorted(files)
+                if n.endswith(MANIFEST_SUFFIXES) and not n.startswith(".")]
+    return sorted(out, key=lambda p: os.path.relpath(p, folder).split(os.sep))
+
+
 def read_paths(paths: Iterable[str]) -> list[Doc]:
-    """Documents from files and folders (a folder's *.yaml, *.yml, *.json, sorted)."""
+    """Documents from files and folders (see ``manifest_files``)."""
     docs: list[Doc] = []
     for path in paths:
         if os.path.isdir(path):
-            names = sorted(n for n in os.listdir(path) if n.endswith(MANIFEST_SUFFIXES))
-            files = [os.path.join(path, n) for n in names]
+            files = manifest_files(path)
         elif os.path.exists(path):
             files = [path]
         else:
@@ -159,7 +172,8 @@ def build_scenario(docs: list[Doc], *, sources: tuple[str, ...] = (),
     scenario = Scenario(lab, tuple(loaded.pods), tuple(loaded.deployments),
                         tuple(loaded.services), tuple(loaded.checks), sources,
                         tuple(loaded.endpoints),
-                        tuple({"file": d.file, "index": d.index, "body": d.body} for d in docs))
+                        tuple({"file": d.file, "index": d.index, "body": d.body} for d in docs),
+                        tuple(loaded.passive))
     errors = cross_checks(scenario, loaded.namespaces, seen)
     if errors:
         raise ScenarioErrors(errors)
@@ -172,9 +186,10 @@ def _load(doc: Doc, loaded: Loaded, seen: dict[tuple[str, str, str], Doc]
     r = Report(doc.file, doc.index, doc.label)
     name = doc.body.get("kind")
     k = KINDS.get(name)
+    if k is None and isinstance(name, str) and passive(name):
+        return _load_passive(doc, name, r, loaded, seen)
     if k is None:
-        known = ", ".join(["Lab", *KINDS])
-        r.add("kind", f"unknown kind {name!r} (netlab knows {known})")
+        r.add("kind", unknown_kind(name, doc.body.get("apiVersion")))
         return r.errors
     api = doc.body.get("apiVersion")
     if api not in k.api_versions:
@@ -192,6 +207,44 @@ def _load(doc: Doc, loaded: Loaded, seen: dict[tuple[str, str, str], Doc]
         r.add("metadata.name", f"duplicate {name} {'/'.join(p for p in key[1:] if p)} (first "
                                f"defined in {first.file}, document {first.index + 1})")
     seen.setdefault(key, doc)
+    return r.errors
+
+
+def unknown_kind(name: object, api: object) -> str:
+    """An unknown kind, with the near miss it may be (case and spelling)."""
+    known = known_kinds()
+    if not isinstance(name, str) or not name:
+        return "every document needs a kind (Deployment, Service, Pod...)"
+    by_case = {k.lower(): k for k in known}
+    guess = by_case.get(name.lower()) or next(iter(difflib.get_close_matches(
+        name, known, n=1, cutoff=0.75)), None)
+    hint = f"; did you mean {guess}?" if guess else \
+        " (a custom resource, or a kind of a newer Kubernetes than netlab knows)"
+    return f"unknown kind {name!r} in apiVersion {api!r}{hint}"
+
+
+def _load_passive(doc: Doc, name: str, r: Report, loaded: Loaded,
+                  seen: dict[tuple[str, str, str], Doc]) -> list[ScenarioError]:
+    """A kind that changes nothing in the lab (or that netlab does not act on yet): its
+    apiVersion and name are checked, then it is listed."""
+    apis, namespaced, note = passive(name)  # type: ignore[misc]
+    api = doc.body.get("apiVersion")
+    if api not in apis:
+        r.add("apiVersion", f"apiVersion for {name} must be {apis[0]}, got {api!r}")
+    meta = doc.body.get("metadata")
+    obj = meta.get("name") if isinstance(meta, dict) else None
+    if not r.check("metadata.name", validate.dns_subdomain(obj) if name not in (
+            "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding") else
+            (None if isinstance(obj, str) and obj and "/" not in obj
+             else "a name is required")):
+        return r.errors
+    ns = (meta.get("namespace") or "default") if namespaced else ""
+    key = (name, ns, obj)
+    if key in seen:
+        r.add("metadata.name", f"duplicate {name} {'/'.join(p for p in key[1:] if p)}")
+    seen.setdefault(key, doc)
+    if not r.errors:
+        loaded.passive.append((name, f"{ns}/{obj}" if ns else obj, note))
     return r.errors
 
 

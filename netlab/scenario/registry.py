@@ -29,6 +29,7 @@ class Loaded:
     services: list[Service] = field(default_factory=list)
     checks: list[CheckSpec] = field(default_factory=list)
     endpoints: list[EndpointsManifest] = field(default_factory=list)
+    passive: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, name, note)
 
 
 @dataclass(frozen=True)
@@ -62,3 +63,59 @@ def kind(name: str, api_versions: tuple[str, ...], schema: object, *, namespaced
         KINDS[name] = Kind(name, api_versions, schema, fn, namespaced, name_rule)
         return fn
     return register
+
+
+# Kinds a cluster has that change nothing in a lab's network: accepted as they are (their
+# name checked, nothing else), and listed once. (kind: (apiVersions, namespaced))
+_RBAC = ("rbac.authorization.k8s.io/v1", "rbac.authorization.k8s.io/v1beta1")
+NO_EFFECT: dict[str, tuple[tuple[str, ...], bool]] = {
+    "ServiceAccount": (("v1",), True), "Secret": (("v1",), True),
+    "ConfigMap": (("v1",), True), "PersistentVolumeClaim": (("v1",), True),
+    "PersistentVolume": (("v1",), False), "LimitRange": (("v1",), True),
+    "ResourceQuota": (("v1",), True), "Role": (_RBAC, True), "RoleBinding": (_RBAC, True),
+    "ClusterRole": (_RBAC, False), "ClusterRoleBinding": (_RBAC, False),
+    "StorageClass": (("storage.k8s.io/v1", "storage.k8s.io/v1beta1"), False),
+    "CronJob": (("batch/v1", "batch/v1beta1"), True),
+    "HorizontalPodAutoscaler": (("autoscaling/v2", "autoscaling/v1", "autoscaling/v2beta2",
+                                 "autoscaling/v2beta1"), True),
+    "PodDisruptionBudget": (("policy/v1", "policy/v1beta1"), True),
+    "PriorityClass": (("scheduling.k8s.io/v1",), False),
+    "CustomResourceDefinition": (("apiextensions.k8s.io/v1", "apiextensions.k8s.io/v1beta1"),
+                                 False),
+    "MutatingWebhookConfiguration": (("admissionregistration.k8s.io/v1",), False),
+    "ValidatingWebhookConfiguration": (("admissionregistration.k8s.io/v1",), False),
+    "APIService": (("apiregistration.k8s.io/v1",), False),
+    "VerticalPodAutoscaler": (("autoscaling.k8s.io/v1",), True),
+}
+# Kinds that do change a cluster's network, which netlab does not act on yet: accepted, with
+# a warning saying the lab behaves as if they were absent. (kind: (apiVersions, namespaced))
+NOT_YET: dict[str, tuple[tuple[str, ...], bool]] = {
+    "NetworkPolicy": (("networking.k8s.io/v1",), True),
+    "Ingress": (("networking.k8s.io/v1", "networking.k8s.io/v1beta1", "extensions/v1beta1"),
+                True),
+    "IngressClass": (("networking.k8s.io/v1", "networking.k8s.io/v1beta1"), False),
+    "StatefulSet": (("apps/v1",), True),
+    "IPAddressPool": (("metallb.io/v1beta1",), True),
+    "L2Advertisement": (("metallb.io/v1beta1",), True),
+    "GatewayClass": (("gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"),
+                     False),
+    "Gateway": (("gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"), True),
+    "HTTPRoute": (("gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"), True),
+    "ReferenceGrant": (("gateway.networking.k8s.io/v1beta1",), True),
+}
+
+
+def passive(kind_: str) -> tuple[tuple[str, ...], bool, str] | None:
+    """(apiVersions, namespaced, note) of a kind netlab accepts without acting on it."""
+    if kind_ in KINDS:
+        return None
+    if kind_ in NO_EFFECT:
+        return (*NO_EFFECT[kind_], "no effect on the lab")
+    if kind_ in NOT_YET:
+        return (*NOT_YET[kind_], "not acted on by netlab yet (the lab behaves as if they "
+                                 "were absent)")
+    return None
+
+
+def known_kinds() -> list[str]:
+    return ["Lab", *KINDS, *NO_EFFECT, *NOT_YET]

@@ -7,7 +7,7 @@ import ipaddress
 from netlab.scenario import validate
 from netlab.scenario.fieldpath import Path, Report
 
-PROTOCOLS = ("TCP", "UDP")
+PROTOCOLS = ("TCP", "UDP", "SCTP")
 
 
 def labels(r: Report, path: Path, value: object) -> tuple[tuple[str, str], ...]:
@@ -17,14 +17,14 @@ def labels(r: Report, path: Path, value: object) -> tuple[tuple[str, str], ...]:
 
 
 def port_proto(r: Report, p: object, key: str, path: Path) -> tuple[int, str] | None:
-    """The port number under KEY and the protocol (TCP or UDP) of a port mapping."""
+    """The port number under KEY and the protocol (TCP, UDP or SCTP) of a port mapping."""
     if not isinstance(p, dict):
         r.add(path, "must be a mapping")
         return None
     ok = r.check(path.child(key), validate.port_number(p.get(key)))
     proto = p.get("protocol", "TCP")
     if proto not in PROTOCOLS:
-        r.add(path.child("protocol"), f"protocol must be TCP or UDP, got {proto!r}")
+        r.add(path.child("protocol"), f"protocol must be TCP, UDP or SCTP, got {proto!r}")
         ok = False
     return (p[key], proto) if ok else None
 

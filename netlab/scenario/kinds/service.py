@@ -43,8 +43,8 @@ def load_service(body: dict, meta: Meta, r: Report, loaded: Loaded) -> None:
     lb_ips = _lb_ips(r, body, spec) if stype == "LoadBalancer" else ()
     ranges = []
     for i, cidr in enumerate(spec.get("loadBalancerSourceRanges") or []):
-        try:
-            ranges.append(str(ipaddress.IPv4Network(str(cidr), strict=False)))
+        try:  # kube-proxy trims each entry
+            ranges.append(str(ipaddress.IPv4Network(str(cidr).strip(), strict=False)))
         except ValueError:
             r.add(SPEC.child("loadBalancerSourceRanges").index(i),
                   f"{cidr!r} is not an IPv4 CIDR")
@@ -53,6 +53,12 @@ def load_service(body: dict, meta: Meta, r: Report, loaded: Loaded) -> None:
     hc = _health_check_port(r, spec, stype, etp, loaded.lab)
     publish = boolean(r, spec.get("publishNotReadyAddresses", False),
                       SPEC.child("publishNotReadyAddresses"), False)
+    allocate = boolean(r, spec.get("allocateLoadBalancerNodePorts", True),
+                       SPEC.child("allocateLoadBalancerNodePorts"), True)
+    if "allocateLoadBalancerNodePorts" in spec and stype != "LoadBalancer":
+        r.add(SPEC.child("allocateLoadBalancerNodePorts"), "may only be set on LoadBalancer "
+                                                           "services")
+    _ip_families(r, spec)
     own = labels(r, Path("metadata", "labels"), (body.get("metadata") or {}).get("labels"))
     if len(r.errors) > before:
         return
@@ -63,7 +69,33 @@ def load_service(body: dict, meta: Meta, r: Report, loaded: Loaded) -> None:
         load_balancer_source_ranges=tuple(ranges), session_affinity=affinity,
         affinity_timeout=timeout, external_traffic_policy=etp, internal_traffic_policy=itp,
         health_check_node_port=hc, external_name=str(external_name).rstrip("."),
-        publish_not_ready=publish))
+        publish_not_ready=publish, allocate_lb_node_ports=allocate))
+
+
+FAMILY_POLICIES = ("SingleStack", "PreferDualStack", "RequireDualStack")
+
+
+def _ip_families(r: Report, spec: dict) -> None:
+    """Labs are single-stack IPv4: IPv4 (or a preference for dual stack) is accepted, IPv6
+    refused until netlab supports it."""
+    policy = spec.get("ipFamilyPolicy")
+    if policy is not None and policy not in FAMILY_POLICIES:
+        r.add(SPEC.child("ipFamilyPolicy"), f"ipFamilyPolicy must be one of "
+                                            f"{', '.join(FAMILY_POLICIES)}, got {policy!r}")
+    elif policy == "RequireDualStack":
+        r.add(SPEC.child("ipFamilyPolicy"), "RequireDualStack needs IPv6, which netlab labs do "
+                                            "not have yet (they are single-stack IPv4)")
+    families = spec.get("ipFamilies")
+    if families is None:
+        return
+    if not isinstance(families, list) or not families or \
+            any(f not in ("IPv4", "IPv6") for f in families) or len(set(families)) != \
+            len(families):
+        r.add(SPEC.child("ipFamilies"), f"ipFamilies must list IPv4 and/or IPv6 once each, got "
+                                        f"{families!r}")
+    elif families[0] == "IPv6" or (len(families) > 1 and policy in (None, "SingleStack")):
+        r.add(SPEC.child("ipFamilies"), "IPv6 is not supported yet: netlab labs are "
+                                        "single-stack IPv4 (use ipFamilies: [IPv4])")
 
 
 def _external_name(r: Report, spec: dict, stype: str) -> str:
@@ -93,8 +125,8 @@ def _ports(r: Report, spec: dict, stype: str, lab: LabSpec) -> list[ServicePort]
         pname = p.get("name", "")
         if len(raw) > 1 and not pname:
             r.add(path.child("name"), "ports must be named when a service has more than one")
-        if pname:
-            r.check(path.child("name"), validate.port_name(pname))
+        if pname:  # a DNS label (63 characters); only container port names stop at 15
+            r.check(path.child("name"), validate.dns_label(pname))
         target = p.get("targetPort", p["port"])
         r.check(path.child("targetPort"), validate.port_name(target) if isinstance(target, str)
                 else validate.port_number(target))
@@ -170,9 +202,11 @@ def _health_check_port(r: Report, spec: dict, stype: str, etp: str, lab: LabSpec
         return 0
     low, high = lab.node_port_range
     path = SPEC.child("healthCheckNodePort")
-    if stype != "LoadBalancer" or etp != "Local":
+    if stype != "LoadBalancer":
         r.add(path, "healthCheckNodePort needs type LoadBalancer with externalTrafficPolicy "
                     "Local")
+    elif etp != "Local":  # kube-proxy serves health checks for Local services only
+        return 0
     elif isinstance(hc, bool) or not isinstance(hc, int) or not low <= hc <= high:
         r.add(path, f"healthCheckNodePort {hc} is outside the node port range {low}-{high}")
     return hc
