@@ -47,7 +47,7 @@ def test_pods_table_columns():
 
 def test_endpoints_objects_are_kubernetes_shaped():
     p = plan()
-    info = p.services[0]
+    info = next(s for s in p.services if s.service.name == "web-svc-cip")
     ep = objects.endpoints_object(p, info, 0)
     assert ep["kind"] == "Endpoints" and ep["metadata"]["name"] == "web-svc-cip"
     ips = sorted(a["ip"] for a in ep["subsets"][0]["addresses"])

@@ -94,6 +94,23 @@ def test_placement_round_robin_node_name_and_host_network():
     assert {p.name: p.ip for p in again.pods} == {p.name: p.ip for p in plan.pods}
 
 
+def named(items, name: str):
+    """The service (or service endpoints) called NAME: every plan also has default/kubernetes
+    and kube-system/kube-dns."""
+    return next(i for i in items if getattr(i, "name", None) == name or
+                getattr(getattr(i, "service", None), "name", None) == name)
+
+
+def test_every_lab_has_the_kubernetes_service_at_the_first_address():
+    plan, _ = plan_lab(scenario(lab_doc()))
+    k = named(plan.services, "kubernetes")
+    assert (k.service.namespace, k.cluster_ip, k.service.ports[0].port,
+            k.service.ports[0].target_port) == ("default", "10.96.0.1", 443, 6443)
+    eps = named(plan.endpoints, "kubernetes")
+    assert [(a.ip, a.node, n) for _p, _proto, a, n in eps.entries] == \
+        [("172.18.0.2", "", 6443)]  # as kube-apiserver writes it: no nodeName
+
+
 def test_nodes_and_clients_addresses():
     plan, _ = plan_lab(scenario(lab_doc(nodes=("n1", "n2"), clients=("laptop",))))
     assert [n.lan_ip for n in plan.nodes] == ["172.18.0.2", "172.18.0.3"]
@@ -110,7 +127,7 @@ def test_endpoints_resolve_named_target_port_per_pod():
                   service(target="http"))
     plan, _ = plan_lab(sc)
     eps = {(addr.pod.split("/")[1][:3], number) for _n, _p, addr, number in
-           plan.endpoints[0].entries}
+           named(plan.endpoints, "web-svc-cip").entries}
     assert eps == {("web", 8000), ("odd", 9000)}  # noport has no port named http: left out
 
 
@@ -119,7 +136,7 @@ def test_endpoints_only_ready_and_same_namespace():
     plan, _ = plan_lab(sc)
     first = plan.pods[0].key
     eps = compute_endpoints(plan.services, plan.pods, {first: True})
-    ready = {a.pod: a.ready for _n, _p, a, _num in eps[0].entries}
+    ready = {a.pod: a.ready for _n, _p, a, _num in named(eps, "web-svc-cip").entries}
     assert ready[first] is True and list(ready.values()).count(False) == 1
 
 
@@ -142,7 +159,7 @@ def test_node_ports_and_health_check_ports_are_allocated_stably():
                         "ports: [{port: 80, name: a, nodePort: 30080}, {port: 81, name: b}]")
     sc = scenario(lab_doc(), svcs)
     plan, _ = plan_lab(sc)
-    a, c = plan.services
+    a, c = named(plan.services, "a"), named(plan.services, "c")
     ports = [p.node_port for p in a.service.ports] + [c.service.ports[0].node_port,
                                                       c.service.health_check_node_port]
     assert ports[0] == 30080 and all(30000 <= p <= 32767 for p in ports)
@@ -158,9 +175,9 @@ def test_selectorless_endpoints_and_external_name_in_plan():
                   "apiVersion: v1\nkind: Service\nmetadata: {name: ext}\n"
                   "spec: {type: ExternalName, externalName: www.example.org}\n")
     plan, _ = plan_lab(sc)
-    out, ext = plan.services
+    out, ext = named(plan.services, "out"), named(plan.services, "ext")
     assert ext.cluster_ip == "" and out.cluster_ip
-    (eps,) = plan.endpoints
+    eps = named(plan.endpoints, "out")
     assert [(a.ip, n) for _p, _proto, a, n in eps.entries] == [("172.18.0.250", 8080)]
 
 
@@ -171,7 +188,7 @@ def test_a_node_port_held_by_an_allocation_is_refused_on_a_change():
 
     np = service(name="np").replace("spec: {selector", "spec: {type: NodePort, selector")
     first, _ = plan_lab(scenario(lab_doc(), np))
-    held = first.services[0].service.ports[0].node_port
+    held = named(first.services, "np").service.ports[0].node_port
     wants = service(name="other").replace("spec: {selector", "spec: {type: NodePort, selector") \
         .replace("targetPort: 8000", f"targetPort: 8000, nodePort: {held}")
     with pytest.raises(ScenarioError, match=f"node port {held}/TCP is already allocated to "
@@ -185,7 +202,7 @@ def test_a_cluster_ip_held_by_a_running_service_is_refused_on_a_change():
     from netlab.errors import ScenarioError
 
     first, _ = plan_lab(scenario(lab_doc(), service(name="a")))
-    held = first.services[0].cluster_ip
+    held = named(first.services, "a").cluster_ip
     with pytest.raises(ScenarioError, match=f"clusterIP {held} is already allocated to "
                                             "default/a"):
         plan_lab(scenario(lab_doc(), service(name="a"), service(name="b", cluster_ip=held)),

@@ -1,8 +1,8 @@
 """python -m netlab.apps.runner: the container launcher with netlab's built-in apps.
 
 The launcher itself (``kernel/launcher.py``) forks containers into their namespaces; this module
-gives it the apps it can run besides a container's own argv: the web app, kube-proxy's health
-check server and the cluster DNS server.
+gives it the apps it can run besides a container's own argv: the web app, kube-proxy's HTTP
+endpoints, the API server's stand-in and the cluster DNS server.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 # imported before the launcher forks, so a container does not pay an import (the cluster DNS
 # server, one per lab, imports its own on start)
-from netlab.apps import healthz, web
+from netlab.apps import kubeproxy, web
 from netlab.kernel import launcher
 
 
@@ -20,8 +20,21 @@ def web_app(req: dict) -> Callable[[], None]:
     return lambda: web.serve(bound, req.get("ips") or [])
 
 
-def healthz_app(req: dict) -> Callable[[], None]:
-    server = healthz.bind(req["port"], req["namespace"], req["name"], req["count"])
+def kube_proxy_app(req: dict) -> Callable[[], None]:
+    servers = kubeproxy.bind(req["node"], req["state"], req["mode"],
+                             [tuple(p) for p in req.get("health_ports", [])])
+    return lambda: web.serve(servers, [])
+
+
+def apiserver_app(req: dict) -> Callable[[], None]:
+    import os
+
+    from netlab.apps import apiserver
+    from netlab.kernel import tls
+
+    if not os.path.exists(req["cert"]):
+        tls.self_signed(req["cert"], req["key"], req["names"], req["ips"])
+    server = apiserver.bind(req["port"], req["cert"], req["key"])
     return lambda: web.serve([server], [])
 
 
@@ -37,7 +50,8 @@ def dns_app(req: dict) -> Callable[[], None]:
     return serve
 
 
-APPS = {"web": web_app, "healthz": healthz_app, "dns": dns_app}
+APPS = {"web": web_app, "kube-proxy": kube_proxy_app, "apiserver": apiserver_app,
+        "dns": dns_app}
 
 if __name__ == "__main__":
     launcher.main(APPS)

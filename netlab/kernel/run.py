@@ -13,7 +13,7 @@ TOOL_PACKAGES = {
     "nsenter": "util-linux", "iptables": "iptables", "iptables-restore": "iptables",
     "iptables-nft-restore": "iptables", "iptables-legacy-restore": "iptables",
     "iptables-save": "iptables", "curl": "curl", "ping": "iputils-ping", "dig": "dnsutils",
-    "conntrack": "conntrack", "ipset": "ipset", "ip": "iproute2",
+    "conntrack": "conntrack", "ipset": "ipset", "ip": "iproute2", "openssl": "openssl",
 }
 
 

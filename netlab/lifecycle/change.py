@@ -23,7 +23,7 @@ from netlab.lifecycle.sync import known_readiness, sync_rules
 from netlab.lifecycle.up import start_controller, stop_controller
 from netlab.model import LabPlan, PodInfo, Scenario
 from netlab.model.state import LabState, Proc
-from netlab.plan.build import desired_pods, plan_lab, with_cluster_dns
+from netlab.plan.build import desired_pods, plan_lab, with_cluster_services
 from netlab.plan.endpoints import compute_endpoints
 from netlab.plan.ipam import HostLocal
 from netlab.proxy.core import service_ports
@@ -67,7 +67,7 @@ def plan_change(state: LabState, edit: Edit,
                          f"running lab; for the rest: netlab down {lab}, then up")
     kernel_check(sc.lab, protocols(sc))
     wanted = {f"{ns}/{name}": (labels, spec) for ns, name, labels, spec, _o, _h
-              in desired_pods(with_cluster_dns(sc))}
+              in desired_pods(with_cluster_services(sc))}
     removed = tuple(p for p in plan.pods if wanted.get(p.key) != (p.labels, p.spec))
     ipam = {node: HostLocal.from_dict(d) for node, d in state.ipam.items()}
     for pod in removed:
@@ -142,12 +142,23 @@ def apply_change(rt: Runtime, ch: Change, launcher: Launcher,
                    ready)
         if ch.switching:
             network.finish_proxy_mode(rt, old_mode)
-        system.stop_health_servers(rt)
-        system.start_health_servers(rt, launcher)
+        if system.kube_proxy_requests(rt) != _kube_proxies(old_plan, rt):
+            system.stop_kube_proxies(rt)  # new health check node ports, or a new mode
+            system.start_kube_proxies(rt, launcher)
         rt.state.ipam = ch.ipam
         rt.state.documents = ch.scenario.documents
         rt.state.released_cluster_ips = ch.released
         tx.success = True
+
+
+def _kube_proxies(plan: LabPlan, rt: Runtime) -> list:
+    """What the kube-proxy servers of PLAN would be asked to serve."""
+    now = rt.state.plan
+    rt.state.plan = plan
+    try:
+        return system.kube_proxy_requests(rt)
+    finally:
+        rt.state.plan = now
 
 
 def _readd(rt: Runtime, pod: PodInfo, launcher: Launcher) -> None:
@@ -159,7 +170,7 @@ def _readd(rt: Runtime, pod: PodInfo, launcher: Launcher) -> None:
 def _restore(rt: Runtime, old_plan: LabPlan, old_system: dict[str, Proc],
              launcher: Launcher) -> None:
     """The last undo: the old proxy mode and plan, every node's rules in full, and the old
-    health check servers."""
+    kube-proxy servers."""
     mode_now = rt.plan.spec.proxy_mode
     rt.state.plan = replace(old_plan, endpoints=rt.plan.endpoints)
     if mode_now != old_plan.spec.proxy_mode:
@@ -168,16 +179,14 @@ def _restore(rt: Runtime, old_plan: LabPlan, old_system: dict[str, Proc],
     sync_rules(rt, None, known_readiness(rt.state))
     network.finish_proxy_mode(rt, mode_now)
     for what, proc in list(rt.state.system.items()):
-        if what.startswith("healthz/") and old_system.get(what) != proc:
+        if what.startswith(system.KUBE_PROXY) and old_system.get(what) != proc:
             rt.kernel.processes.stop([(proc.pid, proc.start)])
             del rt.state.system[what]
-    missing = {w for w, p in old_system.items() if w.startswith("healthz/")
+    missing = {w for w, p in old_system.items() if w.startswith(system.KUBE_PROXY)
                and not rt.kernel.processes.alive(p.pid, p.start)}
     rt.state.system.update({w: p for w, p in old_system.items() if w not in missing})
     if missing:
-        system.collect(rt, launcher, [(w, t) for w, t in
-                                      system.submit_health_servers(rt, launcher)
-                                      if w in missing])
+        system.collect(rt, launcher, system.submit(rt, launcher, only=missing))
 
 
 def change(lab: str, edit: Edit, progress: Progress = no_progress, *,

@@ -87,6 +87,16 @@ def setup_nodes(rt: Runtime) -> None:
     rt.state.flavour = rt.kernel.netfilter.flavour(plan.nodes[0].netns)
 
 
+def conntrack_settings(rt: Runtime) -> None:
+    """kube-proxy's conntrack timeouts in every node (after the first sync, whose rules made
+    the kernel load conntrack; a kernel without it keeps its defaults)."""
+    for node in rt.plan.nodes:
+        present = {k: v for k, v in kernel_needs.CONNTRACK_SYSCTLS.items()
+                   if rt.kernel.sysctls.get(node.netns, k) is not None}
+        if present:
+            rt.kernel.sysctls.set(node.netns, present)
+
+
 def prepare_proxy_mode(rt: Runtime, old: str) -> None:
     """Before the first sync in a new proxy mode: the new mode's sysctls and kube-ipvs0, and
     nothing of IPVS mode's virtual servers or dummy interface left when leaving it. The sync

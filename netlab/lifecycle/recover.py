@@ -62,8 +62,7 @@ def recover(rt: Runtime, launcher: Launcher) -> list[str]:
     if dead:
         for w in dead:
             del rt.state.system[w]
-        tickets = [(w, t) for w, t in system.submit_health_servers(rt, launcher) if w in dead]
-        tickets += [(w, t) for w, t in system.submit_clients(rt, launcher) if w in dead]
+        tickets = system.submit(rt, launcher, only=dead)
         system.collect(rt, launcher, tickets)
         done.append(f"restarted {len(dead)} system process(es)")
     rt.state.sync.clear()

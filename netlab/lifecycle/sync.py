@@ -8,11 +8,12 @@ sync state, so its next sync is full (kube-proxy: "after any failure the next sy
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 from netlab.kernel.api import Kernel
 from netlab.lifecycle.runtime import Runtime
-from netlab.model.state import LabState
+from netlab.model.state import LabState, ProxyMetrics
 from netlab.model.sync import NodeSync
 from netlab.plan.endpoints import compute_endpoints
 from netlab.proxy import sync as proxy_sync
@@ -74,7 +75,43 @@ def sync_rules(rt: Runtime, changed: set[str] | None = None,
         else:
             s, after = proxy_sync.iptables_sync(plan.spec, node, ports, previous, changed,
                                                 stale)
-        apply(rt.kernel, s, rt.state.flavour)
+        metrics = rt.state.proxy_metrics.setdefault(node.name, ProxyMetrics())
+        t0 = time.monotonic()
+        try:
+            apply(rt.kernel, s, rt.state.flavour)
+        except Exception:
+            metrics.restore_failures += 1
+            metrics.partial_restore_failures += not s.full
+            raise
+        count(metrics, s, time.monotonic() - t0, len(changed or ()), rt.clock())
         rt.state.sync[node.name] = after
         done.append(s)
     return done
+
+
+def count(m: ProxyMetrics, s: NodeSync, seconds: float, services: int, now: float) -> None:
+    """One successful sync in kube-proxy's counters."""
+    m.syncs += 1
+    m.duration_sum += seconds
+    if s.full:
+        m.full_syncs += 1
+        m.full_duration_sum += seconds
+        m.rules = rules_per_table(s.iptables)
+    else:
+        m.partial_syncs += 1
+        m.partial_duration_sum += seconds
+    m.service_changes += services
+    m.last_sync = now
+
+
+def rules_per_table(text: str) -> dict[str, int]:
+    """How many rules an iptables-restore input writes, per table."""
+    out: dict[str, int] = {}
+    table = ""
+    for line in text.splitlines():
+        if line.startswith("*"):
+            table = line[1:]
+            out.setdefault(table, 0)
+        elif line.startswith("-A "):
+            out[table] = out.get(table, 0) + 1
+    return out

@@ -52,10 +52,11 @@ def build(scenario: Scenario, kernel: Kernel, ld: LabDir, progress: Progress = n
             network.build_lab_network(rt)
             network.setup_nodes(rt)
             rt.save()  # the cluster DNS pod reads its zone from the saved state
-            tickets = system.submit_clients(rt, launcher)
+            tickets = system.submit(rt, launcher, "clients")
             pods.add(rt, plan.pods, launcher)
             sync_rules(rt)
-            tickets += system.submit_health_servers(rt, launcher)
+            network.conntrack_settings(rt)
+            tickets += system.submit(rt, launcher, "kube-proxies", "apiserver")
             system.collect(rt, launcher, tickets)
         rt.save()
         if controller:

@@ -67,6 +67,23 @@ class Proc:
 
 
 @dataclass
+class ProxyMetrics:
+    """kube-proxy's sync counters for one node, as its /metrics shows them."""
+
+    syncs: int = 0
+    full_syncs: int = 0
+    partial_syncs: int = 0
+    duration_sum: float = 0.0
+    full_duration_sum: float = 0.0
+    partial_duration_sum: float = 0.0
+    last_sync: float = 0.0  # wall clock of the last successful sync
+    restore_failures: int = 0
+    partial_restore_failures: int = 0
+    service_changes: int = 0
+    rules: dict[str, int] = field(default_factory=dict)  # table -> rules of the last full sync
+
+
+@dataclass
 class LabState:
     plan: LabPlan
     created: float
@@ -77,6 +94,7 @@ class LabState:
     pauses: dict[str, Proc] = field(default_factory=dict)  # pod key -> its pause process
     events: dict[str, list[Event]] = field(default_factory=dict)  # pod key -> events
     sync: dict[str, NodeSyncState] = field(default_factory=dict)  # node -> last sync
+    proxy_metrics: dict[str, ProxyMetrics] = field(default_factory=dict)  # node -> counters
     ipam: dict[str, dict] = field(default_factory=dict)  # node -> host-local allocator
     sources: tuple[str, ...] = ()
     documents: tuple[dict, ...] = ()  # the scenario's documents, which changes edit

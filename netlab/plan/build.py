@@ -13,6 +13,7 @@ from netlab.model import (
     Container,
     ContainerPort,
     Deployment,
+    EndpointsManifest,
     LabPlan,
     NodeInfo,
     PodInfo,
@@ -114,13 +115,51 @@ def with_cluster_dns(sc: Scenario) -> Scenario:
     return replace(sc, deployments=(*sc.deployments, deploy), services=(*sc.services, service))
 
 
+APISERVER_PORT = 6443
+
+
+def kubernetes_ip(service_cidr: str) -> str:
+    return str(ipaddress.ip_network(service_cidr).network_address + 1)
+
+
+def apiserver_ip(sc: Scenario) -> str:
+    """The control-plane node's address (the first node's), where the API server listens."""
+    return str(ipaddress.ip_network(sc.lab.node_cidr).network_address + 2)
+
+
+def with_kubernetes_service(sc: Scenario) -> Scenario:
+    """Add what every cluster has: the ``default/kubernetes`` Service at the first service
+    address, port 443 (https), whose endpoint is the API server on the control-plane node
+    (6443), as kube-apiserver maintains it."""
+    if any(s.namespace == "default" and s.name == "kubernetes" for s in sc.services):
+        return sc
+    ip = kubernetes_ip(sc.lab.service_cidr)
+    for s in sc.services:
+        if s.cluster_ip == ip:
+            raise ScenarioError(f"clusterIP {ip} of {s.namespace}/{s.name} is the kubernetes "
+                                "Service's address (the first of serviceCIDR)",
+                                field=f"Service/{s.name} spec.clusterIP")
+    service = Service("kubernetes", "default", (ServicePort(443, APISERVER_PORT, "TCP",
+                                                            "https"),), None, cluster_ip=ip,
+                      labels=(("component", "apiserver"), ("provider", "kubernetes")))
+    # kube-apiserver's endpoint reconciler writes the address without a nodeName
+    endpoints = EndpointsManifest("kubernetes", "default", (("https", "TCP", APISERVER_PORT),),
+                                  ((apiserver_ip(sc), True, ""),))
+    return replace(sc, services=(service, *sc.services), endpoints=(endpoints, *sc.endpoints))
+
+
+def with_cluster_services(sc: Scenario) -> Scenario:
+    """The Services every cluster has: kubernetes, and kube-dns unless the Lab leaves it out."""
+    return with_cluster_dns(with_kubernetes_service(sc))
+
+
 def plan_lab(sc: Scenario, ipam: dict[str, dict] | None = None,
              previous: LabPlan | None = None,
              released: frozenset[str] = frozenset()) -> tuple[LabPlan, dict]:
     """Decide the whole lab. IPAM is the persisted allocator state (node -> HostLocal dict);
     the updated state is returned with the plan. PREVIOUS (a running lab's plan) keeps its
     ClusterIPs and node ports for the services that are still there."""
-    sc = with_cluster_dns(sc)
+    sc = with_cluster_services(sc)
     lab = sc.lab
     nodes = plan_nodes(sc)
     clients = plan_clients(sc)

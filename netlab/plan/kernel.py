@@ -22,6 +22,19 @@ STRICT_ARP_SYSCTLS = {"net.ipv4.conf.all.arp_ignore": "1", "net.ipv4.conf.all.ar
 LEAVING_IPVS = {"net.ipv4.vs.conntrack": "0", "net.ipv4.vs.conn_reuse_mode": "1",
                 "net.ipv4.vs.expire_nodest_conn": "0", "net.ipv4.vs.expire_quiescent_template": "0",
                 "net.ipv4.conf.all.arp_ignore": "0", "net.ipv4.conf.all.arp_announce": "0"}
+# kube-proxy's conntrack settings (its conntrack.tcpEstablishedTimeout, tcpCloseWaitTimeout),
+# per network namespace: written in each node once its rules have loaded conntrack.
+# nf_conntrack_max, which kube-proxy also raises, is global to the host: netlab leaves it.
+CONNTRACK_SYSCTLS = {"net.netfilter.nf_conntrack_tcp_timeout_established": "86400",
+                     "net.netfilter.nf_conntrack_tcp_timeout_close_wait": "3600"}
+CONNTRACK_MAX_PER_CORE, CONNTRACK_MIN = 32768, 131072
+
+
+def kube_proxy_conntrack_max(cpus: int) -> int:
+    """What kube-proxy would set nf_conntrack_max to on a machine with CPUS cores."""
+    return max(CONNTRACK_MAX_PER_CORE * cpus, CONNTRACK_MIN)
+
+
 # sysctl prefix -> the module that provides it
 SYSCTL_MODULES = (("net.bridge.", "br_netfilter"), ("net.ipv4.vs.", "ip_vs"))
 

@@ -186,8 +186,9 @@ def test_get_outputs_kubernetes_objects(make_lab):
     assert len(ep["subsets"][0]["addresses"]) == 3
     table = netlab("get", "svc", "--lab", lab).stdout.splitlines()
     assert table[0].split() == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
-    assert table[1].split()[:5] == ["web-svc-cip", "ClusterIP", "10.96.0.100", "<none>",
-                                    "80/TCP"]
+    assert [r.split()[:5] for r in table[1:]] == [  # sorted by name, as kubectl sorts them
+        ["kubernetes", "ClusterIP", "10.96.0.1", "<none>", "443/TCP"],
+        ["web-svc-cip", "ClusterIP", "10.96.0.100", "<none>", "80/TCP"]]
     wide = netlab("get", "pods", "--lab", lab, "-o", "wide").stdout
     assert all(p.ip in wide for p in plan.pods)
     # a container that dies is restarted by the lab's controller and counted, as in kubectl
