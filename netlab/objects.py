@@ -265,7 +265,8 @@ def _endpoint_groups(plan: LabPlan, namespace: str, name: str) -> list[tuple[tup
     for se in plan.endpoints:
         if se.namespace == namespace and se.name == name:
             for port_name, proto, addr, number in se.entries:
-                per_addr.setdefault((addr.ip, addr.pod, addr.node, addr.ready), []).append(
+                per_addr.setdefault((addr.ip, addr.pod, addr.node, addr.ready,
+                                     addr.is_serving, addr.terminating), []).append(
                     (port_name, number, proto))
     groups: dict[tuple, list] = {}
     for addr, ports in per_addr.items():
@@ -289,8 +290,10 @@ def endpoints_object(plan: LabPlan, info: ServiceInfo, created: float) -> dict:
     for ports, addrs in _endpoint_groups(plan, svc.namespace, svc.name):
         subset: dict = {}
         for ready_key, field in ((True, "addresses"), (False, "notReadyAddresses")):
+            # the Endpoints API leaves terminating pods out (EndpointSlices keep them)
             items = [{"ip": ip, **_where(pod, node)}
-                     for ip, pod, node, ready in sorted(addrs) if ready is ready_key]
+                     for ip, pod, node, ready, _serving, gone in sorted(addrs)
+                     if ready is ready_key and not (gone and not ready)]
             if items:
                 subset[field] = items
         subset["ports"] = [{**({"name": n} if n else {}), "port": p, "protocol": proto}
@@ -320,9 +323,9 @@ def endpointslice_objects(plan: LabPlan, info: ServiceInfo, created: float) -> l
                 "ownerReferences": [{"apiVersion": "v1", "kind": "Service", "name": svc.name}]},
             "addressType": "IPv4",
             "endpoints": [{"addresses": [ip],
-                           "conditions": {"ready": ready, "serving": ready,
-                                          "terminating": False}, **_where(pod, node)}
-                          for ip, pod, node, ready in sorted(addrs)],
+                           "conditions": {"ready": ready, "serving": serving,
+                                          "terminating": gone}, **_where(pod, node)}
+                          for ip, pod, node, ready, serving, gone in sorted(addrs)],
             "ports": [{"name": n, "port": p, "protocol": proto} for n, p, proto in ports],
         })
     return out
@@ -425,7 +428,7 @@ def endpoints_table(plan: LabPlan, created: float, namespace: str | None,
             continue
         eps = []
         for ports, addrs in _endpoint_groups(plan, svc.namespace, svc.name):
-            for ip, _pod, _node, ready in sorted(addrs):
+            for ip, _pod, _node, ready, _serving, _gone in sorted(addrs):
                 if ready:
                     eps += [f"{ip}:{p}" for _n, p, _proto in ports]
         shown = ",".join(eps[:3]) + (f" + {len(eps) - 3} more..." if len(eps) > 3 else "")

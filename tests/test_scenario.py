@@ -228,7 +228,8 @@ def test_hand_written_endpoints_and_slices():
                   "ports: [{name: '', port: 8080, protocol: TCP}]\n"
                   "endpoints: [{addresses: [172.18.0.252], conditions: {ready: true}}]\n")
     assert [a for m in sc.endpoints for a in m.addresses] == [
-        ("172.18.0.250", True, ""), ("172.18.0.251", False, ""), ("172.18.0.252", True, "")]
+        ("172.18.0.250", True, "", True, False), ("172.18.0.251", False, "", False, False),
+        ("172.18.0.252", True, "", True, False)]
     err = error_of(lab_doc(), "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
                               "metadata: {name: x}\naddressType: IPv4\n")
     assert "kubernetes.io/service-name" in str(err)

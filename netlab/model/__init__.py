@@ -216,9 +216,10 @@ class EndpointsManifest:
 
     name: str  # the service's name
     namespace: str
-    # (port name, protocol, port) and the addresses that serve them: (ip, ready, node)
+    # (port name, protocol, port) and the addresses that serve them, with their conditions:
+    # (ip, ready, node, serving, terminating)
     ports: tuple[tuple[str, str, int], ...]
-    addresses: tuple[tuple[str, bool, str], ...]
+    addresses: tuple[tuple[str, bool, str, bool, bool], ...]
 
 
 @dataclass(frozen=True)
@@ -330,10 +331,18 @@ class ServiceInfo:
 
 @dataclass(frozen=True)
 class EndpointAddress:
+    """One address of a Service's endpoints, with its EndpointSlice conditions."""
+
     ip: str
     pod: str  # namespace/name of the target pod, "" when hand-written
     node: str
     ready: bool = True
+    serving: bool | None = None  # None: as ready
+    terminating: bool = False
+
+    @property
+    def is_serving(self) -> bool:
+        return self.ready if self.serving is None else self.serving
 
 
 @dataclass(frozen=True)

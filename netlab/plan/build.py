@@ -144,7 +144,7 @@ def with_kubernetes_service(sc: Scenario) -> Scenario:
                       labels=(("component", "apiserver"), ("provider", "kubernetes")))
     # kube-apiserver's endpoint reconciler writes the address without a nodeName
     endpoints = EndpointsManifest("kubernetes", "default", (("https", "TCP", APISERVER_PORT),),
-                                  ((apiserver_ip(sc), True, ""),))
+                                  ((apiserver_ip(sc), True, "", True, False),))
     return replace(sc, services=(service, *sc.services), endpoints=(endpoints, *sc.endpoints))
 
 

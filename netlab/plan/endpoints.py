@@ -46,17 +46,28 @@ def manifest_endpoints(info: ServiceInfo,
         for port in svc.ports:
             for name, proto, number in m.ports:
                 if name == port.name and proto == port.protocol:
-                    for ip, ready, node in m.addresses:
-                        addr = EndpointAddress(ip, "", node, ready or svc.publish_not_ready)
+                    for ip, ready, node, serving, terminating in m.addresses:
+                        publish = svc.publish_not_ready
+                        addr = EndpointAddress(ip, "", node, ready or publish,
+                                               serving or publish, terminating)
                         entries.append((port.name, port.protocol, addr, number))
     return ServiceEndpoints(svc.namespace, svc.name, tuple(entries))
 
 
 def compute_endpoints(services: Iterable[ServiceInfo], pods: Iterable[PodInfo],
                       ready: dict[str, bool] | None = None,
-                      manifests: Iterable[EndpointsManifest] = ()) -> tuple[ServiceEndpoints, ...]:
-    """Endpoints of every service. READY maps pod keys to readiness (default: every pod is
-    ready); services without a selector take MANIFESTS (hand-written Endpoints)."""
+                      manifests: Iterable[EndpointsManifest] = (),
+                      terminating: Iterable[PodInfo] = ()) -> tuple[ServiceEndpoints, ...]:
+    """Endpoints of every service, as the EndpointSlice controller writes them. READY maps
+    pod keys to readiness (default: every pod is ready); TERMINATING pods (deleted, still
+    running out their grace period) are endpoints with ready false, serving as their
+    readiness says, terminating true; services without a selector take MANIFESTS
+    (hand-written Endpoints and EndpointSlices)."""
+    terminating = list(terminating)
+    leaving = {p.key for p in terminating}
+    pods = list(pods)
+    staying = {p.key for p in pods}
+    pods += [p for p in terminating if p.key not in staying]
     pods = sorted(pods, key=lambda p: (p.namespace, p.name))
     manifests = tuple(manifests)
     out = []
@@ -73,9 +84,13 @@ def compute_endpoints(services: Iterable[ServiceInfo], pods: Iterable[PodInfo],
                 continue
             if not selects(svc.selector, pod.label_map):
                 continue
-            is_ready = True if ready is None else ready.get(pod.key, False)
+            serving = (True if ready is None else ready.get(pod.key, False)) or \
+                svc.publish_not_ready
+            gone = pod.key in leaving
+            # never ready while terminating, unless publishNotReadyAddresses says so
             addr = EndpointAddress(pod.ip, pod.key, pod.node,
-                                   ready=is_ready or svc.publish_not_ready)
+                                   ready=svc.publish_not_ready or (serving and not gone),
+                                   serving=serving, terminating=gone)
             for port in svc.ports:
                 number = resolve_target_port(port, pod)
                 if number is not None:

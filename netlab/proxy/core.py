@@ -126,8 +126,9 @@ def service_ports(services: Iterable[ServiceInfo],
     eps: dict[tuple[str, str, str, str], dict[str, Endpoint]] = {}
     for se in endpoints:
         for port_name, proto, addr, number in se.entries:
-            if addr.ready:
-                ep = Endpoint(f"{addr.ip}:{number}", addr.node)
+            if addr.ready or addr.is_serving:
+                ep = Endpoint(f"{addr.ip}:{number}", addr.node, addr.ready, addr.is_serving,
+                              addr.terminating)
                 eps.setdefault((se.namespace, se.name, port_name, proto), {})[ep.addr] = ep
     out = []
     for info in services:

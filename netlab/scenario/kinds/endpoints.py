@@ -40,7 +40,7 @@ def load_endpoints(body: dict, meta: Meta, r: Report, loaded: Loaded) -> None:
                 ip = ipv4(r, a.get("ip"), ap.child("ip"))
                 node = _node(r, a.get("nodeName"), ap.child("nodeName"), loaded.lab)
                 if ip:
-                    addrs.append((ip, ready, node))
+                    addrs.append((ip, ready, node, ready, False))
         loaded.endpoints.append(EndpointsManifest(meta.name, meta.namespace, ports,
                                                   tuple(addrs)))
 
@@ -57,11 +57,15 @@ def load_endpoint_slice(body: dict, meta: Meta, r: Report, loaded: Loaded) -> No
     addrs = []
     for i, ep in enumerate(body.get("endpoints") or []):
         ep_path = Path("endpoints").index(i)
-        ready = (ep.get("conditions") or {}).get("ready", True) is not False
+        conditions = ep.get("conditions") or {}
+        # as the API defines them: ready unset means ready; serving unset means as ready
+        ready = conditions.get("ready", True) is not False
+        serving = conditions.get("serving", ready) is not False
+        terminating = conditions.get("terminating", False) is True
         node = _node(r, ep.get("nodeName"), ep_path.child("nodeName"), loaded.lab)
         for j, ip in enumerate(ep.get("addresses") or []):
             checked = ipv4(r, ip, ep_path.child("addresses").index(j))
             if checked:
-                addrs.append((checked, ready, node))
+                addrs.append((checked, ready, node, serving, terminating))
     if service:
         loaded.endpoints.append(EndpointsManifest(service, meta.namespace, ports, tuple(addrs)))
