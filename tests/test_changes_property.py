@@ -14,7 +14,9 @@ import random
 import pytest
 
 from netlab.kernel.fake import FakeKernel
+from netlab.lifecycle import pods
 from netlab.lifecycle.change import change
+from netlab.lifecycle.runtime import Runtime
 from netlab.lifecycle.up import build
 from netlab.scenario import edits
 from netlab.scenario.loader import parse_documents
@@ -57,18 +59,21 @@ def random_edit(rng: random.Random, docs: list[dict], lab: str, n: int):
 
 
 def kernel_matches_state(kernel, ld) -> dict:
+    """The kernel holds the state's pods, the terminating ones included (get pods shows
+    them Terminating until they are gone)."""
     state = ld.load_state()
     world = kernel.world
     pod_netns = {n for n in world.netns if ".pod." in n}
-    assert pod_netns == {p.netns for p in state.plan.pods if not p.spec.host_network}
-    for p in state.plan.pods:
+    assert pod_netns == {p.netns for p in state.all_pods() if not p.spec.host_network}
+    for p in state.all_pods():
         node = state.plan.node(p.node)
         prefix = ipaddress.ip_network(node.pod_cidr).prefixlen
         assert p.host_veth in world.netns[node.netns].links, p.key
         assert world.netns[p.netns].links["eth0"].addresses == {f"{p.ip}/{prefix}"}, p.key
         for st in state.processes.get(p.key, {}).values():
-            assert kernel.processes.alive(st.pid, st.start), p.key
-    ips = [p.ip for p in state.plan.pods]
+            assert kernel.processes.alive(st.pid, st.start) or p.key in state.terminating, \
+                p.key
+    ips = [p.ip for p in state.all_pods()]
     assert len(ips) == len(set(ips)), "two pods share an address"
     return {p.key: (p, {c: st.pid for c, st in state.processes.get(p.key, {}).items()})
             for p in state.plan.pods}
@@ -82,6 +87,10 @@ def test_random_changes_touch_only_what_they_change(tmp_path, seed):
     for n in range(1, 11):
         change(ld.lab, lambda docs, n=n: random_edit(rng, docs, ld.lab, n), kernel=kernel,
                ld=ld, kernel_check=lambda *_: None, controller=False)
+        if rng.random() < 0.5:  # the controller removes the pods that have terminated
+            rt = Runtime(ld.load_state(), ld, kernel)
+            pods.finish_terminating(rt, rt.clock())
+            rt.save()
         after = kernel_matches_state(kernel, ld)
         for key, (pod_before, pids) in before.items():
             if key in after and (after[key][0].labels, after[key][0].spec) == \

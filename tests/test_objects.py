@@ -32,7 +32,7 @@ def test_pods_table_columns():
     p = plan()
     procs = {pod.key: {c.name: ContainerState("running") for c in pod.spec.containers}
              for pod in p.pods}
-    text = objects.pods_table(p, procs, 0, True, "default", now=65)
+    text = objects.pods_table(objects.LabView(p, procs, 0), True, "default", now=65)
     header = text.splitlines()[0].split()
     assert header[:5] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
     assert "NOMINATED" in header and "IP" in header
@@ -41,7 +41,8 @@ def test_pods_table_columns():
     procs[p.pods[1].key] = {"web": ContainerState("terminated", reason="StartError",
                                                   exit_code=128,
                                                   message="bind: address in use")}
-    failed = objects.pods_table(p, procs, 0, False, "default", now=65).splitlines()
+    failed = objects.pods_table(objects.LabView(p, procs, 0), False, "default",
+                                now=65).splitlines()
     assert any(line.split()[1:3] == ["0/1", "StartError"] for line in failed)
 
 

@@ -35,6 +35,15 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "netlab-web/1"
     ips: list[str] = []
 
+    def handle(self) -> None:
+        with _ACTIVE_LOCK:
+            _ACTIVE[0] += 1
+        try:
+            super().handle()
+        finally:
+            with _ACTIVE_LOCK:
+                _ACTIVE[0] -= 1
+
     def do_GET(self) -> None:  # noqa: N802 (http.server naming)
         body = page(socket.gethostname(), self.ips, self.client_address[:2],
                     self.requestline, list(self.headers.items())).encode()
@@ -50,6 +59,33 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, fmt: str, *args: object) -> None:
         print(f"{self.client_address[0]} - {fmt % args}", flush=True)
+
+
+_ACTIVE = [0]  # requests being answered now
+_ACTIVE_LOCK = threading.Lock()
+DRAIN_S = 5.0  # the longest a SIGTERM waits for the requests being answered
+
+
+def _graceful(servers: list) -> None:
+    """On SIGTERM, as a well-behaved server does: stop accepting, finish the requests being
+    answered, exit 0 (a container's PID 1 that did not handle it would wait for SIGKILL)."""
+    import os
+    import signal
+    import time
+
+    def stop(_signum, _frame) -> None:
+        for item in servers:
+            sock = item[1] if isinstance(item, tuple) else item.socket
+            try:
+                sock.close()
+            except OSError:
+                pass
+        deadline = time.monotonic() + DRAIN_S
+        while _ACTIVE[0] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 class _Server(ThreadingHTTPServer):
@@ -81,6 +117,7 @@ def bind(tcp_ports: list[int], udp_ports: list[int], ips: list[str]) -> list:
 
 
 def serve(bound: list, ips: list[str]) -> None:
+    _graceful(bound)
     threads = []
     for item in bound:
         if isinstance(item, tuple):

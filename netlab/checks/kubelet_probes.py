@@ -7,7 +7,7 @@ import subprocess
 
 from netlab.kernel.ns import WORKER
 from netlab.kernel.run import container_argv
-from netlab.model import Container, PodInfo, Probe
+from netlab.model import Container, Hook, PodInfo, Probe
 from netlab.plan.security import security
 
 
@@ -48,7 +48,7 @@ def run_probe(probe: Probe, pod: PodInfo, container: Container, node_netns: str,
         if probe.kind == "tcp":
             return True, ""
         request = (f"GET {probe.path} HTTP/1.1\r\nHost: {pod.ip}:{port}\r\n"
-                   "User-Agent: kube-probe/1.31\r\nAccept: */*\r\nConnection: close\r\n\r\n")
+                   "User-Agent: kube-probe/1.33\r\nAccept: */*\r\nConnection: close\r\n\r\n")
         sock.sendall(request.encode())
         status_line = sock.makefile("rb").readline(256).decode(errors="replace").split()
         if len(status_line) >= 2 and status_line[1].isdigit() and \
@@ -62,3 +62,32 @@ def run_probe(probe: Probe, pod: PodInfo, container: Container, node_netns: str,
         return False, f"{what}: dial tcp {pod.ip}:{port}: connect: {reason}"
     finally:
         sock.close()
+
+
+def run_hook(hook: Hook, pod: PodInfo, container: Container, node_netns: str, pid: int,
+             timeout: float) -> str:
+    """Run a preStop hook as the kubelet does, within TIMEOUT seconds; "" when it worked,
+    else the message of its FailedPreStopHook event."""
+    import time
+
+    if timeout <= 0:
+        return "the grace period ended before the hook could run"
+    if hook.kind == "sleep":
+        time.sleep(min(hook.seconds, timeout))
+        return ""
+    if hook.kind == "exec":
+        argv = container_argv(pid, security(pod.spec, container).as_request(),
+                              list(hook.command))
+        try:
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                               check=False)
+        except subprocess.TimeoutExpired:
+            return f"PreStopHook exec {list(hook.command)} timed out after {timeout:g}s"
+        if r.returncode != 0:
+            return (f"PreStopHook {list(hook.command)} failed with exit code {r.returncode}: "
+                    f"{(r.stdout + r.stderr).strip()[:200]}")
+        return ""
+    probe = Probe(hook.kind, port=hook.port, path=hook.path, timeout=min(timeout, 10))
+    ok, message = run_probe(probe, pod, container, node_netns, pid)
+    return "" if ok or hook.kind == "http" and "statuscode" in message else \
+        f"PreStopHook failed: {message}"

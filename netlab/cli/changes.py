@@ -6,14 +6,14 @@ import click
 
 from netlab import console
 from netlab.cli.base import main, pick_lab, say_passive, with_progress
-from netlab.errors import UsageError
+from netlab.errors import NetlabError, UsageError
 from netlab.lifecycle.change import change
 from netlab.lifecycle.preflight import require_root
 from netlab.scenario import edits
 
 
-def _changed(lab: str, edit, verb: str) -> None:
-    before, after = with_progress(change, lab, edit)
+def _changed(lab: str, edit, verb: str, grace: int | None = None) -> None:
+    before, after = with_progress(change, lab, edit, grace=grace)
     gone = {p.key for p in before.pods} - {p.key for p in after.pods}
     new = {p.key for p in after.pods} - {p.key for p in before.pods}
     console.err.print(f"lab {lab}: {verb}; pods removed {len(gone)}, created {len(new)}")
@@ -53,15 +53,52 @@ def apply(lab, paths) -> None:
 @main.command()
 @click.option("--lab")
 @click.option("-n", "--namespace", default="default")
+@click.option("--grace-period", type=int, default=-1,
+              help="Seconds a deleted pod gets to stop (-1: its own "
+                   "terminationGracePeriodSeconds; 0 needs --force).")
+@click.option("--now", is_flag=True, help="A grace period of 1 second.")
+@click.option("--force", is_flag=True, help="With --grace-period=0: remove the pods at once.")
+@click.option("--wait/--no-wait", default=True,
+              help="Wait until the deleted pods are gone (the default, as kubectl).")
 @click.argument("refs", nargs=-1, required=True)
-def delete(lab, namespace, refs) -> None:
+def delete(lab, namespace, grace_period, now, force, wait, refs) -> None:
     """Delete objects from a running lab: netlab delete deploy/web svc/web-svc-cip"""
     require_root()
     lab = pick_lab(lab)
+    if grace_period == 0 and not force:
+        raise UsageError("--grace-period=0 removes pods at once: add --force to say so "
+                         "(as kubectl asks)")
+    grace = 1 if now else (None if grace_period < 0 else grace_period)
     wanted = [edits.parse_resource(r) for r in refs]
-    _changed(lab, lambda docs: edits.delete(docs, wanted, namespace, lab), "deleted")
+    if force and grace == 0:
+        console.err.print("Warning: Immediate deletion does not wait for confirmation that "
+                          "the running resource has been terminated.")
+    _changed(lab, lambda docs: edits.delete(docs, wanted, namespace, lab), "deleted", grace)
     for kind, name in wanted:
         console.print_plain(f'{kind.lower()} "{name}" deleted')
+    pods = [f"{namespace}/{name}" for kind, name in wanted if kind == "Pod"]
+    if wait and pods:
+        _wait_gone(lab, pods)
+
+
+def _wait_gone(lab: str, keys: list[str]) -> None:
+    """Until the lab's controller has removed the terminating pods KEYS (their grace period
+    bounds it, plus a margin)."""
+    import time
+
+    from netlab.state import LabDir
+
+    ld = LabDir(lab)
+    state = ld.load_state()
+    grace = max((t.deadline - time.time() for k, t in (state.terminating.items() if state
+                                                       else ()) if k in keys), default=0)
+    deadline = time.monotonic() + max(grace, 0) + 30
+    while time.monotonic() < deadline:
+        state = ld.load_state()
+        if state is None or not set(keys) & set(state.terminating):
+            return
+        time.sleep(0.1)
+    raise NetlabError(f"the pods {', '.join(keys)} are still terminating: see netlab get pods")
 
 
 @main.command()

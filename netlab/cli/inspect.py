@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import platform
 import sys
 
 import click
@@ -26,21 +25,12 @@ def get(kind, name, lab, namespace, all_namespaces, output) -> None:
         raise UsageError(f"unknown resource type '{kind}' (pods, deploy, svc, ep, "
                          "endpointslices, nodes, events)")
     kind = objects.RESOURCES[kind]
-    state = query.load(attend(lab))
-    if kind == "events":
-        ns = None if all_namespaces else namespace
-        if output in ("json", "yaml"):
-            console.print_data({"apiVersion": "v1", "kind": "List", "metadata": {},
-                                "items": objects.event_objects(state.events, ns)}, output)
-        else:
-            console.print_plain(objects.events_table(state.events, ns))
-        return
-    plan, procs = state.plan, query.live_processes(state)
+    view = query.view(query.load(attend(lab)))
     ns = None if all_namespaces else namespace
     if output in ("json", "yaml"):
         if kind == "deploy":
             raise UsageError("get deploy prints a table only")
-        items = objects.objects_of(kind, plan, procs, state.created, ns, platform.release())
+        items = objects.objects_of(kind, view, ns)
         if name:
             items = objects.named(kind, items, name)
             if not items:
@@ -51,13 +41,12 @@ def get(kind, name, lab, namespace, all_namespaces, output) -> None:
         console.print_data({"apiVersion": "v1", "kind": "List", "items": items,
                             "metadata": {"resourceVersion": ""}}, output)
         return
-    if name and kind != "deploy":
-        reduced = objects.only(plan, kind, name)
+    if name and kind not in ("deploy", "events"):
+        reduced = objects.only(view, kind, name)
         if reduced is None:
             raise UsageError(f"{kind} \"{name}\" not found")
-        plan = reduced
-    console.print_plain(objects.table_of(kind, plan, procs, state.created, output == "wide", ns,
-                                         platform.release()))
+        view = reduced
+    console.print_plain(objects.table_of(kind, view, output == "wide", ns))
 
 
 @main.command()
@@ -69,13 +58,12 @@ def describe(ref, lab, namespace) -> None:
     kind, _, name = ref.partition("/")
     if kind not in ("pod", "pods", "po") or not name:
         raise UsageError(f"describe takes pod/NAME, got '{ref}'")
-    state = query.load(attend(lab))
-    pod = next((p for p in state.plan.pods if p.name == name and p.namespace == namespace),
+    view = query.view(query.load(attend(lab)))
+    pod = next((p for p in view.plan.pods if p.name == name and p.namespace == namespace),
                None)
     if pod is None:
         raise UsageError(f'pod "{name}" not found in namespace {namespace}')
-    console.print_plain(objects.describe_pod(state.plan, pod, query.live_processes(state),
-                                             state.events.get(pod.key, []), state.created))
+    console.print_plain(objects.describe_pod(view, pod))
 
 
 @main.command()

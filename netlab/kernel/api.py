@@ -165,6 +165,9 @@ class Processes(Protocol):
     def stop(self, procs: Iterable[Pid], grace_s: float = 2.0) -> int:
         """SIGTERM, then SIGKILL what is left; only processes that are still the same."""
 
+    def terminate(self, procs: Iterable[Pid]) -> None:
+        """SIGTERM, and return (a container's PID 1 ignores it unless it handles it)."""
+
     def alive(self, pid: int, start: int) -> bool: ...
 
     def in_namespaces(self, paths: Sequence[str]) -> list[Pid]:

@@ -94,6 +94,7 @@ class World:
         self.cleared: list[tuple[str, str, str]] = []  # conntrack entries cleared
         self.cgroups: set[str] = set()
         self.exits: dict[str, str] = {}  # a container's exit file -> what its shim wrote
+        self.stubborn: set[int] = set()  # processes that ignore SIGTERM
 
     def change(self, what: str, where: str, detail: str = "") -> None:
         """Count and log one change; raise the injected failure when it is due."""
@@ -103,6 +104,10 @@ class World:
             self.fail_at_change, self.fail_if = None, None
             raise FakeKernelError(f"injected failure at change {self.changes}: {what} "
                                   f"{where} {detail}".strip())
+        self.log.append((what, where, detail))
+
+    def note(self, what: str, where: str, detail: str = "") -> None:
+        """Log something that is no change to the kernel and cannot fail (a signal)."""
         self.log.append((what, where, detail))
 
     def ns(self, name: str) -> Netns:
@@ -537,6 +542,13 @@ class FakeProcesses:
                 self._ended(self.w.procs[pid], "killed 15")
         return 0
 
+    def terminate(self, procs: Iterable[tuple[int, int]]) -> None:
+        """Fake processes end on SIGTERM, but those a test made stubborn."""
+        for pid, start in procs:
+            if self.alive(pid, start) and pid not in self.w.stubborn:
+                self.w.note("term", "", self.w.procs[pid].request.get("log", str(pid)))
+                self._ended(self.w.procs[pid], "exited 0")
+
     def alive(self, pid: int, start: int) -> bool:
         p = self.w.procs.get(pid)
         return bool(p and p.alive and p.start == start)
@@ -559,6 +571,11 @@ class FakeProcesses:
 
     def exit_status(self, path: str) -> str:
         return self.w.exits.get(path, "")
+
+    def ignore_term(self, pid: int) -> None:
+        """Test helper: the process ignores SIGTERM (as a container's PID 1 without a
+        handler does)."""
+        self.w.stubborn.add(pid)
 
     def crash(self, pid: int, code: int = 1) -> None:
         """Test helper: the process exits on its own, with CODE."""

@@ -128,14 +128,17 @@ def pids_in_netns(inodes: set[int]) -> list[int]:
     return out
 
 
-def stop(pids: Iterable[tuple[int, int]], grace_s: float = 2.0) -> int:
-    """SIGTERM each (pid, start time) that is still that process, then SIGKILL what is left."""
+def stop(pids: Iterable[tuple[int, int]], grace_s: float = 2.0, kill: bool = True) -> int:
+    """SIGTERM each (pid, start time) that is still that process, then (KILL) SIGKILL what
+    is left after GRACE_S."""
     live = [(p, s) for p, s in pids if is_same_process(p, s)]
     for pid, _ in live:
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
+    if not kill:
+        return len(live)
     deadline = time.monotonic() + grace_s
     while live and time.monotonic() < deadline:
         live = [(p, s) for p, s in live if is_same_process(p, s)]

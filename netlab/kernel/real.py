@@ -151,6 +151,9 @@ class RealProcesses:
     def stop(self, procs: Iterable[tuple[int, int]], grace_s: float = 2.0) -> int:
         return process.stop(procs, grace_s)
 
+    def terminate(self, procs: Iterable[tuple[int, int]]) -> None:
+        process.stop(procs, grace_s=0.0, kill=False)
+
     def alive(self, pid: int, start: int) -> bool:
         return process.is_same_process(pid, start)
 

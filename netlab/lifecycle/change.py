@@ -42,15 +42,22 @@ class Change:
     plan: LabPlan  # the new plan
     ipam: dict[str, dict]
     released: tuple[str, ...]
-    removed: tuple[PodInfo, ...]  # pods that go (or are replaced under the same name)
+    removed: tuple[PodInfo, ...]  # pods replaced under the same name: removed at once
     added: tuple[PodInfo, ...]
     switching: bool  # the proxy mode changes
+    leaving: tuple[PodInfo, ...] = ()  # pods that go: Terminating for their grace period
+    reclaimed: tuple[str, ...] = ()  # terminating pods whose name a new pod takes: gone now
+    grace: int | None = None  # the grace period for LEAVING (None: each pod's own)
+    owners: tuple[tuple[str, str], ...] = ()  # leaving pod -> who holds its address now
 
 
 def plan_change(state: LabState, edit: Edit,
-                kernel_check: Callable[..., None] = check_kernel) -> Change:
+                kernel_check: Callable[..., None] = check_kernel,
+                grace: int | None = None) -> Change:
     """Validate the edited documents like a scenario file and plan them. Pure but for
-    KERNEL_CHECK (can this kernel run the new proxy mode?)."""
+    KERNEL_CHECK (can this kernel run the new proxy mode?). Pods that go are Terminating for
+    GRACE seconds (default: their terminationGracePeriodSeconds); a pod replaced under the
+    same name goes at once."""
     from netlab.scenario.loader import Doc, build_scenario
 
     plan = state.plan
@@ -68,27 +75,46 @@ def plan_change(state: LabState, edit: Edit,
     kernel_check(sc.lab, protocols(sc))
     wanted = {f"{ns}/{name}": (labels, spec) for ns, name, labels, spec, _o, _h
               in desired_pods(with_cluster_services(sc))}
-    removed = tuple(p for p in plan.pods if wanted.get(p.key) != (p.labels, p.spec))
+    changed = [p for p in plan.pods if wanted.get(p.key) != (p.labels, p.spec)]
+    removed = tuple(p for p in changed if p.key in wanted)
+    leaving = tuple(p for p in changed if p.key not in wanted)
     ipam = {node: HostLocal.from_dict(d) for node, d in state.ipam.items()}
-    for pod in removed:
+    owners = {}
+    for pod in changed:
         if pod.node in ipam:
-            ipam[pod.node].release(pod.key)
+            if pod.key in wanted:
+                ipam[pod.node].release(pod.key)
+            else:  # held until the pod is gone, under a name of its own
+                owners[pod.key] = terminating_owner(pod.key, state)
+                ipam[pod.node].rename(pod.key, owners[pod.key])
     staying = {(s.namespace, s.name) for s in sc.services}
     released = set(state.released_cluster_ips) | {
         i.cluster_ip for i in plan.services if i.cluster_ip not in ("", "None")
         and (i.service.namespace, i.service.name) not in staying}
     new_plan, new_ipam = plan_lab(sc, {k: v.to_dict() for k, v in ipam.items()}, plan,
                                   frozenset(released))
-    stay = {p.key for p in plan.pods} - {p.key for p in removed}
+    stay = {p.key for p in plan.pods} - {p.key for p in changed}
     added = tuple(p for p in new_plan.pods if p.key not in stay)
+    reclaimed = tuple(sorted({p.key for p in added} & set(state.terminating)))
     return Change(sc, new_plan, new_ipam, tuple(sorted(released)), removed, added,
-                  sc.lab.proxy_mode != plan.spec.proxy_mode)
+                  sc.lab.proxy_mode != plan.spec.proxy_mode, leaving, reclaimed, grace,
+                  tuple(sorted(owners.items())))
 
 
-def changed_services(old: LabPlan, new: LabPlan, ready: dict[str, bool]) -> set[str]:
+def terminating_owner(key: str, state: LabState) -> str:
+    """Who holds a terminating pod's address: a name no pod and no other terminating pod has."""
+    owners = {t.ipam_owner for t in state.terminating.values()}
+    n = 1
+    while f"{key} (terminating {n})" in owners:
+        n += 1
+    return f"{key} (terminating {n})"
+
+
+def changed_services(old: LabPlan, new: LabPlan, ready: dict[str, bool],
+                     terminating: tuple[PodInfo, ...] = ()) -> set[str]:
     """The services whose service ports differ between OLD and NEW (endpoints included)."""
     tracker = ChangeTracker(service_ports(old.services, old.endpoints))
-    endpoints = compute_endpoints(new.services, new.pods, ready, new.manifests)
+    endpoints = compute_endpoints(new.services, new.pods, ready, new.manifests, terminating)
     tracker.observe(service_ports(new.services, endpoints))
     return tracker.changed_services()
 
@@ -130,6 +156,12 @@ def apply_change(rt: Runtime, ch: Change, launcher: Launcher,
         for pod in ch.removed:  # DEL first: a replaced pod needs its name back
             tx.undo(f"removing {pod.key}", lambda pod=pod: _readd(rt, pod, launcher))
             pods.delete(rt, [pod])
+        # a terminating pod whose name a new pod takes goes now (cannot be undone: it was
+        # on its way out anyway)
+        pods.finish_terminating(rt, rt.clock(), force=set(ch.reclaimed))
+        before = dict(rt.state.terminating)
+        tx.undo("the terminating pods", lambda: _unterminate(rt, before))
+        pods.terminate(rt, ch.leaving, ch.grace, owners=dict(ch.owners))
         if ch.switching:
             rt.state.plan = replace(rt.plan, spec=ch.plan.spec)
             network.prepare_proxy_mode(rt, old_mode)
@@ -138,8 +170,9 @@ def apply_change(rt: Runtime, ch: Change, launcher: Launcher,
         rt.state.plan = replace(ch.plan, endpoints=old_plan.endpoints)
         pods.add(rt, ch.added, launcher)
         ready = known_readiness(rt.state)
-        sync_rules(rt, None if ch.switching else changed_services(old_plan, ch.plan, ready),
-                   ready)
+        leaving = tuple(t.pod for t in rt.state.terminating.values())
+        sync_rules(rt, None if ch.switching else
+                   changed_services(old_plan, ch.plan, ready, leaving), ready)
         if ch.switching:
             network.finish_proxy_mode(rt, old_mode)
         if system.kube_proxy_requests(rt) != _kube_proxies(old_plan, rt):
@@ -149,6 +182,15 @@ def apply_change(rt: Runtime, ch: Change, launcher: Launcher,
         rt.state.documents = ch.scenario.documents
         rt.state.released_cluster_ips = ch.released
         tx.success = True
+    # SIGTERM once the endpoints say the pods are terminating (cannot fail); the lab's
+    # controller removes them when they exit or their grace period ends
+    pods.begin_stopping(rt)
+
+
+def _unterminate(rt: Runtime, before: dict) -> None:
+    """Undo marking pods terminating (nothing was signalled yet)."""
+    for key in set(rt.state.terminating) - set(before):
+        del rt.state.terminating[key]
 
 
 def _kube_proxies(plan: LabPlan, rt: Runtime) -> list:
@@ -192,7 +234,8 @@ def _restore(rt: Runtime, old_plan: LabPlan, old_system: dict[str, Proc],
 def change(lab: str, edit: Edit, progress: Progress = no_progress, *,
            kernel: Kernel | None = None, ld: LabDir | None = None,
            kernel_check: Callable[..., None] = check_kernel,
-           controller: bool = True, who: str = "") -> tuple[LabPlan, LabPlan]:
+           controller: bool = True, who: str = "",
+           grace: int | None = None) -> tuple[LabPlan, LabPlan]:
     """Change running lab LAB: EDIT turns its documents into the new ones. Waits (up to 10 s)
     for another change to finish, stops the lab's controller, finishes off a change that was
     killed, reads the state, changes the lab all or nothing, saves the state and starts the
@@ -213,7 +256,7 @@ def change(lab: str, edit: Edit, progress: Progress = no_progress, *,
         recover_if_pending(lambda: Runtime(load(lab, ld), ld, kernel), ld, kernel)
         state = load(lab, ld)
         before = state.plan
-        ch = plan_change(state, edit, kernel_check)
+        ch = plan_change(state, edit, kernel_check, grace)
         rt = Runtime(state, ld, kernel, progress)
         ld.begin_change(who)  # from here, a kill leaves the mark for the next command
         tx = Transaction()

@@ -27,7 +27,7 @@ from netlab.kernel.api import Launcher, real
 from netlab.lifecycle import drift, pods
 from netlab.lifecycle.runtime import LAUNCHER, Runtime
 from netlab.lifecycle.sync import sync_rules
-from netlab.model import Container, PodInfo, Probe
+from netlab.model import Container, Hook, PodInfo, Probe
 from netlab.plan.endpoints import compute_endpoints
 from netlab.plan.probes import ProbeTracker
 from netlab.proxy.core import service_ports
@@ -42,6 +42,8 @@ PROBE_THREADS = 32
 # (probe, pod, container, the node's netns, the container's pid) -> (success, message)
 ProbeRunner = Callable[[Probe, PodInfo, Container, str, int], tuple[bool, str]]
 ProbeKey = tuple[str, str, str]  # pod key, container, readiness | liveness
+# (hook, pod, container, the node's netns, the container's pid, seconds left) -> failure or ""
+HookRunner = Callable[[Hook, PodInfo, Container, str, int, float], str]
 
 
 def _real_probe(probe: Probe, pod: PodInfo, container: Container, node_netns: str,
@@ -51,11 +53,19 @@ def _real_probe(probe: Probe, pod: PodInfo, container: Container, node_netns: st
     return run_probe(probe, pod, container, node_netns, pid)
 
 
+def _real_hook(hook: Hook, pod: PodInfo, container: Container, node_netns: str, pid: int,
+               timeout: float) -> str:
+    from netlab.checks.kubelet_probes import run_hook
+
+    return run_hook(hook, pod, container, node_netns, pid, timeout)
+
+
 class Controller:
     def __init__(self, rt: Runtime, launcher: Launcher, probe: ProbeRunner = _real_probe,
                  clock: Callable[[], float] = time.monotonic,
-                 pool: Executor | None = None) -> None:
+                 pool: Executor | None = None, hook: HookRunner = _real_hook) -> None:
         self.rt, self.launcher, self.probe, self.clock = rt, launcher, probe, clock
+        self.hook = hook
         self.trackers: dict[ProbeKey, ProbeTracker] = {}
         self.running: dict[ProbeKey, tuple[ProbeTracker, Future]] = {}  # probes under way
         self.pool = pool or ThreadPoolExecutor(max_workers=PROBE_THREADS)
@@ -68,6 +78,7 @@ class Controller:
         self.next_resync = now + plan.spec.sync_period
         self.unreported: dict[tuple[str, str], float] = {}  # ended, exit not yet written
         self.started: dict[tuple[str, str], int] = {}  # the pid each tracker was made for
+        self.hooks: dict[str, Future] = {}  # terminating pod -> its preStop hooks running
         self._track_running(now)
 
     def _track_running(self, now: float) -> None:
@@ -91,6 +102,7 @@ class Controller:
         changed |= pods.advance(rt, self.launcher, rt.plan.pods)
         self._track_running(now)
         changed |= self._probe(now)
+        changed |= self._terminations()
         if now >= self.next_resync:
             self.next_resync = now + rt.plan.spec.sync_period
             changed |= self._repair_drift()
@@ -112,7 +124,8 @@ class Controller:
         plan = rt.plan
         before = self._ready_flags()
         ready = self.ready()
-        endpoints = compute_endpoints(plan.services, plan.pods, ready, plan.manifests)
+        endpoints = compute_endpoints(plan.services, plan.pods, ready, plan.manifests,
+                                      [t.pod for t in rt.state.terminating.values()])
         self.changes.observe(service_ports(plan.services, endpoints))
         services = self.changes.changed_services()
         if not services and not self.need_full:
@@ -125,6 +138,49 @@ class Controller:
             log.warning("lab %s: sync failed (%s); the next sync is full", plan.spec.name, exc)
             self.need_full = True
         return True
+
+    def _terminations(self) -> bool:
+        """Terminating pods: their preStop hooks (in a thread each), then SIGTERM; the ones
+        that exited or ran out of time are removed."""
+        rt, now = self.rt, self.rt.clock()
+        changed = False
+        nodes = {n.name: n.netns for n in rt.plan.nodes}
+        for key, t in list(rt.state.terminating.items()):
+            if t.stage != "prestop":
+                continue
+            fut = self.hooks.get(key)
+            if fut is None:
+                self.hooks[key] = self.pool.submit(self._run_hooks, t, nodes[t.pod.node])
+                continue
+            if not fut.done() and now < t.deadline:
+                continue
+            del self.hooks[key]
+            for message in fut.result() if fut.done() else ["the grace period ended"]:
+                rt.event(key, "Warning", "FailedPreStopHook", message)
+            t.stage = "stopping"
+            pods.sigterm(rt, key)
+            changed = True
+        for key in pods.finish_terminating(rt, now):
+            log.info("lab %s: pod %s is gone", rt.plan.spec.name, key)
+            changed = True
+        return changed
+
+    def _run_hooks(self, t, node_netns: str) -> list[str]:
+        """The pod's preStop hooks, one container after the other; their failures."""
+        out = []
+        states = self.rt.state.processes.get(t.pod.key, {})
+        for c in t.pod.spec.containers:
+            st = states.get(c.name)
+            if c.pre_stop is None or st is None or not st.running:
+                continue
+            try:
+                message = self.hook(c.pre_stop, t.pod, c, node_netns, st.pid,
+                                    t.deadline - self.rt.clock())
+            except Exception as exc:  # a hook that cannot run has failed
+                message = str(exc)
+            if message:
+                out.append(message)
+        return out
 
     def _repair_drift(self) -> bool:
         found = drift.find(self.rt)
@@ -155,6 +211,8 @@ class Controller:
                         else c_ready
                 ok = ok and c_ready
             out[pod.key] = ok and bool(pod.spec.containers)
+        for key, t in self.rt.state.terminating.items():  # serving while it still runs
+            out[key] = t.serving and pods.still_running(self.rt, key)
         return out
 
     def _note_exits(self, now: float) -> bool:

@@ -18,8 +18,9 @@ from netlab.kernel.ns import netns_path
 from netlab.lifecycle.network import VXLAN_MTU
 from netlab.lifecycle.runtime import Paths, Runtime
 from netlab.model import Container, LabPlan, PodInfo
-from netlab.model.state import ContainerState, Proc
+from netlab.model.state import ContainerState, Proc, Terminating
 from netlab.plan import kubelet
+from netlab.plan.ipam import HostLocal
 from netlab.plan.naming import host_veth_index, pod_hostname
 from netlab.plan.security import run_as_root_refused, security
 
@@ -136,6 +137,7 @@ def add(rt: Runtime, pods: Sequence[PodInfo], launcher: Launcher, *,
     try:
         for done, pod in enumerate(pods):
             rt.progress("pods", done, len(pods))
+            rt.state.pod_created.setdefault(pod.key, rt.clock())
             if scheduled:
                 rt.event(pod.key, "Normal", "Scheduled",
                          f"Successfully assigned {pod.key} to {pod.node}")
@@ -273,6 +275,7 @@ def delete(rt: Runtime, pods: Sequence[PodInfo]) -> None:
     for pod in pods:
         rt.kernel.cgroups.remove(paths.pod_cgroup(pod))
         rt.state.processes.pop(pod.key, None)
+        rt.state.pod_created.pop(pod.key, None)
         rt.state.pauses.pop(pod.key, None)
         if not pod.spec.host_network:
             rt.kernel.pods.delete(attachment(rt.plan, pod))
@@ -283,6 +286,73 @@ def check(rt: Runtime, pod: PodInfo) -> list[str]:
     if pod.spec.host_network:
         return []
     return rt.kernel.pods.check(attachment(rt.plan, pod))
+
+
+# -- graceful termination -------------------------------------------------------------------
+
+
+def terminate(rt: Runtime, pods_: Sequence[PodInfo], grace: int | None = None,
+              owners: dict[str, str] | None = None) -> None:
+    """Begin deleting PODS_ as the kubelet does: each is Terminating for its
+    terminationGracePeriodSeconds (or GRACE): its endpoint turns terminating at once (serving
+    while it still runs), its preStop hooks run (the controller runs them), then SIGTERM;
+    whatever is left at the deadline is killed with its cgroup. The pod keeps its address
+    until it is gone, under the name OWNERS gives (the change renamed it in its IPAM).
+    Nothing is signalled here: ``begin_stopping`` does, once the change that deleted them has
+    succeeded."""
+    now = rt.clock()
+    for pod in pods_:
+        g = pod.spec.termination_grace if grace is None else grace
+        hooks = g > 0 and any(c.pre_stop for c in pod.spec.containers)
+        states = rt.state.processes.get(pod.key, {})
+        serving = bool(states) and all(
+            (st := states.get(c.name)) is not None and st.running and st.ready is not False
+            and not (st.ready is None and c.readiness is not None)
+            for c in pod.spec.containers)
+        owner = (owners or {}).get(pod.key, "")
+        rt.state.terminating[pod.key] = Terminating(pod, now, now + g,
+                                                    "prestop" if hooks else "stopping",
+                                                    serving, owner)
+        for c in pod.spec.containers:
+            rt.event(pod.key, "Normal", "Killing", f"Stopping container {c.name}")
+
+
+def begin_stopping(rt: Runtime) -> None:
+    """SIGTERM the containers of terminating pods past their hooks (or without any)."""
+    for key, t in rt.state.terminating.items():
+        if t.stage == "stopping":
+            sigterm(rt, key)
+
+
+def sigterm(rt: Runtime, key: str) -> None:
+    procs = [(st.pid, st.start) for st in rt.state.processes.get(key, {}).values()
+             if st.running and st.pid]
+    rt.kernel.processes.terminate(procs)
+
+
+def still_running(rt: Runtime, key: str) -> bool:
+    return any(st.running and rt.kernel.processes.alive(st.pid, st.start)
+               for st in rt.state.processes.get(key, {}).values())
+
+
+def finish_terminating(rt: Runtime, now: float, force: set[str] | None = None) -> list[str]:
+    """Remove the terminating pods that are done: every container exited, or the deadline
+    passed (or FORCE names them): cgroup killed, CNI DEL, address released. Their keys."""
+    done = []
+    for key, t in list(rt.state.terminating.items()):
+        forced = force is not None and key in force
+        if not forced and (t.stage == "prestop" and now < t.deadline):
+            continue
+        if not forced and now < t.deadline and still_running(rt, key):
+            continue
+        delete(rt, [t.pod])
+        if t.ipam_owner and t.pod.node in rt.state.ipam:
+            ipam = HostLocal.from_dict(rt.state.ipam[t.pod.node])
+            ipam.release(t.ipam_owner)
+            rt.state.ipam[t.pod.node] = ipam.to_dict()
+        del rt.state.terminating[key]
+        done.append(key)
+    return done
 
 
 def kill_container(rt: Runtime, pod: PodInfo, c: Container) -> None:

@@ -8,6 +8,7 @@ from dataclasses import replace
 from netlab.errors import NetlabError, UsageError
 from netlab.kernel.api import Kernel, real
 from netlab.model.state import ContainerState, LabState
+from netlab.objects.common import LabView
 from netlab.state import LabDir
 
 
@@ -20,6 +21,17 @@ def load(lab: str, ld: LabDir | None = None) -> LabState:
                               f"run: netlab down {lab}")
         raise UsageError(f"lab '{lab}' is not up")
     return state
+
+
+def view(state: LabState, kernel: Kernel | None = None) -> LabView:
+    """The lab as get and describe show it: its pods (terminating ones too), their containers
+    as they are now, its events."""
+    import platform
+
+    plan = replace(state.plan, pods=tuple(state.all_pods()))
+    return LabView(plan, live_processes(state, kernel), state.created,
+                   {k: (t.since, t.deadline) for k, t in state.terminating.items()},
+                   state.events, platform.release(), dict(state.pod_created))
 
 
 def live_processes(state: LabState, kernel: Kernel | None = None
@@ -35,7 +47,7 @@ def live_processes(state: LabState, kernel: Kernel | None = None
     paths = Paths.of(state.plan.spec.name, kernel)
     now = time.time()
     out: dict[str, dict[str, ContainerState]] = {}
-    for pod in state.plan.pods:
+    for pod in state.all_pods():
         containers = state.processes.get(pod.key, {})
         gone = not pod.spec.host_network and not kernel.namespaces.exists(netns_path(pod.netns))
         out[pod.key] = {}
@@ -54,7 +66,7 @@ def log_path(state: LabState, pod_key: str, container: str = "") -> str:
     """Where container CONTAINER (default: the first) of pod POD_KEY writes its output."""
     from netlab.lifecycle.runtime import Paths
 
-    pod = next(p for p in state.plan.pods if p.key == pod_key)
+    pod = next(p for p in state.all_pods() if p.key == pod_key)
     every = [c.name for c in (*pod.spec.init_containers, *pod.spec.containers)]
     if container and container not in every:
         raise UsageError(f"container {container} is not valid for pod {pod.name}: choose one "

@@ -24,8 +24,11 @@ from netlab.proxy.ipvs import DUMMY_DEVICE
 
 def known_readiness(state: LabState) -> dict[str, bool]:
     """Which pods are ready as far as the saved state knows: running, and every container
-    either judged ready by the controller's probes or without a readiness probe."""
-    out = {}
+    either judged ready by the controller's probes or without a readiness probe; a
+    terminating pod counts as ready (serving) while it was ready when deleted and its
+    containers still run."""
+    out = {key: t.serving and any(st.running for st in state.processes.get(key, {}).values())
+           for key, t in state.terminating.items()}
     for pod in state.plan.pods:
         states = state.processes.get(pod.key, {})
         ok = state.containers_running(pod.key, [c.name for c in pod.spec.containers])
@@ -60,7 +63,8 @@ def sync_rules(rt: Runtime, changed: set[str] | None = None,
     """Sync every node; returns what was applied (for tests and debugging)."""
     plan = rt.plan
     ready = readiness if readiness is not None else known_readiness(rt.state)
-    endpoints = compute_endpoints(plan.services, plan.pods, ready, plan.manifests)
+    endpoints = compute_endpoints(plan.services, plan.pods, ready, plan.manifests,
+                                  [t.pod for t in rt.state.terminating.values()])
     stale = stale_udp_endpoints(plan.services, plan.endpoints, endpoints)
     rt.state.plan = plan = replace(plan, endpoints=endpoints)
     ports = service_ports(plan.services, endpoints)

@@ -120,6 +120,17 @@ class VolumeMount:
 
 
 @dataclass(frozen=True)
+class Hook:
+    """A container lifecycle hook (preStop): what the kubelet runs before it sends SIGTERM."""
+
+    kind: str  # exec | http | tcp | sleep
+    command: tuple[str, ...] = ()
+    port: int | str = 0
+    path: str = "/"
+    seconds: int = 0
+
+
+@dataclass(frozen=True)
 class Container:
     name: str
     image: str
@@ -133,6 +144,7 @@ class Container:
     security: SecurityContext = field(default_factory=SecurityContext)
     volume_mounts: tuple[VolumeMount, ...] = ()
     working_dir: str = ""
+    pre_stop: Hook | None = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +165,7 @@ class PodSpec:
     share_process_namespace: bool = False
     volumes: tuple[str, ...] = ()  # emptyDir volumes, by name
     restart_policy: str = "Always"  # Always | OnFailure | Never
+    termination_grace: int = 30  # terminationGracePeriodSeconds
 
 
 @dataclass(frozen=True)
@@ -165,6 +178,9 @@ class PodManifest:
 
 @dataclass(frozen=True)
 class Deployment:
+    """A Deployment (apps/v1), or on its own a ReplicaSet (kind "ReplicaSet"), a DaemonSet
+    (one pod per eligible node) or a Job (pods that run to completion)."""
+
     name: str
     namespace: str
     replicas: int
@@ -172,6 +188,46 @@ class Deployment:
     template_labels: tuple[tuple[str, str], ...]
     template: PodSpec
     labels: tuple[tuple[str, str], ...] = ()
+    strategy: str = "RollingUpdate"  # RollingUpdate | Recreate (DaemonSet: | OnDelete)
+    max_surge: int | str = "25%"
+    max_unavailable: int | str = "25%"
+    min_ready: int = 0  # minReadySeconds
+    history: int = 10  # revisionHistoryLimit
+    raw_template: str = ""  # spec.template as written (JSON): what rollout undo puts back
+    change_cause: str = ""  # the kubernetes.io/change-cause annotation
+    kind: str = "Deployment"  # Deployment | ReplicaSet | DaemonSet | Job
+    tolerations: tuple[tuple[str, str, str], ...] = ()  # (key, operator, effect)
+    node_selector: tuple[tuple[str, str], ...] = ()
+    completions: int = 1  # Job
+    parallelism: int = 1  # Job
+    backoff_limit: int = 6  # Job
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class ReplicaSet:
+    """A ReplicaSet as the Deployment controller keeps it: a revision of the pod template and
+    how many pods of it there should be, its pods by name (oldest first)."""
+
+    name: str
+    namespace: str
+    owner: str  # the Deployment's name ("" for a ReplicaSet of its own)
+    hash: str  # pod-template-hash
+    revision: int
+    replicas: int
+    labels: tuple[tuple[str, str], ...]  # its pods' labels (pod-template-hash included)
+    template: PodSpec
+    pods: tuple[str, ...] = ()
+    created: float = 0.0
+    raw_template: str = ""
+    change_cause: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
 
 
 @dataclass(frozen=True)

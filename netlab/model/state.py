@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from netlab.model import LabPlan
+from netlab.model import LabPlan, PodInfo
 from netlab.model.sync import NodeSyncState
 
 STATE_VERSION = 3
@@ -67,6 +67,20 @@ class Proc:
 
 
 @dataclass
+class Terminating:
+    """A deleted pod running out its grace period (kubectl shows it Terminating): its
+    endpoint is terminating, its preStop hooks run, then SIGTERM, then SIGKILL at the
+    deadline; its address is held by ``ipam_owner`` until it is gone."""
+
+    pod: PodInfo
+    since: float  # wall clock of the deletion
+    deadline: float  # wall clock: everything left is killed then
+    stage: str = "prestop"  # prestop (hooks running) | stopping (SIGTERM sent)
+    serving: bool = False  # it was ready when deleted: its endpoint serves until it exits
+    ipam_owner: str = ""
+
+
+@dataclass
 class ProxyMetrics:
     """kube-proxy's sync counters for one node, as its /metrics shows them."""
 
@@ -95,10 +109,16 @@ class LabState:
     events: dict[str, list[Event]] = field(default_factory=dict)  # pod key -> events
     sync: dict[str, NodeSyncState] = field(default_factory=dict)  # node -> last sync
     proxy_metrics: dict[str, ProxyMetrics] = field(default_factory=dict)  # node -> counters
+    terminating: dict[str, Terminating] = field(default_factory=dict)  # pod key -> its end
+    pod_created: dict[str, float] = field(default_factory=dict)  # pod key -> wall clock
     ipam: dict[str, dict] = field(default_factory=dict)  # node -> host-local allocator
     sources: tuple[str, ...] = ()
     documents: tuple[dict, ...] = ()  # the scenario's documents, which changes edit
     released_cluster_ips: tuple[str, ...] = ()  # never handed out again
+
+    def all_pods(self) -> list[PodInfo]:
+        """The plan's pods and the terminating ones (still in the kernel)."""
+        return [*self.plan.pods, *(t.pod for t in self.terminating.values())]
 
     def containers_running(self, key: str, names: list[str]) -> bool:
         """Are containers NAMES of pod KEY all running (a pod's app containers: its init

@@ -55,6 +55,13 @@ class HostLocal:
                 return ip
         raise RangeFull(f"no free address left in {self.subnet}")
 
+    def rename(self, owner: str, new: str) -> None:
+        """OWNER's address is held by NEW from now on (a terminating pod's, while a pod of
+        the same name may get another)."""
+        for ip, who in list(self.allocated.items()):
+            if who == owner:
+                self.allocated[ip] = new
+
     def release(self, owner: str) -> None:
         for ip in [ip for ip, who in self.allocated.items() if who == owner]:
             del self.allocated[ip]

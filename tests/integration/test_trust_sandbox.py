@@ -286,7 +286,7 @@ def test_deleting_a_pod_kills_what_it_forked(tmp_path):
     try:
         assert r.returncode == 0, r.stderr
         wait_for("the orphan to start", lambda: running_with(c))
-        r = netlab("delete", "--lab", name, "pod/orphaned")
+        r = netlab("delete", "--lab", name, "pod/orphaned", "--now")
         assert r.returncode == 0, r.stderr
         assert running_with(c) == []
     finally:

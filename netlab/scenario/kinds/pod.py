@@ -8,6 +8,7 @@ import posixpath
 from netlab.model import (
     Container,
     ContainerPort,
+    Hook,
     LabSpec,
     PodManifest,
     PodSpec,
@@ -94,6 +95,9 @@ def pod_spec(r: Report, spec: object, path: Path, lab: LabSpec) -> PodSpec | Non
                                     path.child("securityContext"))
     share = boolean(r, spec.get("shareProcessNamespace", False),
                     path.child("shareProcessNamespace"), False)
+    grace = whole(r, spec.get("terminationGracePeriodSeconds", 30),
+                  path.child("terminationGracePeriodSeconds"), 0, 3600,
+                  "must be a whole number of seconds from 0 to 3600", 30)
     restart = spec.get("restartPolicy") or "Always"
     if restart not in RESTART_POLICIES:
         r.add(path.child("restartPolicy"), f"restartPolicy must be Always, OnFailure or Never, "
@@ -105,7 +109,8 @@ def pod_spec(r: Report, spec: object, path: Path, lab: LabSpec) -> PodSpec | Non
                    dns_policy=policy, dns_nameservers=servers, dns_searches=searches,
                    dns_options=options, enable_service_links=links,
                    init_containers=tuple(inits), security=pod_sec, supplemental_groups=groups,
-                   share_process_namespace=share, volumes=tuple(volumes), restart_policy=restart)
+                   share_process_namespace=share, volumes=tuple(volumes), restart_policy=restart,
+                   termination_grace=grace)
 
 
 def _id(r: Report, value: object, path: Path) -> int | None:
@@ -252,12 +257,46 @@ def _container(r: Report, c: object, path: Path, names: set[str],
     workdir = c.get("workingDir") or ""
     if workdir and (not isinstance(workdir, str) or not workdir.startswith("/")):
         r.add(path.child("workingDir"), f"must be an absolute path, got {workdir!r}")
+    pre_stop = _pre_stop(r, c.get("lifecycle"), path.child("lifecycle"))
     if len(r.errors) > before:
         return None
     return Container(name=name, image=image, command=command, args=args, ports=tuple(ports),
                      probe_ports=tuple(dict.fromkeys(probe_ports)), env=tuple(env),
                      readiness=probes["readinessProbe"], liveness=probes["livenessProbe"],
-                     security=security, volume_mounts=mounts, working_dir=workdir)
+                     security=security, volume_mounts=mounts, working_dir=workdir,
+                     pre_stop=pre_stop)
+
+
+def _pre_stop(r: Report, lifecycle: object, path: Path) -> Hook | None:
+    """lifecycle.preStop: exec, httpGet, tcpSocket or sleep (postStart is accepted and not
+    run: netlab's containers have nothing to wait for)."""
+    if lifecycle is None:
+        return None
+    if not isinstance(lifecycle, dict) or set(lifecycle) - {"preStop", "postStart",
+                                                           "stopSignal"}:
+        r.add(path, "must be {preStop, postStart}")
+        return None
+    body = lifecycle.get("preStop")
+    if body is None:
+        return None
+    path = path.child("preStop")
+    kinds = [k for k in ("exec", "httpGet", "tcpSocket", "sleep") if k in (body or {})] \
+        if isinstance(body, dict) else []
+    if len(kinds) != 1:
+        r.add(path, "exactly one of exec, httpGet, tcpSocket, sleep is required")
+        return None
+    handler = body[kinds[0]] or {}
+    if kinds[0] == "exec":
+        return Hook("exec", command=str_list(r, handler.get("command"),
+                                             path.child("exec", "command")))
+    if kinds[0] == "sleep":
+        return Hook("sleep", seconds=whole(r, handler.get("seconds"), path.child("sleep",
+                                                                                "seconds"),
+                                           0, 3600, "must be a whole number from 0 to 3600",
+                                           0))
+    port = handler.get("port", 0)
+    return Hook("http" if kinds[0] == "httpGet" else "tcp", port=port,
+                path=str(handler.get("path", "/")))
 
 
 def _container_port(r: Report, p: object, path: Path, container: str,

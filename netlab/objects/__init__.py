@@ -1,0 +1,96 @@
+"""The lab as Kubernetes objects (for ``get -o json|yaml``) and kubectl-style tables and
+descriptions, one module per kind of object. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from netlab.objects.common import K8S_VERSION, LabView, Procs, human_age, table, ts  # noqa: F401
+from netlab.objects.events import event_objects, events_table  # noqa: F401
+from netlab.objects.nodes import node_object, nodes_table
+from netlab.objects.pods import (  # noqa: F401
+    PodStatus,
+    container_ready,
+    container_status,
+    describe_pod,
+    pod_object,
+    pod_status,
+    pods_table,
+)
+from netlab.objects.services import (  # noqa: F401
+    endpoints_object,
+    endpoints_table,
+    endpointslice_objects,
+    service_columns,
+    service_object,
+    services_table,
+)
+from netlab.objects.workloads import deployments_table
+
+RESOURCES = {"deployments": "deploy", "deployment": "deploy", "deploy": "deploy",
+             "pods": "pods", "pod": "pods", "po": "pods", "services": "svc", "service": "svc",
+             "svc": "svc", "endpoints": "ep", "ep": "ep", "endpointslices": "eps",
+             "endpointslice": "eps", "nodes": "nodes", "node": "nodes", "no": "nodes",
+             "events": "events", "event": "events", "ev": "events"}
+
+
+def objects_of(kind: str, view: LabView, namespace: str | None) -> list[dict]:
+    """Every object of KIND (pods, svc, ep, eps, nodes, events) as Kubernetes returns it."""
+    plan, created = view.plan, view.created
+    if kind == "pods":
+        items = [pod_object(view, p) for p in plan.pods
+                 if namespace is None or p.namespace == namespace]
+        for i in items:
+            i.pop("_total", None)
+        return items
+    if kind == "nodes":
+        return [node_object(plan, n.name, created, view.release) for n in plan.nodes]
+    if kind == "events":
+        return event_objects(view.events, namespace)
+    items: list[dict] = []
+    for s in plan.services:
+        if namespace is not None and s.service.namespace != namespace:
+            continue
+        if kind == "svc":
+            items.append(service_object(s, created))
+        elif kind == "ep":
+            items.append(endpoints_object(plan, s, created))
+        else:
+            items += endpointslice_objects(plan, s, created)
+    return items
+
+
+def named(kind: str, items: list[dict], name: str) -> list[dict]:
+    """The objects called NAME (an EndpointSlice also by its Service's name)."""
+    return [i for i in items if i["metadata"]["name"] == name
+            or (kind == "eps" and i["metadata"]["labels"].get(
+                "kubernetes.io/service-name") == name)]
+
+
+def only(view: LabView, kind: str, name: str) -> LabView | None:
+    """VIEW reduced to the object NAME of KIND for a table, or None when there is none."""
+    plan = view.plan
+    if kind == "pods":
+        found = tuple(p for p in plan.pods if p.name == name)
+        return replace(view, plan=replace(plan, pods=found)) if found else None
+    if kind == "nodes":
+        found_n = tuple(n for n in plan.nodes if n.name == name)
+        return replace(view, plan=replace(plan, nodes=found_n)) if found_n else None
+    found_s = tuple(s for s in plan.services if s.service.name == name)
+    return replace(view, plan=replace(plan, services=found_s)) if found_s else None
+
+
+def table_of(kind: str, view: LabView, wide: bool, namespace: str | None) -> str:
+    """The kubectl-style table of every object of KIND."""
+    plan, created = view.plan, view.created
+    if kind == "deploy":
+        return deployments_table(view, namespace)
+    if kind == "pods":
+        return pods_table(view, wide, namespace)
+    if kind == "svc":
+        return services_table(plan, created, wide, namespace)
+    if kind in ("ep", "eps"):
+        return endpoints_table(plan, created, namespace)
+    if kind == "events":
+        return events_table(view.events, namespace)
+    return nodes_table(plan, created, wide, view.release)

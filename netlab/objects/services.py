@@ -1,0 +1,181 @@
+"""Services, Endpoints and EndpointSlices as kubectl shows them. Pure."""
+
+from __future__ import annotations
+
+import time
+
+from netlab.model import LabPlan, ServiceInfo
+from netlab.objects.common import human_age, none_found, table, ts
+from netlab.plan.naming import generated_suffix
+
+
+def service_object(info: ServiceInfo, created: float) -> dict:
+    svc = info.service
+    if svc.type == "ExternalName":
+        spec: dict = {"type": "ExternalName", "externalName": svc.external_name,
+                      "sessionAffinity": "None"}
+    else:
+        spec = {
+            "type": svc.type, "clusterIP": info.cluster_ip, "clusterIPs": [info.cluster_ip],
+            "sessionAffinity": svc.session_affinity, "ipFamilies": ["IPv4"],
+            "ipFamilyPolicy": "SingleStack",
+            "internalTrafficPolicy": svc.internal_traffic_policy,
+        }
+        if svc.session_affinity == "ClientIP":
+            spec["sessionAffinityConfig"] = {"clientIP": {"timeoutSeconds":
+                                                          svc.affinity_timeout}}
+        if svc.type in ("NodePort", "LoadBalancer"):
+            spec["externalTrafficPolicy"] = svc.external_traffic_policy
+        if svc.health_check_node_port:
+            spec["healthCheckNodePort"] = svc.health_check_node_port
+        if svc.external_ips:
+            spec["externalIPs"] = list(svc.external_ips)
+        if svc.load_balancer_source_ranges:
+            spec["loadBalancerSourceRanges"] = list(svc.load_balancer_source_ranges)
+    spec["ports"] = [{**({"name": p.name} if p.name else {}), "protocol": p.protocol,
+                      "port": p.port, "targetPort": p.target_port,
+                      **({"nodePort": p.node_port} if p.node_port else {})}
+                     for p in svc.ports]
+    if svc.selector is not None:
+        spec["selector"] = dict(svc.selector)
+    status = {"loadBalancer": {"ingress": [{"ip": ip} for ip in svc.load_balancer_ips]}
+              if svc.load_balancer_ips else {}}
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": svc.name, "namespace": svc.namespace,
+                         "labels": dict(svc.labels), "creationTimestamp": ts(created)},
+            "spec": spec, "status": status}
+
+
+def service_columns(info: ServiceInfo) -> tuple[str, str, str]:
+    """CLUSTER-IP, EXTERNAL-IP and PORT(S) as kubectl prints them."""
+    svc = info.service
+    cluster_ip = "<none>" if svc.type == "ExternalName" else info.cluster_ip
+    if svc.type == "ExternalName":
+        external = svc.external_name
+    elif svc.type == "LoadBalancer":
+        external = ",".join([*svc.load_balancer_ips, *svc.external_ips]) or "<pending>"
+    else:
+        external = ",".join(svc.external_ips) or "<none>"
+    ports = ",".join(f"{p.port}:{p.node_port}/{p.protocol}" if p.node_port
+                     else f"{p.port}/{p.protocol}" for p in svc.ports) or "<none>"
+    return cluster_ip, external, ports
+
+
+def _endpoint_groups(plan: LabPlan, namespace: str, name: str) -> list[tuple[tuple, list]]:
+    """Addresses grouped by their set of ports, like Endpoints subsets and slices."""
+    per_addr: dict[tuple, list] = {}
+    for se in plan.endpoints:
+        if se.namespace == namespace and se.name == name:
+            for port_name, proto, addr, number in se.entries:
+                per_addr.setdefault((addr.ip, addr.pod, addr.node, addr.ready,
+                                     addr.is_serving, addr.terminating), []).append(
+                    (port_name, number, proto))
+    groups: dict[tuple, list] = {}
+    for addr, ports in per_addr.items():
+        groups.setdefault(tuple(sorted(ports)), []).append(addr)
+    return sorted(groups.items())
+
+
+def _where(pod: str, node: str) -> dict:
+    """nodeName and targetRef of an address, when it has them: hand-written Endpoints of a
+    Service without a selector name no pod (and often no node)."""
+    out: dict = {"nodeName": node} if node else {}
+    if pod:
+        ns, name = pod.split("/", 1)
+        out["targetRef"] = {"kind": "Pod", "namespace": ns, "name": name}
+    return out
+
+
+def endpoints_object(plan: LabPlan, info: ServiceInfo, created: float) -> dict:
+    svc = info.service
+    subsets = []
+    for ports, addrs in _endpoint_groups(plan, svc.namespace, svc.name):
+        subset: dict = {}
+        for ready_key, field in ((True, "addresses"), (False, "notReadyAddresses")):
+            # the Endpoints API leaves terminating pods out (EndpointSlices keep them)
+            items = [{"ip": ip, **_where(pod, node)}
+                     for ip, pod, node, ready, _serving, gone in sorted(addrs)
+                     if ready is ready_key and not (gone and not ready)]
+            if items:
+                subset[field] = items
+        subset["ports"] = [{**({"name": n} if n else {}), "port": p, "protocol": proto}
+                           for n, p, proto in ports]
+        subsets.append(subset)
+    obj = {"apiVersion": "v1", "kind": "Endpoints",
+           "metadata": {"name": svc.name, "namespace": svc.namespace,
+                        "labels": dict(svc.labels), "creationTimestamp": ts(created)}}
+    if subsets:
+        obj["subsets"] = subsets
+    return obj
+
+
+def endpointslice_objects(plan: LabPlan, info: ServiceInfo, created: float) -> list[dict]:
+    svc = info.service
+    out = []
+    groups = _endpoint_groups(plan, svc.namespace, svc.name) or [((), [])]
+    for i, (ports, addrs) in enumerate(groups):
+        out.append({
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {
+                "name": f"{svc.name}-{generated_suffix(svc.namespace, svc.name, str(i))}",
+                "namespace": svc.namespace, "creationTimestamp": ts(created),
+                "labels": {"kubernetes.io/service-name": svc.name,
+                           "endpointslice.kubernetes.io/managed-by":
+                               "endpointslice-controller.k8s.io"},
+                "ownerReferences": [{"apiVersion": "v1", "kind": "Service", "name": svc.name}]},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": [ip],
+                           "conditions": {"ready": ready, "serving": serving,
+                                          "terminating": gone}, **_where(pod, node)}
+                          for ip, pod, node, ready, serving, gone in sorted(addrs)],
+            "ports": [{"name": n, "port": p, "protocol": proto} for n, p, proto in ports],
+        })
+    return out
+
+
+def services_table(plan: LabPlan, created: float, wide: bool, namespace: str | None,
+                   now: float | None = None) -> str:
+    now = now or time.time()
+    headers = ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
+    if namespace is None:
+        headers.insert(0, "NAMESPACE")
+    if wide:
+        headers.append("SELECTOR")
+    rows = []
+    for info in sorted(plan.services, key=lambda s: (s.service.namespace, s.service.name)):
+        svc = info.service
+        if namespace is not None and svc.namespace != namespace:
+            continue
+        cluster_ip, external, ports = service_columns(info)
+        row = [svc.name, svc.type, cluster_ip, external, ports, human_age(now - created)]
+        if namespace is None:
+            row.insert(0, svc.namespace)
+        if wide:
+            row.append(",".join(f"{k}={v}" for k, v in svc.selector) if svc.selector
+                       else "<none>")
+        rows.append(row)
+    return table(headers, rows) if rows else none_found(namespace)
+
+
+def endpoints_table(plan: LabPlan, created: float, namespace: str | None,
+                    now: float | None = None) -> str:
+    now = now or time.time()
+    headers = ["NAME", "ENDPOINTS", "AGE"]
+    if namespace is None:
+        headers.insert(0, "NAMESPACE")
+    rows = []
+    for info in sorted(plan.services, key=lambda s: (s.service.namespace, s.service.name)):
+        svc = info.service
+        if namespace is not None and svc.namespace != namespace:
+            continue
+        eps = []
+        for ports, addrs in _endpoint_groups(plan, svc.namespace, svc.name):
+            for ip, _pod, _node, ready, _serving, _gone in sorted(addrs):
+                if ready:
+                    eps += [f"{ip}:{p}" for _n, p, _proto in ports]
+        shown = ",".join(eps[:3]) + (f" + {len(eps) - 3} more..." if len(eps) > 3 else "")
+        row = [svc.name, shown or "<none>", human_age(now - created)]
+        if namespace is None:
+            row.insert(0, svc.namespace)
+        rows.append(row)
+    return table(headers, rows) if rows else none_found(namespace)
