@@ -100,7 +100,7 @@ def test_node_name_must_exist():
 def test_selector_must_match_template():
     doc = deployment().replace("matchLabels: {app: web}", "matchLabels: {app: other}")
     err = error_of(lab_doc(), doc)
-    assert "selector does not match template labels" in str(err)
+    assert "`selector` does not match template `labels`" in str(err)
 
 
 def test_service_target_port_and_protocol():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -23,6 +24,7 @@ from netlab.lifecycle.sync import known_readiness, sync_rules
 from netlab.lifecycle.up import start_controller, stop_controller
 from netlab.model import LabPlan, PodInfo, Scenario
 from netlab.model.state import LabState, Proc
+from netlab.plan import workloads
 from netlab.plan.build import desired_pods, plan_lab, with_cluster_services
 from netlab.plan.endpoints import compute_endpoints
 from netlab.plan.ipam import HostLocal
@@ -49,15 +51,24 @@ class Change:
     reclaimed: tuple[str, ...] = ()  # terminating pods whose name a new pod takes: gone now
     grace: int | None = None  # the grace period for LEAVING (None: each pod's own)
     owners: tuple[tuple[str, str], ...] = ()  # leaving pod -> who holds its address now
+    events: tuple[tuple[str, str, str, str], ...] = ()  # the workload controllers' events
+
+
+def rollout_status(state: LabState, now: float) -> workloads.Status:
+    """What the workload controllers know of the lab's pods, from its saved state."""
+    return workloads.Status(known_readiness(state), dict(state.ready_since),
+                            tuple(t.pod for t in state.terminating.values()),
+                            frozenset(p.key for p in state.plan.pods) | frozenset(
+                                state.terminating), now)
 
 
 def plan_change(state: LabState, edit: Edit,
                 kernel_check: Callable[..., None] = check_kernel,
-                grace: int | None = None) -> Change:
-    """Validate the edited documents like a scenario file and plan them. Pure but for
-    KERNEL_CHECK (can this kernel run the new proxy mode?). Pods that go are Terminating for
-    GRACE seconds (default: their terminationGracePeriodSeconds); a pod replaced under the
-    same name goes at once."""
+                grace: int | None = None, now: float | None = None) -> Change:
+    """Validate the edited documents like a scenario file and plan them, with the next step
+    of every Deployment's rollout. Pure but for KERNEL_CHECK (can this kernel run the new
+    proxy mode?) and the clock. Pods that go are Terminating for GRACE seconds (default:
+    their terminationGracePeriodSeconds); a pod replaced under the same name goes at once."""
     from netlab.scenario.loader import Doc, build_scenario
 
     plan = state.plan
@@ -73,8 +84,13 @@ def plan_change(state: LabState, edit: Edit,
         raise UsageError("only the proxy settings of the Lab (proxyMode, ipvs) can change in a "
                          f"running lab; for the rest: netlab down {lab}, then up")
     kernel_check(sc.lab, protocols(sc))
+    full = with_cluster_services(sc)
+    outcome = workloads.reconcile(lab, full.deployments,
+                                  {rs.key: rs for rs in plan.replicasets},
+                                  rollout_status(state, time.time() if now is None else now))
+    sets = tuple(outcome.sets.values())
     wanted = {f"{ns}/{name}": (labels, spec) for ns, name, labels, spec, _o, _h
-              in desired_pods(with_cluster_services(sc))}
+              in desired_pods(full, sets)}
     changed = [p for p in plan.pods if wanted.get(p.key) != (p.labels, p.spec)]
     removed = tuple(p for p in changed if p.key in wanted)
     leaving = tuple(p for p in changed if p.key not in wanted)
@@ -92,13 +108,13 @@ def plan_change(state: LabState, edit: Edit,
         i.cluster_ip for i in plan.services if i.cluster_ip not in ("", "None")
         and (i.service.namespace, i.service.name) not in staying}
     new_plan, new_ipam = plan_lab(sc, {k: v.to_dict() for k, v in ipam.items()}, plan,
-                                  frozenset(released))
+                                  frozenset(released), sets)
     stay = {p.key for p in plan.pods} - {p.key for p in changed}
     added = tuple(p for p in new_plan.pods if p.key not in stay)
     reclaimed = tuple(sorted({p.key for p in added} & set(state.terminating)))
     return Change(sc, new_plan, new_ipam, tuple(sorted(released)), removed, added,
                   sc.lab.proxy_mode != plan.spec.proxy_mode, leaving, reclaimed, grace,
-                  tuple(sorted(owners.items())))
+                  tuple(sorted(owners.items())), tuple(outcome.events))
 
 
 def terminating_owner(key: str, state: LabState) -> str:
@@ -161,6 +177,8 @@ def apply_change(rt: Runtime, ch: Change, launcher: Launcher,
         pods.finish_terminating(rt, rt.clock(), force=set(ch.reclaimed))
         before = dict(rt.state.terminating)
         tx.undo("the terminating pods", lambda: _unterminate(rt, before))
+        for key, type_, reason, message in ch.events:  # the controllers' before the kubelet's
+            rt.event(key, type_, reason, message)
         pods.terminate(rt, ch.leaving, ch.grace, owners=dict(ch.owners))
         if ch.switching:
             rt.state.plan = replace(rt.plan, spec=ch.plan.spec)

@@ -25,9 +25,11 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 
 from netlab.kernel.api import Launcher, real
 from netlab.lifecycle import drift, pods
+from netlab.lifecycle.change import Transaction, apply_change, plan_change, rollout_status
 from netlab.lifecycle.runtime import LAUNCHER, Runtime
-from netlab.lifecycle.sync import sync_rules
+from netlab.lifecycle.sync import note_ready, sync_rules
 from netlab.model import Container, Hook, PodInfo, Probe
+from netlab.plan import workloads
 from netlab.plan.endpoints import compute_endpoints
 from netlab.plan.probes import ProbeTracker
 from netlab.proxy.core import service_ports
@@ -79,10 +81,12 @@ class Controller:
         self.unreported: dict[tuple[str, str], float] = {}  # ended, exit not yet written
         self.started: dict[tuple[str, str], int] = {}  # the pid each tracker was made for
         self.hooks: dict[str, Future] = {}  # terminating pod -> its preStop hooks running
-        self._track_running(now)
+        self._track_running(now, resume=True)
 
-    def _track_running(self, now: float) -> None:
-        """Fresh probe trackers for every container that (re)started since the last look."""
+    def _track_running(self, now: float, resume: bool = False) -> None:
+        """Fresh probe trackers for every container that (re)started since the last look.
+        RESUME (a controller taking over a running lab, as after every change): a container
+        the saved state judged ready stays ready, and is probed again at once."""
         for pod in self.rt.plan.pods:
             for c in pod.spec.containers:
                 st = self.rt.state.processes.get(pod.key, {}).get(c.name)
@@ -90,8 +94,12 @@ class Controller:
                 if pid and self.started.get((pod.key, c.name)) != pid:
                     self.started[(pod.key, c.name)] = pid
                     for kind, probe in (("readiness", c.readiness), ("liveness", c.liveness)):
-                        if probe is not None:
-                            self.trackers[(pod.key, c.name, kind)] = ProbeTracker(probe, now)
+                        if probe is None:
+                            continue
+                        t = ProbeTracker(probe, now)
+                        if resume and kind == "readiness" and st.ready:
+                            t.passing, t.ok_streak, t.next_due = True, 1, now
+                        self.trackers[(pod.key, c.name, kind)] = t
 
     # -- one pass ------------------------------------------------------------------------------
 
@@ -115,15 +123,44 @@ class Controller:
                             rt.plan.spec.name)
                 self.need_full = True
         changed |= self._sync()
+        changed |= self._rollout()
         if changed:
             rt.save()
         return changed
+
+    def _rollout(self) -> bool:
+        """The workload controllers' next step (a Deployment's rollout going on, a
+        ReplicaSet short of pods), carried out as a change is: all or nothing."""
+        rt = self.rt
+        plan, now = rt.plan, rt.clock()
+        if not plan.workloads:
+            return False
+        out = workloads.reconcile(plan.spec.name, plan.workloads,
+                                  {rs.key: rs for rs in plan.replicasets},
+                                  rollout_status(rt.state, now))
+        if tuple(sorted(out.sets.values(), key=lambda rs: rs.key)) == plan.replicasets:
+            return False
+        ch = plan_change(rt.state, lambda docs: docs, kernel_check=lambda *_: None, now=now)
+        rt.ld.begin_change("the lab's controller")
+        tx = Transaction()
+        try:
+            apply_change(rt, ch, self.launcher, tx)
+        except Exception as exc:  # undone; tried again next tick
+            log.warning("lab %s: a rollout step failed and was undone (%s)", plan.spec.name, exc)
+        finally:
+            rt.save()
+            if tx.success or tx.clean:
+                rt.ld.end_change()
+        # what the change synced is what the rules hold now
+        self.changes = ChangeTracker(service_ports(rt.plan.services, rt.plan.endpoints))
+        return True
 
     def _sync(self) -> bool:
         rt = self.rt
         plan = rt.plan
         before = self._ready_flags()
         ready = self.ready()
+        note_ready(rt.state, ready, rt.clock())
         endpoints = compute_endpoints(plan.services, plan.pods, ready, plan.manifests,
                                       [t.pod for t in rt.state.terminating.values()])
         self.changes.observe(service_ports(plan.services, endpoints))

@@ -31,7 +31,8 @@ def view(state: LabState, kernel: Kernel | None = None) -> LabView:
     plan = replace(state.plan, pods=tuple(state.all_pods()))
     return LabView(plan, live_processes(state, kernel), state.created,
                    {k: (t.since, t.deadline) for k, t in state.terminating.items()},
-                   state.events, platform.release(), dict(state.pod_created))
+                   state.events, platform.release(), dict(state.pod_created),
+                   dict(state.ready_since))
 
 
 def live_processes(state: LabState, kernel: Kernel | None = None

@@ -15,6 +15,7 @@ from netlab.kernel.api import Kernel
 from netlab.lifecycle.runtime import Runtime
 from netlab.model.state import LabState, ProxyMetrics
 from netlab.model.sync import NodeSync
+from netlab.plan import cni
 from netlab.plan.endpoints import compute_endpoints
 from netlab.proxy import sync as proxy_sync
 from netlab.proxy.conntrack import stale_udp_endpoints
@@ -38,6 +39,17 @@ def known_readiness(state: LabState) -> dict[str, bool]:
                          else c.readiness is None)
         out[pod.key] = ok
     return out
+
+
+def note_ready(state: LabState, ready: dict[str, bool], now: float) -> None:
+    """Since when each pod has been ready (minReadySeconds counts from there)."""
+    for key, ok in ready.items():
+        if not ok:
+            state.ready_since.pop(key, None)
+        elif key not in state.terminating:
+            state.ready_since.setdefault(key, now)
+    for key in set(state.ready_since) - set(ready):
+        del state.ready_since[key]
 
 
 def apply(kernel: Kernel, s: NodeSync, flavour: str) -> None:
@@ -72,13 +84,15 @@ def sync_rules(rt: Runtime, changed: set[str] | None = None,
     for i, node in enumerate(plan.nodes):
         rt.progress("service rules", i, len(plan.nodes))
         previous = rt.state.sync.pop(node.name, None)  # back only when this node succeeds
+        portmap = cni.render_portmap(p for p in rt.state.all_pods() if p.node == node.name)
         if plan.spec.proxy_mode == "ipvs":
             draft = proxy_sync.ipvs_draft(plan.spec, node, ports, previous, changed)
             current = rt.kernel.ipvs.dump(node.netns, draft.reads)
-            s, after = proxy_sync.ipvs_sync(plan.spec, node, draft, previous, current, stale)
+            s, after = proxy_sync.ipvs_sync(plan.spec, node, draft, previous, current, stale,
+                                            portmap)
         else:
             s, after = proxy_sync.iptables_sync(plan.spec, node, ports, previous, changed,
-                                                stale)
+                                                stale, portmap)
         metrics = rt.state.proxy_metrics.setdefault(node.name, ProxyMetrics())
         t0 = time.monotonic()
         try:

@@ -16,7 +16,7 @@ from netlab.lifecycle.runtime import CONTROLLER, LAUNCHER, Progress, Runtime, no
 from netlab.lifecycle.sync import sync_rules
 from netlab.model import LabPlan, Scenario
 from netlab.model.state import LabState
-from netlab.plan.build import plan_lab
+from netlab.plan.build import initial_rollout, plan_lab
 from netlab.scenario import validate_host_overlap
 from netlab.state import LabDir
 
@@ -34,7 +34,9 @@ def build(scenario: Scenario, kernel: Kernel, ld: LabDir, progress: Progress = n
     name = scenario.lab.name
     if ld.exists():
         raise UsageError(f"lab '{name}' is already up (netlab down {name} to remove it)")
-    plan, ipam = plan_lab(scenario)
+    now = time.time()
+    first = initial_rollout(scenario, now)
+    plan, ipam = plan_lab(scenario, sets=tuple(first.sets.values()))
     for ns in [plan.lan_netns, *(n.netns for n in plan.nodes), *(c.netns for c in plan.clients),
                *(p.netns for p in plan.pods if not p.spec.host_network)]:
         if kernel.namespaces.exists(netns_path(ns)):
@@ -42,9 +44,11 @@ def build(scenario: Scenario, kernel: Kernel, ld: LabDir, progress: Progress = n
                              "nothing was created")
     ld.create()
     ld.lock()
-    rt = Runtime(LabState(plan=plan, created=time.time(), ipam=ipam,
+    rt = Runtime(LabState(plan=plan, created=now, ipam=ipam,
                           sources=tuple(scenario.sources), documents=scenario.documents),
                  ld, kernel, progress)
+    for key, type_, reason, message in first.events:
+        rt.event(key, type_, reason, message)
     try:
         own_cgroups_and_sandboxes(rt)
         # The launcher's interpreter starts while the networks are being wired.

@@ -59,6 +59,7 @@ class LabSpec:
     # ping and ports no service claims); off: the classic behaviour, where a ClusterIP pings
     outside_names: tuple[tuple[str, str], ...] = ()  # DNS name -> the client host serving it
     sync_period: float = 5.0  # seconds between full resyncs and drift checks
+    control_plane_taint: bool = False  # the first node carries kubeadm's NoSchedule taint
 
     def client_app(self, name: str) -> ClientSpec | None:
         for c in self.client_apps:
@@ -81,6 +82,7 @@ class ContainerPort:
     container_port: int
     name: str = ""
     protocol: str = "TCP"
+    host_port: int = 0  # the node's port the CNI portmap plugin forwards (0: none)
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,8 @@ class PodSpec:
     volumes: tuple[str, ...] = ()  # emptyDir volumes, by name
     restart_policy: str = "Always"  # Always | OnFailure | Never
     termination_grace: int = 30  # terminationGracePeriodSeconds
+    node_selector: tuple[tuple[str, str], ...] = ()
+    tolerations: tuple[tuple[str, str, str, str], ...] = ()  # (key, operator, value, effect)
 
 
 @dataclass(frozen=True)
@@ -196,8 +200,6 @@ class Deployment:
     raw_template: str = ""  # spec.template as written (JSON): what rollout undo puts back
     change_cause: str = ""  # the kubernetes.io/change-cause annotation
     kind: str = "Deployment"  # Deployment | ReplicaSet | DaemonSet | Job
-    tolerations: tuple[tuple[str, str, str], ...] = ()  # (key, operator, effect)
-    node_selector: tuple[tuple[str, str], ...] = ()
     completions: int = 1  # Job
     parallelism: int = 1  # Job
     backoff_limit: int = 6  # Job
@@ -434,6 +436,8 @@ class LabPlan:
     services: tuple[ServiceInfo, ...]
     endpoints: tuple[ServiceEndpoints, ...]
     manifests: tuple[EndpointsManifest, ...] = ()  # hand-written Endpoints/EndpointSlices
+    workloads: tuple[Deployment, ...] = ()  # Deployments, ReplicaSets, DaemonSets, Jobs
+    replicasets: tuple[ReplicaSet, ...] = ()  # what the Deployment controller keeps
 
     def node(self, name: str) -> NodeInfo:
         for n in self.nodes:

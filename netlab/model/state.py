@@ -111,6 +111,7 @@ class LabState:
     proxy_metrics: dict[str, ProxyMetrics] = field(default_factory=dict)  # node -> counters
     terminating: dict[str, Terminating] = field(default_factory=dict)  # pod key -> its end
     pod_created: dict[str, float] = field(default_factory=dict)  # pod key -> wall clock
+    ready_since: dict[str, float] = field(default_factory=dict)  # pod key -> wall clock
     ipam: dict[str, dict] = field(default_factory=dict)  # node -> host-local allocator
     sources: tuple[str, ...] = ()
     documents: tuple[dict, ...] = ()  # the scenario's documents, which changes edit

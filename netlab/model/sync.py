@@ -89,5 +89,6 @@ class NodeSyncState:
 
     chains: tuple[str, ...] = ()  # the service chains the node holds (iptables mode)
     top_digest: str = ""  # fingerprint of the top-level chains as last written
+    portmap: str = ""  # fingerprint of the portmap plugin's hostPort rules as last written
     ipsets: dict[str, tuple[str, ...]] | None = None  # the sets' entries (IPVS mode)
     ipvs_keys: dict[str, tuple[Key, ...]] = field(default_factory=dict)  # service -> its VSs

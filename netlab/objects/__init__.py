@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from netlab.objects.common import K8S_VERSION, LabView, Procs, human_age, table, ts  # noqa: F401
-from netlab.objects.events import event_objects, events_table  # noqa: F401
-from netlab.objects.nodes import node_object, nodes_table
+from netlab.objects.events import event_lines, event_objects, events_table, events_text  # noqa: F401,E501
+from netlab.objects.nodes import describe_node, node_object, nodes_table  # noqa: F401
 from netlab.objects.pods import (  # noqa: F401
     PodStatus,
     container_ready,
@@ -18,6 +18,7 @@ from netlab.objects.pods import (  # noqa: F401
     pods_table,
 )
 from netlab.objects.services import (  # noqa: F401
+    describe_service,
     endpoints_object,
     endpoints_table,
     endpointslice_objects,
@@ -25,13 +26,24 @@ from netlab.objects.services import (  # noqa: F401
     service_object,
     services_table,
 )
-from netlab.objects.workloads import deployments_table
+from netlab.objects.workloads import (  # noqa: F401
+    daemonsets_table,
+    deployments_table,
+    describe_daemonset,
+    describe_deployment,
+    describe_replicaset,
+    replicasets_table,
+    rollout_history,
+    rollout_status,
+)
 
 RESOURCES = {"deployments": "deploy", "deployment": "deploy", "deploy": "deploy",
              "pods": "pods", "pod": "pods", "po": "pods", "services": "svc", "service": "svc",
              "svc": "svc", "endpoints": "ep", "ep": "ep", "endpointslices": "eps",
              "endpointslice": "eps", "nodes": "nodes", "node": "nodes", "no": "nodes",
-             "events": "events", "event": "events", "ev": "events"}
+             "events": "events", "event": "events", "ev": "events",
+             "replicasets": "rs", "replicaset": "rs", "rs": "rs", "daemonsets": "ds",
+             "daemonset": "ds", "ds": "ds"}
 
 
 def objects_of(kind: str, view: LabView, namespace: str | None) -> list[dict]:
@@ -70,6 +82,12 @@ def named(kind: str, items: list[dict], name: str) -> list[dict]:
 def only(view: LabView, kind: str, name: str) -> LabView | None:
     """VIEW reduced to the object NAME of KIND for a table, or None when there is none."""
     plan = view.plan
+    if kind in ("deploy", "ds"):
+        found_w = tuple(d for d in plan.workloads if d.name == name)
+        return replace(view, plan=replace(plan, workloads=found_w)) if found_w else None
+    if kind == "rs":
+        found_r = tuple(r for r in plan.replicasets if r.name == name)
+        return replace(view, plan=replace(plan, replicasets=found_r)) if found_r else None
     if kind == "pods":
         found = tuple(p for p in plan.pods if p.name == name)
         return replace(view, plan=replace(plan, pods=found)) if found else None
@@ -85,6 +103,10 @@ def table_of(kind: str, view: LabView, wide: bool, namespace: str | None) -> str
     plan, created = view.plan, view.created
     if kind == "deploy":
         return deployments_table(view, namespace)
+    if kind == "rs":
+        return replicasets_table(view, namespace)
+    if kind == "ds":
+        return daemonsets_table(view, namespace)
     if kind == "pods":
         return pods_table(view, wide, namespace)
     if kind == "svc":

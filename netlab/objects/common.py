@@ -28,6 +28,7 @@ class LabView:
     events: dict[str, list[Event]] = field(default_factory=dict)
     release: str = ""  # the kernel's, as nodes report it
     pod_created: dict[str, float] = field(default_factory=dict)  # pod key -> wall clock
+    ready_since: dict[str, float] = field(default_factory=dict)  # pod key -> wall clock
 
     def created_at(self, key: str) -> float:
         return self.pod_created.get(key, self.created)
@@ -69,7 +70,7 @@ def none_found(namespace: str | None) -> str:
     return "No resources found" + (f" in {namespace} namespace." if namespace else ".")
 
 
-def events_block(events: list[Event], now: float) -> list[str]:
+def events_block(events: list[Event], now: float, source: str = "kubelet") -> list[str]:
     """kubectl describe's Events table."""
     if not events:
         return ["Events:            <none>"]
@@ -78,8 +79,8 @@ def events_block(events: list[Event], now: float) -> list[str]:
         age = human_age(now - e.last)
         if e.count > 1:
             age = f"{age} (x{e.count} over {human_age(e.last - e.first)})"
-        source = "default-scheduler" if e.reason == "Scheduled" else "kubelet"
-        rows.append([e.type, e.reason, age, source, e.message])
+        rows.append([e.type, e.reason, age,
+                     "default-scheduler" if e.reason == "Scheduled" else source, e.message])
     return ["Events:"] + ["  " + line for line in table(
         ["Type", "Reason", "Age", "From", "Message"],
         [["----", "------", "----", "----", "-------"], *rows]).splitlines()]

@@ -179,3 +179,44 @@ def endpoints_table(plan: LabPlan, created: float, namespace: str | None,
             row.insert(0, svc.namespace)
         rows.append(row)
     return table(headers, rows) if rows else none_found(namespace)
+
+
+def describe_service(plan: LabPlan, info: ServiceInfo, events: list | None = None,
+                     now: float = 0.0) -> str:
+    """kubectl describe service NAME."""
+    from netlab.objects.common import events_block
+
+    svc = info.service
+    cluster_ip, external, _ports = service_columns(info)
+    selector = ",".join(f"{k}={v}" for k, v in svc.selector or ()) or "<none>"
+    lines = [f"Name:                     {svc.name}",
+             f"Namespace:                {svc.namespace}",
+             f"Selector:                 {selector}",
+             f"Type:                     {svc.type}"]
+    if svc.type == "ExternalName":
+        lines.append(f"External Name:            {svc.external_name}")
+    else:
+        lines += ["IP Family Policy:         SingleStack", "IP Families:              IPv4",
+                  f"IP:                       {cluster_ip}",
+                  f"IPs:                      {cluster_ip}"]
+    if svc.external_ips:
+        lines.append(f"External IPs:             {','.join(svc.external_ips)}")
+    if svc.type == "LoadBalancer":
+        lines.append(f"LoadBalancer Ingress:     {external}")
+    groups = _endpoint_groups(plan, svc.namespace, svc.name)
+    for p in svc.ports:
+        label = p.name or "<unset>"
+        lines.append(f"Port:                     {label}  {p.port}/{p.protocol}")
+        lines.append(f"TargetPort:               {p.target_port}/{p.protocol}")
+        if p.node_port:
+            lines.append(f"NodePort:                 {label}  {p.node_port}/{p.protocol}")
+        addrs = [f"{a[0]}:{number}" for ports, members in groups for a in members if a[3]
+                 for pname, number, proto in ports
+                 if pname == p.name and proto == p.protocol]
+        lines.append(f"Endpoints:                {','.join(addrs) or '<none>'}")
+    lines.append(f"Session Affinity:         {svc.session_affinity}")
+    if svc.type in ("NodePort", "LoadBalancer"):
+        lines.append(f"External Traffic Policy:  {svc.external_traffic_policy}")
+    lines.append(f"Internal Traffic Policy:  {svc.internal_traffic_policy}")
+    lines += events_block(events or [], now)
+    return "\n".join(lines)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import asdict, replace
+from dataclasses import replace
 
 from netlab.dns.resolv import kube_dns_ip
 from netlab.errors import ScenarioError
@@ -18,12 +18,13 @@ from netlab.model import (
     NodeInfo,
     PodInfo,
     PodSpec,
+    ReplicaSet,
     Scenario,
     Service,
     ServiceInfo,
     ServicePort,
 )
-from netlab.plan import naming
+from netlab.plan import naming, workloads
 from netlab.plan.endpoints import compute_endpoints
 from netlab.plan.ipam import (
     HostLocal,
@@ -64,28 +65,30 @@ def plan_clients(sc: Scenario) -> tuple[ClientInfo, ...]:
     return tuple(out)
 
 
-def desired_pods(sc: Scenario) -> list[tuple[str, str, tuple, PodSpec, str, str]]:
-    """(namespace, name, labels, spec, owner, template hash) for every pod, in creation order."""
-    out = []
-    taken = {(p.namespace, p.name) for p in sc.pods}
-    for p in sc.pods:
-        out.append((p.namespace, p.name, p.labels, p.spec, "", ""))
+def desired_pods(sc: Scenario, sets: tuple[ReplicaSet, ...] | None = None,
+                 ) -> list[tuple[str, str, tuple, PodSpec, str, str]]:
+    """(namespace, name, labels, spec, owner, template hash) for every pod, in creation order:
+    the bare pods, the pods the ReplicaSets SETS hold (None: as a new lab's Deployment
+    controller would make them), one per eligible node for each DaemonSet."""
+    if sets is None:
+        sets = initial_rollout(sc).sets
+    out = [(p.namespace, p.name, p.labels, p.spec, "", "") for p in sc.pods]
+    for rs in sets:
+        owner = f"Deployment/{rs.owner}" if rs.owner else f"ReplicaSet/{rs.name}"
+        out += [(rs.namespace, name, rs.labels, rs.template, owner, rs.hash)
+                for name in rs.pods]
     for d in sc.deployments:
-        thash = naming.pod_template_hash({"labels": d.template_labels,
-                                          "spec": asdict(d.template)})
-        labels = tuple(sorted({**dict(d.template_labels), "pod-template-hash": thash}.items()))
-        for i in range(d.replicas):
-            # a suffix that clashes with a name already taken is drawn again, as the
-            # ReplicaSet controller retries generateName on a conflict
-            for attempt in range(100):
-                suffix = naming.generated_suffix(sc.lab.name, d.namespace, d.name, thash,
-                                                 str(i), *([str(attempt)] if attempt else []))
-                name = naming.deployment_pod_name(d.name, thash, suffix)
-                if (d.namespace, name) not in taken:
-                    break
-            taken.add((d.namespace, name))
-            out.append((d.namespace, name, labels, d.template, f"Deployment/{d.name}", thash))
+        if d.kind == "DaemonSet":
+            out += workloads.daemon_pods(sc.lab, d)
     return out
+
+
+def initial_rollout(sc: Scenario, now: float = 0.0) -> workloads.Outcome:
+    """The ReplicaSets of a new lab: every Deployment's first revision, scaled up at once."""
+    sc = with_cluster_services(sc)
+    status = workloads.Status(taken=frozenset(f"{p.namespace}/{p.name}" for p in sc.pods),
+                              now=now)
+    return workloads.reconcile(sc.lab.name, sc.deployments, {}, status)
 
 
 def with_cluster_dns(sc: Scenario) -> Scenario:
@@ -155,10 +158,14 @@ def with_cluster_services(sc: Scenario) -> Scenario:
 
 def plan_lab(sc: Scenario, ipam: dict[str, dict] | None = None,
              previous: LabPlan | None = None,
-             released: frozenset[str] = frozenset()) -> tuple[LabPlan, dict]:
+             released: frozenset[str] = frozenset(),
+             sets: tuple[ReplicaSet, ...] | None = None) -> tuple[LabPlan, dict]:
     """Decide the whole lab. IPAM is the persisted allocator state (node -> HostLocal dict);
     the updated state is returned with the plan. PREVIOUS (a running lab's plan) keeps its
-    ClusterIPs and node ports for the services that are still there."""
+    ClusterIPs and node ports for the services that are still there. SETS are the
+    ReplicaSets the Deployment controller decided (None: a new lab's)."""
+    if sets is None:
+        sets = tuple(initial_rollout(sc).sets.values())
     sc = with_cluster_services(sc)
     lab = sc.lab
     nodes = plan_nodes(sc)
@@ -173,7 +180,7 @@ def plan_lab(sc: Scenario, ipam: dict[str, dict] | None = None,
     # A running lab's pods that stay as they are keep everything: a running pod is never
     # placed again (its node, address and namespaces are real).
     kept = {p.key: p for p in previous.pods} if previous else {}
-    wanted = desired_pods(sc)
+    wanted = desired_pods(sc, sets)
     load = {n.name: 0 for n in nodes}
     for ns, name, labels, spec, _o, _t in wanted:
         old = kept.get(f"{ns}/{name}")
@@ -192,12 +199,18 @@ def plan_lab(sc: Scenario, ipam: dict[str, dict] | None = None,
                 host_veths[(old.node, old.host_veth)] = old.key
             pods.append(old)
             continue
+        fits = [n for n in nodes if workloads.schedulable(lab, spec, n.name)]
         if spec.node_name:
             node = by_name[spec.node_name]
+        elif not fits:
+            raise ScenarioError(f"pod {ns}/{name} fits no node: 0/{len(nodes)} nodes match its "
+                                "nodeSelector and tolerate their taints", field=f"Pod/{name}")
         elif previous is not None:  # a change: the least loaded node, as the scheduler would
-            node = min(nodes, key=lambda n: (load[n.name], n.index))
+            node = min(fits, key=lambda n: (load[n.name], n.index))
             load[node.name] += 1
         else:
+            while not workloads.schedulable(lab, spec, nodes[cursor % len(nodes)].name):
+                cursor += 1
             node = nodes[cursor % len(nodes)]
             cursor += 1
         if spec.host_network:
@@ -223,7 +236,8 @@ def plan_lab(sc: Scenario, ipam: dict[str, dict] | None = None,
     plan = LabPlan(spec=lab, lan_netns=naming.lan_netns(lab.name), lan_bridge=LAN_BRIDGE,
                    lan_gateway=str(lan.network_address + 1), nodes=nodes, clients=clients,
                    pods=tuple(pods), services=services, endpoints=endpoints,
-                   manifests=sc.endpoints)
+                   manifests=sc.endpoints, workloads=sc.deployments,
+                   replicasets=tuple(sorted(sets, key=lambda rs: rs.key)))
     return plan, {k: v.to_dict() for k, v in allocators.items()}
 
 

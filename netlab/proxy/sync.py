@@ -29,19 +29,26 @@ def config(spec: LabSpec, node: NodeInfo) -> ProxyConfig:
     return ProxyConfig(cluster_cidr=spec.pod_cidr, node_name=node.name, node_ip=node.lan_ip)
 
 
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def iptables_sync(spec: LabSpec, node: NodeInfo, ports: Sequence[ServicePortView],
                   previous: NodeSyncState | None, changed: set[str] | None,
-                  stale: Stale = ()) -> tuple[NodeSync, NodeSyncState]:
-    full = changed is None or previous is None
+                  stale: Stale = (), portmap: str = "") -> tuple[NodeSync, NodeSyncState]:
+    """PORTMAP: the CNI portmap plugin's rules for the node's hostPorts, which share the nat
+    table (a change to them makes the sync full)."""
+    full = changed is None or previous is None or previous.portmap != _digest(portmap)
     rendered = iptables.render(ports, config(spec, node), previous.chains if previous else (),
                                None if full else changed)
     if full:
         text = iptables.merge_tables(iptables.render_bootstrap(),
                                      cni.render_masquerade(spec.pod_cidr, node.pod_cidr),
-                                     rendered.text)
+                                     *([portmap] if portmap else []), rendered.text)
     else:
         text = rendered.partial_text(previous.top_digest)
-    done = NodeSyncState(chains=tuple(sorted(rendered.chains)), top_digest=rendered.top_digest)
+    done = NodeSyncState(chains=tuple(sorted(rendered.chains)), top_digest=rendered.top_digest,
+                         portmap=_digest(portmap))
     return NodeSync(node.name, node.netns, full, iptables=text, noflush=not full,
                     conntrack=stale), done
 
@@ -70,11 +77,11 @@ def ipvs_draft(spec: LabSpec, node: NodeInfo, ports: Sequence[ServicePortView],
 
 def ipvs_sync(spec: LabSpec, node: NodeInfo, draft: IpvsDraft,
               previous: NodeSyncState | None, current: Mapping[Key, VirtualServer],
-              stale: Stale = ()) -> tuple[NodeSync, NodeSyncState]:
+              stale: Stale = (), portmap: str = "") -> tuple[NodeSync, NodeSyncState]:
     r = draft.rendered
     body = iptables.merge_tables(ipvs.render_bootstrap(spec.ipvs_vip_filter),
                                  cni.render_masquerade(spec.pod_cidr, node.pod_cidr),
-                                 r.iptables)
+                                 *([portmap] if portmap else []), r.iptables)
     digest = hashlib.sha256(body.encode()).hexdigest()
     rules_unchanged = previous is not None and previous.top_digest == digest
     keys: dict[str, list[Key]] = {}

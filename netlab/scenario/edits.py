@@ -80,3 +80,17 @@ def scale(docs: list[dict], namespace: str, name: str, replicas: int,
             out[i] = dict(d, body=body)
             return out
     raise UsageError(f'deployment "{name}" not found in lab {lab}')
+
+
+def set_template(docs: list[dict], namespace: str, name: str, template: dict,
+                 lab: str) -> list[dict]:
+    """The documents with Deployment NAME's pod template replaced by TEMPLATE (rollout
+    undo: the template of an earlier ReplicaSet)."""
+    out = list(docs)
+    for i, d in enumerate(out):
+        if doc_key(d["body"]) == ("Deployment", namespace, name):
+            body = copy.deepcopy(d["body"])
+            body.setdefault("spec", {})["template"] = copy.deepcopy(template)
+            out[i] = dict(d, body=body)
+            return out
+    raise UsageError(f'deployment "{name}" not found in lab {lab}')

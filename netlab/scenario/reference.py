@@ -52,6 +52,10 @@ LAB_FIELDS = (
     Field("spec.syncPeriod", "5s", "how often the lab's controller resyncs every node's rules "
           "in full and repairs what was changed by hand (kube-proxy resyncs at least "
           "hourly); 1s to 60m", "sync_period"),
+    Field("spec.controlPlaneTaint", "false", "the first node (the control plane) carries "
+          "kubeadm's taint node-role.kubernetes.io/control-plane:NoSchedule; pods and "
+          "DaemonSets without a toleration stay off it (false: schedulable, as k3s' server)",
+          "control_plane_taint"),
     Field("spec.ipvs.scheduler", "rr", "IPVS scheduler (kube-proxy's list: rr, wrr, lc, wlc, "
           "lblc, lblcr, sh, dh, sed, nq, mh)", "ipvs_scheduler"),
     Field("spec.ipvs.strictARP", "false", "kube-proxy's strictARP: arp_ignore=1, "

@@ -72,6 +72,13 @@ KINDS: dict[str, dict] = {
         "replicas": ANY, "selector": {"matchLabels": ANY, "matchExpressions": ANY},
         "template": _TEMPLATE, "strategy": ANY, "minReadySeconds": ANY,
         "revisionHistoryLimit": ANY, "paused": ANY, "progressDeadlineSeconds": ANY}},
+    "ReplicaSet": {"metadata": _OBJECT_META, "status": ANY, "spec": {
+        "replicas": ANY, "selector": {"matchLabels": ANY, "matchExpressions": ANY},
+        "template": _TEMPLATE, "minReadySeconds": ANY}},
+    "DaemonSet": {"metadata": _OBJECT_META, "status": ANY, "spec": {
+        "selector": {"matchLabels": ANY, "matchExpressions": ANY}, "template": _TEMPLATE,
+        "updateStrategy": ANY, "minReadySeconds": ANY, "revisionHistoryLimit": ANY,
+        "replicas": ANY}},
     "Service": {"metadata": _OBJECT_META, "status": ANY, "spec": {
         "ports": [{"name": ANY, "protocol": ANY, "appProtocol": ANY, "port": ANY,
                    "targetPort": ANY, "nodePort": ANY}],
@@ -99,7 +106,7 @@ LAB_SPEC = {
     "serviceCIDR": ANY, "nodeCIDR": ANY, "nodeCIDRMaskSize": ANY, "clusterDomain": ANY,
     "maxPods": ANY, "images": ANY, "nodePortRange": ANY, "clusterDNS": ANY,
     "ipvs": {"scheduler": ANY, "strictARP": ANY, "vipFilter": ANY},
-    "outsideNames": ANY, "syncPeriod": ANY,
+    "outsideNames": ANY, "syncPeriod": ANY, "controlPlaneTaint": ANY,
 }
 LAB = {"metadata": {"name": ANY, "labels": ANY, "annotations": ANY}, "spec": LAB_SPEC}
 

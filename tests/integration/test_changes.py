@@ -14,7 +14,7 @@ from netlab.checks.runner import run_check
 from netlab.model import CheckSpec
 from netlab.proxy.iptables import svc_chain
 from tests.helpers import deployment, lab_doc, pod, service
-from tests.integration.conftest import in_ns, netlab
+from tests.integration.conftest import in_ns, netlab, wait_for
 
 pytestmark = pytest.mark.root
 
@@ -114,6 +114,11 @@ def test_udp_client_follows_a_replaced_server_pod(make_lab, tmp_path):
         (tmp_path / "d.yaml").write_text(UDP_DEPLOY.replace("app: dns}", "app: dns, v: '2'}"))
         r = netlab("apply", "--lab", plan.spec.name, "-f", str(tmp_path))
         assert r.returncode == 0, r.stderr
+        # the rollout: the new pod first, then the old one goes (Terminating, then gone)
+        r = netlab("rollout", "status", "deploy/dns", "--lab", plan.spec.name)
+        assert r.returncode == 0, r.stdout + r.stderr
+        wait_for("the old pod gone", lambda: "Terminating" not in netlab(
+            "get", "pods", "--lab", plan.spec.name).stdout)
         proc.stdin.write("\n")
         proc.stdin.flush()
         second = proc.stdout.readline().strip()

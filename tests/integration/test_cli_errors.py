@@ -69,8 +69,11 @@ def test_bad_input_and_missing_things_exit_2(tmp_path, running):
         (["apply", "--lab", running, "-f", str(manifest)], "Bad_Name"),
         (["scale", "--lab", running, "svc/x", "--replicas=1"], "only deployments scale"),
         (["check", "--lab", running, "pod/a", "tcp", "10.0.0.1"], "a tcp check needs --port"),
-        (["describe", "svc/x", "--lab", running], "describe takes pod/NAME"),
-        (["describe", "pod/x", "--lab", running], 'pod "x" not found'),
+        (["describe", "foo/x", "--lab", running], "describe takes TYPE/NAME"),
+        (["describe", "svc/x", "--lab", running], 'services "x" not found in namespace default'),
+        (["rollout", "status", "deploy/nope", "--lab", running],
+         'deployments.apps "nope" not found'),
+        (["describe", "pod/x", "--lab", running], 'pods "x" not found'),
         (["scale", "--lab", running, "deploy/x", "--replicas=1"], 'deployment "x" not found'),
         (["delete", "--lab", running, "svc/x"], 'service "x" not found'),
     ]

@@ -122,7 +122,9 @@ def _spec(r: Report, name: str, spec: dict) -> LabSpec:
         cluster_dns=boolean(r, spec.get("clusterDNS", True), SPEC.child("clusterDNS"), True),
         ipvs_scheduler=scheduler, strict_arp=strict_arp, ipvs_vip_filter=vip_filter,
         outside_names=outside, sync_period=_duration(r, spec.get("syncPeriod", "5s"),
-                                                    SPEC.child("syncPeriod"), 1, 3600))
+                                                    SPEC.child("syncPeriod"), 1, 3600),
+        control_plane_taint=boolean(r, spec.get("controlPlaneTaint", False),
+                                    SPEC.child("controlPlaneTaint"), False))
 
 
 def _duration(r: Report, value: object, path: Path, lowest: int, highest: int) -> float:

@@ -102,6 +102,8 @@ def pod_spec(r: Report, spec: object, path: Path, lab: LabSpec) -> PodSpec | Non
     if restart not in RESTART_POLICIES:
         r.add(path.child("restartPolicy"), f"restartPolicy must be Always, OnFailure or Never, "
                                            f"got {restart!r}")
+    selector = _node_selector(r, spec.get("nodeSelector"), path.child("nodeSelector"))
+    tolerations = _tolerations(r, spec.get("tolerations"), path.child("tolerations"))
     if len(out) != len(containers) or len(inits) != len(raw_inits):
         return None
     return PodSpec(tuple(out), node_name=node, host_network=host_net,
@@ -110,7 +112,50 @@ def pod_spec(r: Report, spec: object, path: Path, lab: LabSpec) -> PodSpec | Non
                    dns_options=options, enable_service_links=links,
                    init_containers=tuple(inits), security=pod_sec, supplemental_groups=groups,
                    share_process_namespace=share, volumes=tuple(volumes), restart_policy=restart,
-                   termination_grace=grace)
+                   termination_grace=grace, node_selector=selector, tolerations=tolerations)
+
+
+def _node_selector(r: Report, value: object, path: Path) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    reason = validate.labels(value)
+    if reason:
+        r.add(path, reason)
+        return ()
+    return tuple(sorted(value.items()))
+
+
+TOLERATION_EFFECTS = ("", "NoSchedule", "PreferNoSchedule", "NoExecute")
+
+
+def _tolerations(r: Report, value: object, path: Path) -> tuple[tuple[str, str, str, str], ...]:
+    """(key, operator, value, effect) as the apiserver validates them."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        r.add(path, "must be a list")
+        return ()
+    out = []
+    for i, t in enumerate(value):
+        tp = path.index(i)
+        if not isinstance(t, dict):
+            r.add(tp, "must be a mapping")
+            continue
+        key, op = str(t.get("key") or ""), str(t.get("operator") or "Equal")
+        val, effect = str(t.get("value") or ""), str(t.get("effect") or "")
+        if op not in ("Equal", "Exists"):
+            r.add(tp.child("operator"), f'Unsupported value: "{op}": supported values: '
+                                        '"Equal", "Exists"')
+        elif op == "Exists" and val:
+            r.add(tp.child("operator"), "value must be empty when `operator` is 'Exists'")
+        elif not key and op != "Exists":
+            r.add(tp.child("operator"), "operator must be Exists when `key` is empty, which "
+                                        "means \"match all values and all keys\"")
+        if effect not in TOLERATION_EFFECTS:
+            r.add(tp.child("effect"), f'Unsupported value: "{effect}": supported values: '
+                                      '"NoExecute", "NoSchedule", "PreferNoSchedule"')
+        out.append((key, "Exists" if op == "Exists" else "", val, effect))
+    return tuple(out)
 
 
 def _id(r: Report, value: object, path: Path) -> int | None:
@@ -315,7 +360,13 @@ def _container_port(r: Report, p: object, path: Path, container: str,
                                            f"already used by container "
                                            f"'{port_owner[number_proto]}'")
     port_owner.setdefault(number_proto, container)
-    return ContainerPort(number_proto[0], pname, number_proto[1])
+    host_port = p.get("hostPort", 0)
+    if host_port and not (isinstance(host_port, int) and not isinstance(host_port, bool)
+                          and 0 < host_port < 65536):
+        r.add(path.child("hostPort"), f"must be between 1 and 65535, inclusive, got "
+                                      f"{host_port!r}")
+        host_port = 0
+    return ContainerPort(number_proto[0], pname, number_proto[1], host_port or 0)
 
 
 def _probe_ports(r: Report, c: dict, path: Path, ports: list[ContainerPort]) -> list[int]:
