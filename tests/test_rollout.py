@@ -177,3 +177,48 @@ def test_revision_history_limit_drops_the_oldest_idle_replica_sets():
         for _ in range(10):
             sets = run(d, sets, all_ready(sets)).sets
     assert sorted(rs.revision for rs in sets.values()) == [3, 4]
+
+
+def job(completions=3, parallelism=2, backoff=1) -> Deployment:
+    spec = PodSpec(containers=(Container("w", "busybox"),), restart_policy="Never")
+    return Deployment("pi", "default", 0, (("job-name", "pi"),), (("job-name", "pi"),), spec,
+                      kind="Job", completions=completions, parallelism=parallelism,
+                      backoff_limit=backoff)
+
+
+def job_step(d, sets, phases):
+    status = Status(phase={f"default/{p}": ph for p, ph in phases.items()}, now=5.0)
+    return reconcile("lab", (d,), sets, status)
+
+
+def test_a_job_runs_parallelism_pods_until_completions_succeed():
+    d = job()
+    out = job_step(d, {}, {})
+    (j,) = out.sets.values()
+    assert len(j.pods) == 2 and j.kind == "Job" and j.pods[0].startswith("pi-")
+    out = job_step(d, out.sets, {j.pods[0]: "Succeeded", j.pods[1]: "Running"})
+    (j,) = out.sets.values()
+    assert len(j.pods) == 3  # one more, so that two run
+    out = job_step(d, out.sets, {j.pods[0]: "Succeeded", j.pods[1]: "Running",
+                                 j.pods[2]: "Running"})
+    assert out.sets == {j.key: j}  # 1 done + 2 running: nothing more to start
+    done = {p: "Succeeded" for p in j.pods}
+    out = job_step(d, out.sets, done)
+    (j,) = out.sets.values()
+    assert j.done == "Complete" and ("default/job/pi", "Normal", "Completed",
+                                     "Job completed") in out.events
+    assert job_step(d, out.sets, done).sets == out.sets  # finished for good
+
+
+def test_a_job_fails_past_its_backoff_limit():
+    d = job(completions=1, parallelism=1, backoff=1)
+    out = job_step(d, {}, {})
+    (j,) = out.sets.values()
+    out = job_step(d, out.sets, {j.pods[0]: "Failed"})
+    (j,) = out.sets.values()
+    assert len(j.pods) == 2 and not j.done  # a replacement: 1 failure is within the limit
+    out = job_step(d, out.sets, {j.pods[0]: "Failed", j.pods[1]: "Failed"})
+    (j,) = out.sets.values()
+    assert j.done == "Failed"
+    assert ("default/job/pi", "Warning", "BackoffLimitExceeded",
+            "Job has reached the specified backoff limit") in out.events

@@ -30,7 +30,7 @@ def get(kind, name, lab, namespace, all_namespaces, output, watch) -> None:
     view = query.view(query.load(attend(lab)))
     ns = None if all_namespaces else namespace
     if output in ("json", "yaml"):
-        if kind in ("deploy", "rs", "ds"):
+        if kind in ("deploy", "rs", "ds", "jobs"):
             raise UsageError(f"get {kind} prints a table only")
         items = objects.objects_of(kind, view, ns)
         if name:

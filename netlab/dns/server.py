@@ -92,8 +92,19 @@ def _answer(zone: Zone, wire: bytes) -> bytes:
     return response.to_wire()
 
 
+def warm_up() -> None:
+    """Load dnspython's record classes now: it imports them on first use, and a sandboxed
+    server cannot (netlab's packages may live where the container does not see, /tmp for
+    one); a record it cannot load would be read as generic rdata and the query dropped."""
+    import dns.rdata
+
+    for rtype in ("A", "CNAME", "SRV", "PTR", "TXT", "SOA", "NS", "AAAA"):
+        dns.rdata.get_rdata_class(dns.rdataclass.IN, dns.rdatatype.from_text(rtype))
+
+
 def bind(state_path: str, port: int = 53) -> tuple:
     """Open the UDP and TCP listeners (so the launcher can report the pod ready)."""
+    warm_up()
     source = ZoneSource(state_path)
     source.get()
 

@@ -28,6 +28,7 @@ from netlab.plan import workloads
 from netlab.plan.build import desired_pods, plan_lab, with_cluster_services
 from netlab.plan.endpoints import compute_endpoints
 from netlab.plan.ipam import HostLocal
+from netlab.plan.kubelet import pod_phase
 from netlab.proxy.core import service_ports
 from netlab.proxy.tracker import ChangeTracker
 from netlab.state import LabDir
@@ -59,7 +60,9 @@ def rollout_status(state: LabState, now: float) -> workloads.Status:
     return workloads.Status(known_readiness(state), dict(state.ready_since),
                             tuple(t.pod for t in state.terminating.values()),
                             frozenset(p.key for p in state.plan.pods) | frozenset(
-                                state.terminating), now)
+                                state.terminating), now,
+                            {p.key: pod_phase(p.spec, state.processes.get(p.key, {}))
+                             for p in state.plan.pods if p.owner.startswith("Job/")})
 
 
 def plan_change(state: LabState, edit: Edit,

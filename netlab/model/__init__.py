@@ -226,10 +226,14 @@ class ReplicaSet:
     created: float = 0.0
     raw_template: str = ""
     change_cause: str = ""
+    kind: str = "ReplicaSet"  # or "Job": a Job's pods, kept the same way
+    done: str = ""  # a Job's end: Complete | Failed ("" while it runs)
+    finished: float = 0.0  # wall clock of that end
 
     @property
     def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
+        return f"{self.kind.lower()}:{self.namespace}/{self.name}" if self.kind == "Job" \
+            else f"{self.namespace}/{self.name}"
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from netlab.objects.workloads import (  # noqa: F401
     describe_daemonset,
     describe_deployment,
     describe_replicaset,
+    jobs_table,
     replicasets_table,
     rollout_history,
     rollout_status,
@@ -43,7 +44,7 @@ RESOURCES = {"deployments": "deploy", "deployment": "deploy", "deploy": "deploy"
              "endpointslice": "eps", "nodes": "nodes", "node": "nodes", "no": "nodes",
              "events": "events", "event": "events", "ev": "events",
              "replicasets": "rs", "replicaset": "rs", "rs": "rs", "daemonsets": "ds",
-             "daemonset": "ds", "ds": "ds"}
+             "daemonset": "ds", "ds": "ds", "jobs": "jobs", "job": "jobs"}
 
 
 def objects_of(kind: str, view: LabView, namespace: str | None) -> list[dict]:
@@ -82,7 +83,7 @@ def named(kind: str, items: list[dict], name: str) -> list[dict]:
 def only(view: LabView, kind: str, name: str) -> LabView | None:
     """VIEW reduced to the object NAME of KIND for a table, or None when there is none."""
     plan = view.plan
-    if kind in ("deploy", "ds"):
+    if kind in ("deploy", "ds", "jobs"):
         found_w = tuple(d for d in plan.workloads if d.name == name)
         return replace(view, plan=replace(plan, workloads=found_w)) if found_w else None
     if kind == "rs":
@@ -107,6 +108,8 @@ def table_of(kind: str, view: LabView, wide: bool, namespace: str | None) -> str
         return replicasets_table(view, namespace)
     if kind == "ds":
         return daemonsets_table(view, namespace)
+    if kind == "jobs":
+        return jobs_table(view, namespace)
     if kind == "pods":
         return pods_table(view, wide, namespace)
     if kind == "svc":

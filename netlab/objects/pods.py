@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from netlab.model import Container, PodInfo
 from netlab.model.state import ContainerState
 from netlab.objects.common import LabView, Procs, events_block, human_age, none_found, table, ts
+from netlab.plan.kubelet import pod_phase
 
 
 def container_ready(c: Container, st: ContainerState) -> bool:
@@ -33,26 +34,6 @@ class PodStatus:
         return f"{self.restarts} ({human_age(now - self.last_restart)} ago)"
 
 
-def _phase(pod: PodInfo, states: dict[str, ContainerState], initialized: bool) -> str:
-    """The pod's phase, as the kubelet's getPhase decides it."""
-    if not initialized:
-        failed = any(st.state == "terminated" and st.exit_code != 0
-                     for st in states.values())
-        return "Failed" if failed and pod.spec.restart_policy == "Never" else "Pending"
-    app = [states.get(c.name) for c in pod.spec.containers]
-    if any(st is None or (st.state == "waiting" and st.restarts == 0) for st in app):
-        return "Pending"
-    if any(st.running for st in app):
-        return "Running"
-    ended = [st for st in app if st.state == "terminated"]
-    if len(ended) < len(app) or pod.spec.restart_policy == "Always":
-        return "Running"  # waiting to restart
-    ok = all(st.exit_code == 0 for st in ended)
-    if ok:
-        return "Succeeded"
-    return "Running" if pod.spec.restart_policy == "OnFailure" else "Failed"
-
-
 def _ended_reason(st: ContainerState) -> str:
     if st.reason:
         return st.reason
@@ -74,7 +55,7 @@ def _pod_status(pod: PodInfo, procs: Procs) -> PodStatus:
     states = procs.get(pod.key, {})
     inits = pod.spec.init_containers
     initialized = all(c.name in states and states[c.name].completed for c in inits)
-    phase = _phase(pod, states, initialized)
+    phase = pod_phase(pod.spec, states)
     reason = phase
     last = max((st.last_finished for st in states.values()), default=0.0)
     restarts = 0

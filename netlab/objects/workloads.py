@@ -96,8 +96,8 @@ def replicasets_table(view: LabView, namespace: str | None, now: float | None = 
     """kubectl get replicasets: NAME DESIRED CURRENT READY AGE."""
     now = now or time.time()
     alone = {(d.namespace, d.name) for d in view.plan.workloads if d.kind == "ReplicaSet"}
-    sets = sorted((rs for rs in view.plan.replicasets
-                   if namespace is None or rs.namespace == namespace),
+    sets = sorted((rs for rs in view.plan.replicasets if rs.kind == "ReplicaSet"
+                   and (namespace is None or rs.namespace == namespace)),
                   key=lambda rs: (rs.namespace, rs.name))
     rows = []
     for rs in sets:
@@ -230,3 +230,23 @@ def describe_replicaset(view: LabView, rs: ReplicaSet, now: float | None = None)
                           "replicaset-controller")
     return "\n".join(lines)
 
+
+
+def jobs_table(view: LabView, namespace: str | None, now: float | None = None) -> str:
+    """kubectl get jobs: NAME STATUS COMPLETIONS DURATION AGE."""
+    now = now or time.time()
+    jobs = _workloads(view, "Job", namespace)
+    kept = {rs.key: rs for rs in view.plan.replicasets}
+    rows = []
+    for d in jobs:
+        job = kept.get(f"job:{d.namespace}/{d.name}")
+        pods = [p for p in view.plan.pods if p.namespace == d.namespace
+                and job is not None and p.name in job.pods]
+        done = sum(pod_status(p, view.procs).phase == "Succeeded" for p in pods)
+        started = job.created if job and job.created else view.created
+        status = (job.done if job and job.done else "Running")
+        end = job.finished if job and job.finished else now
+        rows.append([d.name, status, f"{done}/{d.completions}", human_age(end - started),
+                     human_age(now - started)])
+    return _with_namespace(["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"], rows,
+                           namespace, [d.namespace for d in jobs])

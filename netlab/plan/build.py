@@ -74,7 +74,7 @@ def desired_pods(sc: Scenario, sets: tuple[ReplicaSet, ...] | None = None,
         sets = initial_rollout(sc).sets
     out = [(p.namespace, p.name, p.labels, p.spec, "", "") for p in sc.pods]
     for rs in sets:
-        owner = f"Deployment/{rs.owner}" if rs.owner else f"ReplicaSet/{rs.name}"
+        owner = f"Deployment/{rs.owner}" if rs.owner else f"{rs.kind}/{rs.name}"
         out += [(rs.namespace, name, rs.labels, rs.template, owner, rs.hash)
                 for name in rs.pods]
     for d in sc.deployments:

@@ -140,3 +140,25 @@ def _again(spec: PodSpec, c: Container, st: ContainerState, now: float,
 def initialised(spec: PodSpec, states: dict[str, ContainerState]) -> bool:
     """Every init container completed."""
     return all(c.name in states and states[c.name].completed for c in spec.init_containers)
+
+
+def pod_phase(spec: PodSpec, states: dict[str, ContainerState]) -> str:
+    """The pod's phase, as the kubelet's getPhase decides it: Pending, Running, Succeeded or
+    Failed."""
+    initialized = all(c.name in states and states[c.name].completed
+                      for c in spec.init_containers)
+    if not initialized:
+        failed = any(st.state == "terminated" and st.exit_code != 0
+                     for st in states.values())
+        return "Failed" if failed and spec.restart_policy == "Never" else "Pending"
+    app = [states.get(c.name) for c in spec.containers]
+    if any(st is None or (st.state == "waiting" and st.restarts == 0) for st in app):
+        return "Pending"
+    if any(st.running for st in app):
+        return "Running"
+    ended = [st for st in app if st.state == "terminated"]
+    if len(ended) < len(app) or spec.restart_policy == "Always":
+        return "Running"  # waiting to restart
+    if all(st.exit_code == 0 for st in ended):
+        return "Succeeded"
+    return "Running" if spec.restart_policy == "OnFailure" else "Failed"

@@ -53,6 +53,7 @@ class Status:
     terminating: tuple[PodInfo, ...] = ()
     taken: frozenset[str] = frozenset()  # pod keys in use (terminating ones included)
     now: float = 0.0
+    phase: dict[str, str] = field(default_factory=dict)  # pod key -> Pending|Running|...
 
     def available(self, key: str, min_ready: int) -> bool:
         """Ready for at least minReadySeconds (Kubernetes' IsPodAvailable)."""
@@ -82,7 +83,7 @@ class _Scaler:
 
     def scale(self, rs: ReplicaSet, n: int, by: str = "") -> ReplicaSet:
         pods = list(rs.pods)
-        key = f"{rs.namespace}/replicaset/{rs.name}"
+        key = f"{rs.namespace}/{rs.kind.lower()}/{rs.name}"
         if by and n != rs.replicas:
             way = "up" if n > rs.replicas else "down"
             self.out.events.append((by, "Normal", "ScalingReplicaSet",
@@ -123,6 +124,8 @@ def reconcile(lab: str, workloads: tuple[Deployment, ...], sets: dict[str, Repli
                     if rs.namespace == d.namespace and rs.owner == d.name}
             out.sets.update(mine)
             _deployment(d, mine, status, scaler)
+        elif d.kind == "Job":
+            _job(d, sets, status, scaler)
         elif d.kind == "ReplicaSet":
             rs = sets.get(d.key) or ReplicaSet(
                 d.name, d.namespace, "", "", 1, 0, d.template_labels, d.template,
@@ -130,6 +133,40 @@ def reconcile(lab: str, workloads: tuple[Deployment, ...], sets: dict[str, Repli
             rs = replace(rs, template=d.template, labels=d.template_labels)
             scaler.scale(rs, d.replicas)
     return out
+
+
+def _job(d: Deployment, sets: dict[str, ReplicaSet], status: Status, scaler: _Scaler) -> None:
+    """The Job controller: up to ``parallelism`` pods at a time until ``completions`` have
+    succeeded; more than ``backoffLimit`` failed pods fail the Job (its running pods go)."""
+    key = f"job:{d.namespace}/{d.name}"
+    by = f"{d.namespace}/job/{d.name}"
+    labels = tuple(sorted({**dict(d.template_labels), "job-name": d.name,
+                           "batch.kubernetes.io/job-name": d.name}.items()))
+    job = sets.get(key) or ReplicaSet(d.name, d.namespace, "", "", 1, 0, labels, d.template,
+                                      created=status.now, kind="Job")
+    scaler.out.sets[key] = job
+    if job.done:
+        return
+    phases = [status.phase.get(f"{d.namespace}/{p}", "Pending") for p in job.pods]
+    succeeded, failed = phases.count("Succeeded"), phases.count("Failed")
+    active = len(phases) - succeeded - failed
+    if succeeded >= d.completions:
+        scaler.out.sets[key] = replace(job, done="Complete", finished=status.now)
+        scaler.out.events.append((by, "Normal", "Completed", "Job completed"))
+        return
+    if failed > d.backoff_limit:
+        running = [p for p, ph in zip(job.pods, phases, strict=True)
+                   if ph not in ("Succeeded", "Failed")]
+        for p in running:
+            scaler.out.events.append((by, "Normal", "SuccessfulDelete", f"Deleted pod: {p}"))
+        scaler.out.sets[key] = replace(job, done="Failed", finished=status.now,
+                                       pods=tuple(p for p in job.pods if p not in running))
+        scaler.out.events.append((by, "Warning", "BackoffLimitExceeded",
+                                  "Job has reached the specified backoff limit"))
+        return
+    want = min(d.parallelism, d.completions - succeeded)
+    if active < want:
+        scaler.scale(job, len(job.pods) + want - active)
 
 
 def _deployment(d: Deployment, mine: dict[str, ReplicaSet], status: Status,

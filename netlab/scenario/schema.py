@@ -79,6 +79,12 @@ KINDS: dict[str, dict] = {
         "selector": {"matchLabels": ANY, "matchExpressions": ANY}, "template": _TEMPLATE,
         "updateStrategy": ANY, "minReadySeconds": ANY, "revisionHistoryLimit": ANY,
         "replicas": ANY}},
+    "Job": {"metadata": _OBJECT_META, "status": ANY, "spec": {
+        "selector": {"matchLabels": ANY, "matchExpressions": ANY}, "template": _TEMPLATE,
+        "completions": ANY, "parallelism": ANY, "backoffLimit": ANY,
+        "activeDeadlineSeconds": ANY, "ttlSecondsAfterFinished": ANY, "completionMode": ANY,
+        "manualSelector": ANY, "suspend": ANY, "podFailurePolicy": ANY,
+        "backoffLimitPerIndex": ANY, "maxFailedIndexes": ANY, "podReplacementPolicy": ANY}},
     "Service": {"metadata": _OBJECT_META, "status": ANY, "spec": {
         "ports": [{"name": ANY, "protocol": ANY, "appProtocol": ANY, "port": ANY,
                    "targetPort": ANY, "nodePort": ANY}],

@@ -29,6 +29,10 @@ def _template(body: dict, meta: Meta, r: Report, loaded: Loaded, kind_: str
                      f"replicas must be a whole number >= 0, got {spec.get('replicas')!r}", 0)
     selector = spec.get("selector") or {}
     match = selector.get("matchLabels") if isinstance(selector, dict) else None
+    if kind_ == "Job" and not selector:  # the Job controller selects its pods by itself
+        template = spec.get("template") if isinstance(spec.get("template"), dict) else {}
+        match = (template.get("metadata") or {}).get("labels") or {"job-name": meta.name}
+        template.setdefault("metadata", {}).setdefault("labels", dict(match))
     if isinstance(selector, dict) and selector.get("matchExpressions"):
         r.add(SPEC.child("selector", "matchExpressions"),
               "matchExpressions are not supported yet; use matchLabels")
@@ -45,10 +49,13 @@ def _template(body: dict, meta: Meta, r: Report, loaded: Loaded, kind_: str
     if match and not set(match.items()) <= set(tlabels):
         r.add(tpath, "`selector` does not match template `labels`")
     pod = pod_spec(r, template.get("spec"), SPEC.child("template", "spec"), loaded.lab)
-    if pod is not None and kind_ in ("Deployment", "ReplicaSet", "DaemonSet") and \
-            pod.restart_policy != "Always":
+    if pod is not None and kind_ != "Job" and pod.restart_policy != "Always":
         r.add(SPEC.child("template", "spec", "restartPolicy"),
               f'Unsupported value: "{pod.restart_policy}": supported values: "Always"')
+        pod = None
+    elif pod is not None and kind_ == "Job" and pod.restart_policy == "Always":
+        r.add(SPEC.child("template", "spec", "restartPolicy"),
+              'Unsupported value: "Always": supported values: "OnFailure", "Never"')
         pod = None
     own = labels(r, Path("metadata", "labels"), (body.get("metadata") or {}).get("labels"))
     notes = (body.get("metadata") or {}).get("annotations") or {}
@@ -146,3 +153,17 @@ def load_daemonset(body: dict, meta: Meta, r: Report, loaded: Loaded) -> None:
                                                     'values: "OnDelete", "RollingUpdate"')
     if d is not None:
         loaded.deployments.append(replace(d, replicas=0, strategy=type_))
+
+
+@kind("Job", ("batch/v1",), schema.KINDS["Job"])
+def load_job(body: dict, meta: Meta, r: Report, loaded: Loaded) -> None:
+    spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
+    numbers = {}
+    for field_, key, default in (("completions", "completions", 1),
+                                 ("parallelism", "parallelism", 1),
+                                 ("backoffLimit", "backoff_limit", 6)):
+        numbers[key] = whole(r, spec.get(field_, default), SPEC.child(field_), 0, None,
+                             "must be greater than or equal to 0", default)
+    d = _template(body, meta, r, loaded, "Job")
+    if d is not None:
+        loaded.deployments.append(replace(d, replicas=0, **numbers))
