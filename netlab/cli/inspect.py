@@ -20,15 +20,21 @@ from netlab.lifecycle import query
 @click.option("-A", "--all-namespaces", is_flag=True)
 @click.option("-o", "--output", type=click.Choice(["wide", "json", "yaml"]), default=None)
 @click.option("-w", "--watch", is_flag=True, help="events: keep printing new ones.")
-def get(kind, name, lab, namespace, all_namespaces, output, watch) -> None:
-    """Show pods, deploy, rs, ds, svc, ep, endpointslices, nodes or events, as kubectl
-    does."""
-    if kind not in objects.RESOURCES:
-        raise UsageError(f"unknown resource type '{kind}' (pods, deploy, rs, ds, svc, ep, "
-                         "endpointslices, nodes, events)")
-    kind = objects.RESOURCES[kind]
+@click.option("-l", "--selector", default="", help="Only objects with these labels (k=v,k!=v).")
+def get(kind, name, lab, namespace, all_namespaces, output, watch, selector) -> None:
+    """Show pods, deploy, rs, ds, jobs, svc, ep, endpointslices, nodes, events or all, as
+    kubectl does."""
+    if kind not in objects.RESOURCES and kind != "all":
+        raise UsageError(f"unknown resource type '{kind}' (all, pods, deploy, rs, ds, jobs, svc, "
+                         "ep, endpointslices, nodes, events)")
     view = query.view(query.load(attend(lab)))
+    if selector:
+        view = objects.selected(view, selector)
     ns = None if all_namespaces else namespace
+    if kind == "all":
+        console.print_plain(objects.all_tables(view, ns))
+        return
+    kind = objects.RESOURCES[kind]
     if output in ("json", "yaml"):
         if kind in ("deploy", "rs", "ds", "jobs"):
             raise UsageError(f"get {kind} prints a table only")
@@ -58,7 +64,8 @@ DESCRIBE = {"pod": "pods", "pods": "pods", "po": "pods", "deploy": "deploy",
             "deployment": "deploy", "deployments": "deploy", "rs": "rs", "replicaset": "rs",
             "replicasets": "rs", "ds": "ds", "daemonset": "ds", "daemonsets": "ds",
             "svc": "svc", "service": "svc", "services": "svc", "node": "nodes",
-            "nodes": "nodes", "no": "nodes"}
+            "nodes": "nodes", "no": "nodes", "ep": "ep", "endpoints": "ep",
+            "endpointslice": "eps", "endpointslices": "eps", "job": "jobs", "jobs": "jobs"}
 
 
 def _split_ref(ref: str, name: str | None) -> tuple[str, str]:
@@ -114,13 +121,26 @@ def describe(ref, name, lab, namespace) -> None:
             console.print_plain(objects.describe_service(
                 plan, info, view.events.get(f"{namespace}/service/{name}", []), now))
             return
+    elif kind in ("ep", "eps"):
+        items = objects.named(kind, objects.objects_of(kind, view, namespace), name)
+        if items:
+            show = objects.describe_endpoints if kind == "ep" else objects.describe_endpointslice
+            console.print_plain("\n\n".join(show(i) for i in items))
+            return
+    elif kind == "jobs":
+        d = next((d for d in plan.workloads if d.kind == "Job" and d.name == name
+                  and d.namespace == namespace), None)
+        if d is not None:
+            console.print_plain(objects.describe_job(view, d))
+            return
     else:
         if any(n.name == name for n in plan.nodes):
             console.print_plain(objects.describe_node(plan, name, view.created, view.release))
             return
         raise UsageError(f'nodes "{name}" not found')
     resource = {"pods": "pods", "deploy": "deployments.apps", "rs": "replicasets.apps",
-                "ds": "daemonsets.apps", "svc": "services"}[kind]
+                "ds": "daemonsets.apps", "svc": "services", "ep": "endpoints",
+                "eps": "endpointslices.discovery.k8s.io", "jobs": "jobs.batch"}[kind]
     raise UsageError(f'{resource} "{name}" not found in namespace {namespace}')
 
 

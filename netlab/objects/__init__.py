@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from netlab.objects.common import K8S_VERSION, LabView, Procs, human_age, table, ts  # noqa: F401
+from netlab.objects.common import (  # noqa: F401
+    K8S_VERSION,
+    LabView,
+    Procs,
+    human_age,
+    none_found,
+    table,
+    ts,
+)
 from netlab.objects.events import event_lines, event_objects, events_table, events_text  # noqa: F401,E501
 from netlab.objects.nodes import describe_node, node_object, nodes_table  # noqa: F401
 from netlab.objects.pods import (  # noqa: F401
@@ -18,6 +26,8 @@ from netlab.objects.pods import (  # noqa: F401
     pods_table,
 )
 from netlab.objects.services import (  # noqa: F401
+    describe_endpoints,
+    describe_endpointslice,
     describe_service,
     endpoints_object,
     endpoints_table,
@@ -31,6 +41,7 @@ from netlab.objects.workloads import (  # noqa: F401
     deployments_table,
     describe_daemonset,
     describe_deployment,
+    describe_job,
     describe_replicaset,
     jobs_table,
     replicasets_table,
@@ -119,3 +130,53 @@ def table_of(kind: str, view: LabView, wide: bool, namespace: str | None) -> str
     if kind == "events":
         return events_table(view.events, namespace)
     return nodes_table(plan, created, wide, view.release)
+
+
+ALL = (("pods", "pod/"), ("svc", "service/"), ("ds", "daemonset.apps/"),
+       ("deploy", "deployment.apps/"), ("rs", "replicaset.apps/"), ("jobs", "job.batch/"))
+
+
+def all_tables(view: LabView, namespace: str | None) -> str:
+    """kubectl get all: pods, services, daemonsets, deployments, replicasets and jobs, each
+    table with its kind before the names; the empty ones left out."""
+    plan, out = view.plan, []
+    tables = {"pods": lambda p: pods_table(view, False, namespace, prefix=p),
+              "svc": lambda p: services_table(plan, view.created, False, namespace, prefix=p),
+              "ds": lambda p: daemonsets_table(view, namespace, prefix=p),
+              "deploy": lambda p: deployments_table(view, namespace, prefix=p),
+              "rs": lambda p: replicasets_table(view, namespace, prefix=p),
+              "jobs": lambda p: jobs_table(view, namespace, prefix=p)}
+    for kind, prefix in ALL:
+        text = tables[kind](prefix)
+        if not text.startswith("No resources found"):
+            out.append(text)
+    return "\n\n".join(out) if out else none_found(namespace)
+
+
+def matches(labels: dict[str, str], selector: str) -> bool:
+    """Does LABELS match a label selector as kubectl -l takes it (k=v, k==v, k!=v, k, !k,
+    comma-separated)?"""
+    for term in (t.strip() for t in selector.split(",") if t.strip()):
+        if "!=" in term:
+            k, v = term.split("!=", 1)
+            ok = labels.get(k.strip()) != v.strip()
+        elif "=" in term:
+            k, v = term.replace("==", "=").split("=", 1)
+            ok = labels.get(k.strip()) == v.strip()
+        elif term.startswith("!"):
+            ok = term[1:].strip() not in labels
+        else:
+            ok = term in labels
+        if not ok:
+            return False
+    return True
+
+
+def selected(view: LabView, selector: str) -> LabView:
+    """VIEW with only the objects whose labels match SELECTOR."""
+    plan = view.plan
+    return replace(view, plan=replace(
+        plan, pods=tuple(p for p in plan.pods if matches(p.label_map, selector)),
+        services=tuple(s for s in plan.services if matches(dict(s.service.labels), selector)),
+        workloads=tuple(d for d in plan.workloads if matches(dict(d.labels), selector)),
+        replicasets=tuple(r for r in plan.replicasets if matches(dict(r.labels), selector))))

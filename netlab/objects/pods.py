@@ -176,7 +176,7 @@ def pod_object(view: LabView, pod: PodInfo) -> dict:
 
 
 def pods_table(view: LabView, wide: bool, namespace: str | None,
-               now: float | None = None) -> str:
+               now: float | None = None, prefix: str = "") -> str:
     now = now or time.time()
     headers = ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
     if namespace is None:
@@ -188,7 +188,7 @@ def pods_table(view: LabView, wide: bool, namespace: str | None,
         if namespace is not None and pod.namespace != namespace:
             continue
         st = pod_status(pod, view.procs, pod.key in view.terminating)
-        row = [pod.name, f"{st.ready}/{st.total}", st.reason, st.restarts_text(now),
+        row = [prefix + pod.name, f"{st.ready}/{st.total}", st.reason, st.restarts_text(now),
                human_age(now - view.created_at(pod.key))]
         if namespace is None:
             row.insert(0, pod.namespace)

@@ -134,7 +134,7 @@ def endpointslice_objects(plan: LabPlan, info: ServiceInfo, created: float) -> l
 
 
 def services_table(plan: LabPlan, created: float, wide: bool, namespace: str | None,
-                   now: float | None = None) -> str:
+                   now: float | None = None, prefix: str = "") -> str:
     now = now or time.time()
     headers = ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
     if namespace is None:
@@ -147,7 +147,7 @@ def services_table(plan: LabPlan, created: float, wide: bool, namespace: str | N
         if namespace is not None and svc.namespace != namespace:
             continue
         cluster_ip, external, ports = service_columns(info)
-        row = [svc.name, svc.type, cluster_ip, external, ports, human_age(now - created)]
+        row = [prefix + svc.name, svc.type, cluster_ip, external, ports, human_age(now - created)]
         if namespace is None:
             row.insert(0, svc.namespace)
         if wide:
@@ -219,4 +219,53 @@ def describe_service(plan: LabPlan, info: ServiceInfo, events: list | None = Non
         lines.append(f"External Traffic Policy:  {svc.external_traffic_policy}")
     lines.append(f"Internal Traffic Policy:  {svc.internal_traffic_policy}")
     lines += events_block(events or [], now)
+    return "\n".join(lines)
+
+
+def _labels_block(title: str, labels: dict, width: int) -> list[str]:
+    items = [f"{k}={v}" for k, v in sorted(labels.items())] or ["<none>"]
+    pad = " " * width
+    return [f"{title:<{width}}{items[0]}", *(pad + i for i in items[1:])]
+
+
+def _ports_block(ports: list[dict], indent: str) -> list[str]:
+    rows = [[p.get("name") or "<unset>", str(p["port"]), p["protocol"]] for p in ports]
+    return [indent + line for line in table(
+        ["Name", "Port", "Protocol"], [["----", "----", "--------"], *rows]).splitlines()]
+
+
+def describe_endpoints(obj: dict) -> str:
+    """kubectl describe endpoints NAME, from the Endpoints object."""
+    meta = obj["metadata"]
+    lines = [f"Name:         {meta['name']}", f"Namespace:    {meta['namespace']}",
+             *_labels_block("Labels:", meta.get("labels") or {}, 14),
+             "Annotations:  <none>", "Subsets:"]
+    for subset in obj.get("subsets", []):
+        ready = ",".join(a["ip"] for a in subset.get("addresses", [])) or "<none>"
+        not_ready = ",".join(a["ip"] for a in subset.get("notReadyAddresses", [])) or "<none>"
+        lines += [f"  Addresses:          {ready}", f"  NotReadyAddresses:  {not_ready}",
+                  "  Ports:", *_ports_block(subset["ports"], "    "), ""]
+    lines.append("Events:  <none>")
+    return "\n".join(lines)
+
+
+def describe_endpointslice(obj: dict) -> str:
+    """kubectl describe endpointslice NAME, from the EndpointSlice object."""
+    meta = obj["metadata"]
+    lines = [f"Name:         {meta['name']}", f"Namespace:    {meta['namespace']}",
+             *_labels_block("Labels:", meta.get("labels") or {}, 14),
+             "Annotations:  <none>", f"AddressType:  {obj['addressType']}", "Ports:",
+             *_ports_block(obj["ports"], "  "), "Endpoints:"]
+    for e in obj["endpoints"]:
+        c = e["conditions"]
+        ref = e.get("targetRef")
+        lines += [f"  - Addresses:  {','.join(e['addresses'])}", "    Conditions:",
+                  f"      Ready:    {str(c['ready']).lower()}",
+                  f"      Serving:  {str(c['serving']).lower()}",
+                  f"      Terminating:  {str(c['terminating']).lower()}",
+                  "    Hostname:   <unset>",
+                  f"    TargetRef:  {ref['kind']}/{ref['name']}" if ref else
+                  "    TargetRef:  <unset>",
+                  f"    NodeName:   {e.get('nodeName', '<unset>')}", "    Zone:       <unset>"]
+    lines.append("Events:         <none>")
     return "\n".join(lines)

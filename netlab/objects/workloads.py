@@ -79,20 +79,22 @@ def _age(view: LabView, now: float) -> str:
     return human_age(now - view.created)
 
 
-def deployments_table(view: LabView, namespace: str | None, now: float | None = None) -> str:
+def deployments_table(view: LabView, namespace: str | None, now: float | None = None,
+                      prefix: str = "") -> str:
     """kubectl get deployments: NAME READY UP-TO-DATE AVAILABLE AGE."""
     now = now or time.time()
     ds = _workloads(view, "Deployment", namespace)
     rows = []
     for d in ds:
         c = counts(view, d, now)
-        rows.append([d.name, f"{c.ready}/{c.desired}", str(c.updated), str(c.available),
+        rows.append([prefix + d.name, f"{c.ready}/{c.desired}", str(c.updated), str(c.available),
                      _age(view, now)])
     return _with_namespace(["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"], rows,
                            namespace, [d.namespace for d in ds])
 
 
-def replicasets_table(view: LabView, namespace: str | None, now: float | None = None) -> str:
+def replicasets_table(view: LabView, namespace: str | None, now: float | None = None,
+                      prefix: str = "") -> str:
     """kubectl get replicasets: NAME DESIRED CURRENT READY AGE."""
     now = now or time.time()
     alone = {(d.namespace, d.name) for d in view.plan.workloads if d.kind == "ReplicaSet"}
@@ -105,14 +107,15 @@ def replicasets_table(view: LabView, namespace: str | None, now: float | None = 
                 and p.key not in view.terminating]
         ready = sum(_ready(view, p) for p in pods)
         created = rs.created or view.created
-        rows.append([rs.name, str(rs.replicas), str(len(pods)), str(ready),
+        rows.append([prefix + rs.name, str(rs.replicas), str(len(pods)), str(ready),
                      human_age(now - created) if (rs.namespace, rs.name) not in alone
                      else _age(view, now)])
     return _with_namespace(["NAME", "DESIRED", "CURRENT", "READY", "AGE"], rows, namespace,
                            [rs.namespace for rs in sets])
 
 
-def daemonsets_table(view: LabView, namespace: str | None, now: float | None = None) -> str:
+def daemonsets_table(view: LabView, namespace: str | None, now: float | None = None,
+                     prefix: str = "") -> str:
     """kubectl get daemonsets."""
     now = now or time.time()
     ds = _workloads(view, "DaemonSet", namespace)
@@ -120,7 +123,7 @@ def daemonsets_table(view: LabView, namespace: str | None, now: float | None = N
     for d in ds:
         c = counts(view, d, now)
         selector = ",".join(f"{k}={v}" for k, v in d.template.node_selector) or "<none>"
-        rows.append([d.name, str(c.desired), str(c.current), str(c.ready), str(c.updated),
+        rows.append([prefix + d.name, str(c.desired), str(c.current), str(c.ready), str(c.updated),
                      str(c.available), selector, _age(view, now)])
     return _with_namespace(["NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE",
                             "NODE SELECTOR", "AGE"], rows, namespace, [d.namespace for d in ds])
@@ -149,6 +152,20 @@ def rollout_history(view: LabView, d: Deployment) -> str:
     rows = [[str(rs.revision), rs.change_cause or "<none>"]
             for rs in sorted(sets_of(view, d), key=lambda rs: rs.revision)]
     return f"deployment.apps/{d.name}\n" + table(["REVISION", "CHANGE-CAUSE"], rows)
+
+
+def conditions(view: LabView, d: Deployment, now: float) -> list[tuple[str, str, str]]:
+    """The Deployment's Available and Progressing conditions, as its controller sets them
+    (deploymentutil.MaxUnavailable: 0 for Recreate)."""
+    from netlab.plan.workloads import fenceposts
+
+    c = counts(view, d, now)
+    unavailable = fenceposts(d)[1] if d.strategy == "RollingUpdate" and d.replicas else 0
+    available = c.available >= d.replicas - unavailable
+    _line, done = rollout_status(view, d, now)
+    return [("Available", str(available), "MinimumReplicasAvailable" if available
+             else "MinimumReplicasUnavailable"),
+            ("Progressing", "True", "NewReplicaSetAvailable" if done else "ReplicaSetUpdated")]
 
 
 def describe_deployment(view: LabView, d: Deployment, now: float | None = None) -> str:
@@ -184,6 +201,9 @@ def describe_deployment(view: LabView, d: Deployment, now: float | None = None) 
         if ct.env:
             lines.append("    Environment:")
             lines += [f"      {k}:  {v}" for k, v in ct.env]
+    lines += ["Conditions:", "  Type           Status  Reason",
+              "  ----           ------  ------", *(
+                  f"  {t:<15}{st:<8}{why}" for t, st, why in conditions(view, d, now))]
     lines.append("OldReplicaSets:  " + (", ".join(f"{rs.name} ({rs.replicas}/{rs.replicas} "
                                                   "replicas created)" for rs in old)
                                         or "<none>"))
@@ -232,7 +252,8 @@ def describe_replicaset(view: LabView, rs: ReplicaSet, now: float | None = None)
 
 
 
-def jobs_table(view: LabView, namespace: str | None, now: float | None = None) -> str:
+def jobs_table(view: LabView, namespace: str | None, now: float | None = None,
+               prefix: str = "") -> str:
     """kubectl get jobs: NAME STATUS COMPLETIONS DURATION AGE."""
     now = now or time.time()
     jobs = _workloads(view, "Job", namespace)
@@ -246,7 +267,34 @@ def jobs_table(view: LabView, namespace: str | None, now: float | None = None) -
         started = job.created if job and job.created else view.created
         status = (job.done if job and job.done else "Running")
         end = job.finished if job and job.finished else now
-        rows.append([d.name, status, f"{done}/{d.completions}", human_age(end - started),
+        rows.append([prefix + d.name, status, f"{done}/{d.completions}", human_age(end - started),
                      human_age(now - started)])
     return _with_namespace(["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"], rows,
                            namespace, [d.namespace for d in jobs])
+
+
+def describe_job(view: LabView, d: Deployment, now: float | None = None) -> str:
+    """kubectl describe job NAME."""
+    from netlab.objects.common import ts
+
+    now = now or time.time()
+    job = next((rs for rs in view.plan.replicasets
+                if rs.key == f"job:{d.namespace}/{d.name}"), None)
+    pods = [p for p in view.plan.pods if job is not None and p.namespace == d.namespace
+            and p.name in job.pods]
+    phases = [pod_status(p, view.procs).phase for p in pods]
+    active = len(phases) - phases.count("Succeeded") - phases.count("Failed")
+    started = job.created if job and job.created else view.created
+    lines = [f"Name:             {d.name}", f"Namespace:        {d.namespace}",
+             "Selector:         " + ",".join(f"{k}={v}" for k, v in d.selector),
+             f"Parallelism:      {d.parallelism}", f"Completions:      {d.completions}",
+             "Completion Mode:  NonIndexed", f"Start Time:       {ts(started)}"]
+    if job is not None and job.done == "Complete":
+        lines += [f"Completed At:     {ts(job.finished)}",
+                  f"Duration:         {human_age(job.finished - started)}"]
+    lines.append(f"Pods Statuses:    {active} Active ({sum(_ready(view, p) for p in pods)} "
+                 f"Ready) / {phases.count('Succeeded')} Succeeded / "
+                 f"{phases.count('Failed')} Failed")
+    lines += events_block(view.events.get(f"{d.namespace}/job/{d.name}", []), now,
+                          "job-controller")
+    return "\n".join(lines)

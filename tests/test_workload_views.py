@@ -1,0 +1,78 @@
+"""kubectl-shaped views of workloads (issue 11): get all, -l, get rs/ds/jobs, describe
+deploy/ep/endpointslice/node, rollout status and history, from a lab built on the fake kernel.
+
+Address plan: as tests/test_lifecycle_fake.py (two nodes; web x3 behind 10.96.0.100:80,
+api x2 behind 10.96.0.101, pod client).
+"""
+
+from __future__ import annotations
+
+from netlab import objects
+from netlab.lifecycle import query
+from tests.test_lifecycle_fake import make_lab
+
+
+def view(tmp_path):
+    kernel, ld = make_lab(tmp_path)
+    return query.view(ld.load_state(), kernel)
+
+
+def names(text: str) -> list[str]:
+    return [line.split()[0] for line in text.splitlines()
+            if line and not line.startswith("NAME")]
+
+
+def test_get_all_lists_every_kind_with_its_prefix(tmp_path):
+    text = objects.all_tables(view(tmp_path), "default")
+    blocks = text.split("\n\n")
+    assert [b.splitlines()[1].split("/")[0] for b in blocks] == \
+        ["pod", "service", "deployment.apps", "replicaset.apps"]
+    assert "deployment.apps/web" in names(text) and "service/web-svc-cip" in names(text)
+    assert sum(n.startswith("replicaset.apps/web-") for n in names(text)) == 1
+
+
+def test_a_label_selector_keeps_the_matching_objects(tmp_path):
+    v = objects.selected(view(tmp_path), "app=web")
+    assert {p.label_map["app"] for p in v.plan.pods} == {"web"} and len(v.plan.pods) == 3
+    v = objects.selected(view(tmp_path), "app!=web,app")
+    assert {p.label_map["app"] for p in v.plan.pods} == {"api", "client"}
+    assert objects.matches({"a": "1"}, "!b") and not objects.matches({"a": "1"}, "a==2")
+
+
+def test_describe_deployment_shows_conditions_and_replica_sets(tmp_path):
+    v = view(tmp_path)
+    d = next(d for d in v.plan.workloads if d.name == "web")
+    text = objects.describe_deployment(v, d)
+    assert "Replicas:               3 desired | 3 updated | 3 total | 3 available | " \
+           "0 unavailable" in text
+    assert "RollingUpdateStrategy:  25% max unavailable, 25% max surge" in text
+    assert "  Available      True    MinimumReplicasAvailable" in text
+    assert "  Progressing    True    NewReplicaSetAvailable" in text
+    (rs,) = [r for r in v.plan.replicasets if r.owner == "web"]
+    assert f"NewReplicaSet:   {rs.name} (3/3 replicas created)" in text
+    assert f"Scaled up replica set {rs.name} from 0 to 3" in text
+    assert objects.rollout_status(v, d) == ('deployment "web" successfully rolled out', True)
+    assert objects.rollout_history(v, d).splitlines() == [
+        "deployment.apps/web", "REVISION   CHANGE-CAUSE", "1          <none>"]
+
+
+def test_describe_endpoints_and_slices(tmp_path):
+    v = view(tmp_path)
+    (ep,) = objects.named("ep", objects.objects_of("ep", v, "default"), "web-svc-cip")
+    text = objects.describe_endpoints(ep)
+    web = sorted(p.ip for p in v.plan.pods if p.label_map.get("app") == "web")
+    assert f"  Addresses:          {','.join(web)}" in text
+    assert "    <unset>   8000   TCP" in text
+    (eps,) = objects.named("eps", objects.objects_of("eps", v, "default"), "web-svc-cip")
+    text = objects.describe_endpointslice(eps)
+    assert "AddressType:  IPv4" in text and text.count("      Ready:    true") == 3
+
+
+def test_describe_node_lists_labels_and_pods(tmp_path):
+    v = view(tmp_path)
+    text = objects.describe_node(v.plan, "node1", v.created)
+    assert "Roles:              control-plane" in text
+    assert "Taints:             <none>" in text
+    assert "node-role.kubernetes.io/control-plane=" in text
+    on1 = [p for p in v.plan.pods if p.node == "node1"]
+    assert f"Non-terminated Pods:          ({len(on1)} in total)" in text
