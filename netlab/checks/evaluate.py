@@ -120,3 +120,34 @@ def dns(reply: DnsReply, expect: Expect) -> Verdict:
         return _fail(summary, f"expected {expect.answer_count} answer(s), got "
                               f"{len(reply.answers)}")
     return Verdict(PASS, summary)
+
+
+def during(replies: Sequence[HttpReply] | Sequence[TcpReply], expect: Expect,
+           what: str) -> Verdict:
+    """Probes sent one after the other through WHAT (a rollout): success means none failed,
+    expect.success false that some did."""
+    def fine(r) -> bool:
+        return r.ok if isinstance(r, HttpReply) else r.connected
+
+    def why(r) -> str:
+        return r.error if isinstance(r, HttpReply) else r.detail
+
+    ok = [r for r in replies if fine(r)]
+    failed = [r for r in replies if not fine(r)]
+    summary = f"{len(ok)}/{len(replies)} answered during {what}"
+    backends = sorted({getattr(r, "backend", "") for r in ok} - {""})
+    if backends:
+        summary += f"; {len(backends)} backend(s)"
+    errors = counted(why(r) for r in failed if r.ran)
+    if errors:
+        summary += f"; {errors}"
+    not_run = [why(r) for r in replies if not r.ran]
+    if not_run:
+        return _error(summary, not_run, len(replies))
+    if not replies:
+        return _fail(summary, "no probe was sent")
+    if expect.success and failed:
+        return _fail(summary, f"{len(failed)} of {len(replies)} failed during {what}")
+    if not expect.success and not failed:
+        return _fail(summary, f"expected failures during {what}, none came")
+    return Verdict(PASS, summary)

@@ -6,6 +6,9 @@ import json
 import shlex
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -230,10 +233,83 @@ def run_check(plan: LabPlan, check: CheckSpec, state: LabState | None = None) ->
                        verdict.reason, runs)
 
 
-def run_checks(plan: LabPlan, checks: list[CheckSpec], workers: int = 8) -> list[CheckResult]:
+@dataclass(frozen=True)
+class Rollouts:
+    """How a check reaches a running lab's Deployments: restart one's rollout; is it done?"""
+
+    restart: Callable[[str, str], None]  # (namespace, name)
+    done: Callable[[str, str], bool]
+    timeout_s: float = 120.0
+
+
+def run_during(plan: LabPlan, check: CheckSpec, rollouts: Rollouts | None,
+               state: LabState | None = None) -> CheckResult:
+    """Probes one after the other (in batches of a few, each batch one agent) while the
+    rollout of CHECK.during runs, from before it starts until after it has finished."""
+    what = f"the rollout of {check.during}"
+    where = resolve_source(plan, check.source, check.namespace, state)
+    host, port = resolve_target(plan, check.target, check.namespace)
+    if check.protocol == "http":
+        url = check.target if "://" in check.target else \
+            f"http://{host}:{check.port or port or 80}{check.path}"
+        argv = probes.curl_argv(url, check.timeout_s)
+        job, parse, command = {"argv": argv}, probes.parse_curl, shlex.join(argv)
+    else:
+        job = {"tcp": [host, check.port or port or 0]}
+        parse, command = probes.parse_tcp, f"TCP connect to {host}:{check.port or port}"
+    if rollouts is None:
+        return CheckResult(check, where.label, command, evaluate.ERROR,
+                           f"{what} needs a running lab", "the check was not run")
+    name = check.during.split("/", 1)[1]
+    replies: list = []
+    stop = threading.Event()
+
+    def stream() -> None:
+        while not stop.is_set():
+            replies.extend(parse(a) for a in run_attempts(where, job, 5,
+                                                          check.timeout_s * 2 + 5))
+        replies.extend(parse(a) for a in run_attempts(where, job, 5, check.timeout_s * 2 + 5))
+
+    worker = threading.Thread(target=stream, daemon=True)
+    wait_until(lambda: rollouts.done(check.namespace, name), rollouts.timeout_s)
+    worker.start()
+    try:
+        time.sleep(0.5)  # a few answers before the rollout starts
+        rollouts.restart(check.namespace, name)
+        finished = wait_until(lambda: rollouts.done(check.namespace, name), rollouts.timeout_s)
+    finally:
+        stop.set()
+        worker.join()
+    verdict = evaluate.during(replies, check.expect, what)
+    if not finished:
+        verdict = evaluate.Verdict(evaluate.FAIL, verdict.summary,
+                                   f"{what} did not finish within {rollouts.timeout_s:g}s")
+    return CheckResult(check, where.label, command, verdict.result, verdict.summary,
+                       verdict.reason, len(replies))
+
+
+def wait_until(pred: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def run_checks(plan: LabPlan, checks: list[CheckSpec], workers: int = 8,
+               rollouts: Rollouts | None = None) -> list[CheckResult]:
+    """The checks, side by side; then those that run through a rollout, one at a time (each
+    changes the lab)."""
     state = LabDir(plan.spec.name).load_state()
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(checks) or 1))) as pool:
-        return list(pool.map(lambda c: run_check(plan, c, state), checks))
+    plain = [c for c in checks if not c.during]
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(plain) or 1))) as pool:
+        done = dict(zip(plain, pool.map(lambda c: run_check(plan, c, state), plain),
+                        strict=True))
+    for c in checks:
+        if c.during:
+            done[c] = run_during(plan, c, rollouts)
+    return [done[c] for c in checks]
 
 
 def junit_xml(suites: list[tuple[str, list[CheckResult]]]) -> str:

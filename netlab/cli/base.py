@@ -109,7 +109,9 @@ def attend(lab: str | None) -> str:
 
 
 def scenario(file: str | None, manifests: tuple[str, ...], name: str = ""):
-    paths = [file or default_scenario_path(), *manifests]
+    # manifests alone make a lab of their own (a Lab document among them, or --name); no
+    # FILE and no manifests: the ClusterIP lesson
+    paths = [file, *manifests] if file else list(manifests) or [default_scenario_path()]
     sc = load_scenario(paths, default_name=name)
     note_lab(sc.lab.name)
     say_passive(sc.passive)

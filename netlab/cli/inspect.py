@@ -188,6 +188,20 @@ def rollout_status(ref, name, lab, namespace, watch, timeout) -> None:
         _lab, view, d = _deployment(lab, ref, name, namespace)
 
 
+@rollout.command("restart")
+@click.argument("ref")
+@click.argument("name", required=False)
+@click.option("--lab")
+@click.option("-n", "--namespace", default="default")
+def rollout_restart(ref, name, lab, namespace) -> None:
+    """Restart a Deployment's pods with a rollout (a new revision of the same template)."""
+    from netlab.lifecycle.change import restart_rollout
+
+    lab, _view, d = _deployment(lab, ref, name, namespace)
+    restart_rollout(lab, namespace, d.name)
+    console.print_plain(f"deployment.apps/{d.name} restarted")
+
+
 @rollout.command("history")
 @click.argument("ref")
 @click.argument("name", required=False)

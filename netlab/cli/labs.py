@@ -9,7 +9,7 @@ import time
 import click
 
 from netlab import console, objects
-from netlab.checks.runner import junit_xml, run_checks
+from netlab.checks.runner import Rollouts, junit_xml, run_checks
 from netlab.cli.base import build, main, note_lab, pick_lab, report, scenario
 from netlab.errors import UsageError
 from netlab.kernel.api import real
@@ -33,7 +33,7 @@ def up(file, manifests, name, no_checks, output) -> None:
     sc = scenario(file, manifests, name)
     plan = build(sc)
     if sc.checks and not no_checks:
-        ok = report(run_checks(plan, list(sc.checks)), output)
+        ok = report(run_checks(plan, list(sc.checks), rollouts=rollouts(sc.lab.name)), output)
         console.err.print(f"the lab stays up: netlab get pods, netlab exec, "
                           f"netlab down {sc.lab.name}")
         sys.exit(0 if ok else 1)
@@ -111,7 +111,7 @@ def test(files, manifests, junit, output) -> None:
         note_lab(sc.lab.name)
         plan = build(sc)
         try:
-            results = run_checks(plan, list(sc.checks))
+            results = run_checks(plan, list(sc.checks), rollouts=rollouts(sc.lab.name))
         finally:
             teardown(sc.lab.name)
             console.err.print(f"lab {sc.lab.name} removed")
@@ -152,3 +152,13 @@ def steps(file, manifests, show_sync) -> None:
             console.print_plain(f"\n# {step.why}")
         console.print_plain(step.shell())
 
+
+
+def rollouts(lab: str) -> Rollouts:
+    """How checks restart a Deployment's rollout in running lab LAB and see it finish."""
+    from netlab.lifecycle import query
+    from netlab.lifecycle.change import restart_rollout
+
+    return Rollouts(restart=lambda ns, name: restart_rollout(lab, ns, name, who=(
+        f"the check restarting deploy/{name}")),
+        done=lambda ns, name: query.rollout(lab, ns, name)[1])

@@ -77,7 +77,7 @@ def plan_change(state: LabState, edit: Edit,
     plan = state.plan
     docs = edit([dict(d) for d in state.documents])
     sc = build_scenario([Doc(d["file"], d["index"], d["body"]) for d in docs],
-                        sources=tuple(state.sources))
+                        sources=tuple(state.sources), default_name=plan.spec.name)
     lab = plan.spec.name
     same_but_proxy = replace(sc.lab, proxy_mode=plan.spec.proxy_mode,
                              ipvs_scheduler=plan.spec.ipvs_scheduler,
@@ -293,3 +293,13 @@ def change(lab: str, edit: Edit, progress: Progress = no_progress, *,
         if controller:
             start_controller(ld, kernel)
         ld.close()
+
+
+def restart_rollout(lab: str, namespace: str, name: str, **kw) -> None:
+    """kubectl rollout restart deployment/NAME: a new revision of the same template."""
+    from datetime import UTC, datetime
+
+    from netlab.scenario.edits import restart
+
+    when = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    change(lab, lambda docs: restart(docs, namespace, name, when, lab), **kw)

@@ -99,3 +99,16 @@ def wait_probed(lab: str, extra_s: float = 10.0) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def rollout(lab: str, namespace: str, name: str) -> tuple[str, bool]:
+    """kubectl rollout status's line for Deployment NAME of running lab LAB, and whether its
+    rollout is done."""
+    from netlab import objects
+
+    v = view(load(lab))
+    d = next((d for d in v.plan.workloads if d.kind == "Deployment" and d.name == name
+              and d.namespace == namespace), None)
+    if d is None:
+        raise UsageError(f'deployments.apps "{name}" not found in namespace {namespace}')
+    return objects.rollout_status(v, d)

@@ -203,6 +203,7 @@ class Deployment:
     completions: int = 1  # Job
     parallelism: int = 1  # Job
     backoff_limit: int = 6  # Job
+    template_annotations: tuple[tuple[str, str], ...] = ()  # (a restart's restartedAt)
 
     @property
     def key(self) -> str:
@@ -309,6 +310,7 @@ class CheckSpec:
     record_type: str = "A"
     server: str = ""
     expect: Expect = field(default_factory=Expect)
+    during: str = ""  # deploy/NAME: the requests run through a restarted rollout of it
 
 
 @dataclass(frozen=True)

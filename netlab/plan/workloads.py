@@ -21,7 +21,12 @@ EventT = tuple[str, str, str, str]
 
 
 def template_hash(d: Deployment) -> str:
-    return naming.pod_template_hash({"labels": d.template_labels, "spec": asdict(d.template)})
+    """The pod-template-hash of D's template (its annotations count, so that a rollout
+    restart's restartedAt makes a new ReplicaSet)."""
+    template: dict = {"labels": d.template_labels, "spec": asdict(d.template)}
+    if d.template_annotations:
+        template["annotations"] = d.template_annotations
+    return naming.pod_template_hash(template)
 
 
 def resolve(value: int | str, total: int, round_up: bool) -> int:

@@ -94,3 +94,18 @@ def set_template(docs: list[dict], namespace: str, name: str, template: dict,
             out[i] = dict(d, body=body)
             return out
     raise UsageError(f'deployment "{name}" not found in lab {lab}')
+
+
+def restart(docs: list[dict], namespace: str, name: str, when: str, lab: str) -> list[dict]:
+    """kubectl rollout restart: the pod template's kubectl.kubernetes.io/restartedAt set to
+    WHEN, which makes a new revision."""
+    out = list(docs)
+    for i, d in enumerate(out):
+        if doc_key(d["body"]) == ("Deployment", namespace, name):
+            body = copy.deepcopy(d["body"])
+            meta = body.setdefault("spec", {}).setdefault("template", {}).setdefault(
+                "metadata", {})
+            meta.setdefault("annotations", {})["kubectl.kubernetes.io/restartedAt"] = when
+            out[i] = dict(d, body=body)
+            return out
+    raise UsageError(f'deployment "{name}" not found in lab {lab}')

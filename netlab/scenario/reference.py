@@ -87,6 +87,10 @@ CHECK_FIELDS = (
     Field("spec.type", "A", "DNS record type", "record_type"),
     Field("spec.server", "", "DNS server to ask (an address or a svc/, client/ reference); "
           "default: the source's resolv.conf", "server"),
+    Field("spec.during.rolloutRestart", "", "deploy/NAME: restart that Deployment's rollout "
+          "(as kubectl rollout restart) and send the http or tcp probes one after the other "
+          "until it has finished; expect.success true passes when none failed, false when "
+          "some did (the downtime of a Recreate)", "during"),
     Field("spec.expect.success", "true", "false: pass only when every probe ran and the "
           "traffic failed", "expect.success"),
     Field("spec.expect.status", "", "HTTP status every answer must have", "expect.status"),

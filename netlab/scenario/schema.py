@@ -119,7 +119,8 @@ LAB = {"metadata": {"name": ANY, "labels": ANY, "annotations": ANY}, "spec": LAB
 CHECK = {"metadata": {"name": ANY, "labels": ANY, "annotations": ANY}, "spec": {
     "from": ANY, "namespace": ANY, "http": ANY, "ping": ANY, "tcp": ANY, "dns": ANY,
     "port": ANY, "path": ANY, "attempts": ANY, "timeoutSeconds": ANY, "type": ANY,
-    "server": ANY, "expect": {"success": ANY, "status": ANY, "bodyContains": ANY,
+    "server": ANY, "during": {"rolloutRestart": ANY},
+    "expect": {"success": ANY, "status": ANY, "bodyContains": ANY,
                               "distinctBackends": ANY, "sourceIP": ANY, "answers": ANY,
                               "answerCount": ANY}}}
 

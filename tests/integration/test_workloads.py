@@ -10,6 +10,7 @@ Service's ClusterIP from 10.96.0.0/12; hostNetwork agent on port 8080 of each no
 
 from __future__ import annotations
 
+import pathlib
 import subprocess
 import textwrap
 import time
@@ -173,3 +174,74 @@ def test_a_rolling_update_drops_no_request_and_can_be_undone(lab):
     assert [line.split()[0] for line in history.splitlines()[2:]] == ["2", "3"], history
     r = in_ns(naming.node_netns(name, "node1"), "curl", "-s", "-m", "3", f"http://{svc[2]}/")
     assert "Hostname: " + old_rs in r.stdout, r.stdout
+
+
+def test_the_readiness_lesson_is_fixed_by_apply(tmp_path):
+    """scenarios/readiness-probe.yaml: 0/2 ready and Available False, until the fixed
+    Deployment is applied; then a rollout makes it 2/2."""
+    root = pathlib.Path(__file__).parents[2] / "scenarios"
+    name = unique_name("rd")
+    text = (root / "readiness-probe.yaml").read_text().replace("name: readiness",
+                                                                 f"name: {name}", 1)
+    (tmp_path / "lab.yaml").write_text(text)
+    r = netlab("up", str(tmp_path / "lab.yaml"), "--no-checks")
+    try:
+        assert r.returncode == 0, r.stderr
+        wait_for("the probe failing", lambda: "Readiness probe failed" in netlab(
+            "get", "events", "--lab", name).stdout)
+        assert rows(name, "deploy")[0][:2] == ["web", "0/2"]
+        text = netlab("describe", "deploy/web", "--lab", name).stdout
+        assert "  Available      False   MinimumReplicasUnavailable" in text, text
+        r = netlab("apply", "-f", str(root / "fixes" / "readiness-probe-fixed.yaml"),
+                   "--lab", name)
+        assert r.returncode == 0, r.stderr
+        r = netlab("rollout", "status", "deploy/web", "--lab", name, "--timeout", "60")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert rows(name, "deploy")[0][:4] == ["web", "2/2", "2", "2"]
+        text = netlab("describe", "deploy/web", "--lab", name).stdout
+        assert "  Available      True    MinimumReplicasAvailable" in text, text
+    finally:
+        netlab("down", name)
+
+
+MIXED = {
+    "app/deploy.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n"
+                       "spec:\n  replicas: 2\n  selector: {matchLabels: {app: web}}\n"
+                       "  template:\n    metadata: {labels: {app: web}}\n    spec:\n"
+                       "      containers: [{name: web, image: python:3-slim, "
+                       "ports: [{containerPort: 8000}]}]\n",
+    "app/svc.yaml": "apiVersion: v1\nkind: Service\nmetadata: {name: web}\n"
+                    "spec: {selector: {app: web}, ports: [{port: 80, targetPort: 8000}]}\n",
+    "rbac/account.yaml": "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: traefik}\n"
+                         "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\n"
+                         "metadata: {name: traefik}\nrules: []\n",
+    "config/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n"
+                      "data: {a: b}\n",
+    "ingress.yaml": "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: web}\n"
+                    "spec:\n  rules: [{http: {paths: [{path: /, pathType: Prefix, backend: "
+                    "{service: {name: web, port: {number: 80}}}}]}}]\n",
+    "job.yaml": "apiVersion: batch/v1\nkind: Job\nmetadata: {name: once}\n"
+                "spec:\n  template:\n    spec:\n      restartPolicy: Never\n"
+                "      containers: [{name: w, image: busybox, command: [sh, -c, 'echo done']}]\n",
+}
+
+
+def test_up_takes_a_folder_that_mixes_every_kind(tmp_path):
+    for rel, body in MIXED.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(body)
+    name = unique_name("mix")
+    r = netlab("up", "--name", name, "-f", str(tmp_path), "--no-checks")
+    try:
+        assert r.returncode == 0, r.stderr
+        lines = r.stderr.splitlines()
+        assert lines[0] == "netlab: accepted, no effect on the lab: ConfigMap/default/settings, " \
+                           "ServiceAccount/default/traefik, ClusterRole/traefik", r.stderr
+        assert lines[1].startswith("netlab: accepted, not acted on by netlab yet") and \
+            lines[1].endswith(": Ingress/default/web"), r.stderr
+        assert [row[:2] for row in rows(name, "deploy")] == [["web", "2/2"]]
+        wait_for("the Job complete", lambda: rows(name, "jobs")[0][1:3] == ["Complete", "1/1"])
+        pod = next(row[0] for row in rows(name, "pods") if row[0].startswith("once-"))
+        assert netlab("logs", f"pod/{pod}", "--lab", name).stdout == "done\n"
+    finally:
+        netlab("down", name)

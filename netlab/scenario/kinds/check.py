@@ -45,6 +45,14 @@ def load_check(body: dict, meta: Meta, r: Report, loaded: Loaded) -> None:
                       lambda v: not isinstance(v, bool) and isinstance(v, (int, float))
                       and 0 < v <= 60, "timeoutSeconds must be between 0 and 60", 2)
     expect = _expect(r, spec.get("expect") or {}, proto, attempts)
+    during = spec.get("during") or {}
+    restart = during.get("rolloutRestart", "") if isinstance(during, dict) else None
+    if restart is None or (restart and (not isinstance(restart, str) or restart.split(
+            "/", 1)[0] not in ("deploy", "deployment") or "/" not in restart)):
+        r.add(SPEC.child("during", "rolloutRestart"), "must be deploy/NAME")
+        restart = ""
+    elif restart and proto not in ("http", "tcp"):
+        r.add(SPEC.child("during"), "a check during a rollout sends http or tcp probes")
     if len(r.errors) > before or expect is None:
         return
     loaded.checks.append(CheckSpec(
@@ -52,7 +60,7 @@ def load_check(body: dict, meta: Meta, r: Report, loaded: Loaded) -> None:
         namespace=str(spec.get("namespace", "default")), port=port,
         path=str(spec.get("path", "/")), attempts=attempts, timeout_s=float(timeout),
         record_type=str(spec.get("type", "A")).upper(), server=str(spec.get("server", "")),
-        expect=expect))
+        expect=expect, during=restart))
 
 
 def _expect(r: Report, e: object, proto: str, attempts: int) -> Expect | None:

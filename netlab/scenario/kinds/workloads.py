@@ -58,13 +58,16 @@ def _template(body: dict, meta: Meta, r: Report, loaded: Loaded, kind_: str
               'Unsupported value: "Always": supported values: "OnFailure", "Never"')
         pod = None
     own = labels(r, Path("metadata", "labels"), (body.get("metadata") or {}).get("labels"))
+    tnotes = (template.get("metadata") or {}).get("annotations") or {}
+    tnotes = tuple(sorted((str(k), str(v)) for k, v in tnotes.items())) \
+        if isinstance(tnotes, dict) else ()
     notes = (body.get("metadata") or {}).get("annotations") or {}
     cause = notes.get("kubernetes.io/change-cause", "") if isinstance(notes, dict) else ""
     if pod is None:
         return None
     return Deployment(meta.name, meta.namespace, replicas, tuple(sorted(match.items())),
                       tlabels, pod, own, raw_template=raw(template), change_cause=str(cause),
-                      kind=kind_)
+                      kind=kind_, template_annotations=tnotes)
 
 
 def _int_or_percent(r: Report, value: object, path: Path, default: int | str) -> int | str:
