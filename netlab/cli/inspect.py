@@ -144,6 +144,15 @@ def describe(ref, name, lab, namespace) -> None:
     raise UsageError(f'{resource} "{name}" not found in namespace {namespace}')
 
 
+def deployment_ref(fn):
+    """The arguments every rollout command takes: deploy/NAME (or deploy NAME), --lab, -n."""
+    for deco in reversed((click.argument("ref"), click.argument("name", required=False),
+                          click.option("--lab"),
+                          click.option("-n", "--namespace", default="default"))):
+        fn = deco(fn)
+    return fn
+
+
 @main.group()
 def rollout() -> None:
     """Manage a Deployment's rollout: status, history, undo."""
@@ -163,10 +172,7 @@ def _deployment(lab: str | None, ref: str, name: str | None, namespace: str):
 
 
 @rollout.command("status")
-@click.argument("ref")
-@click.argument("name", required=False)
-@click.option("--lab")
-@click.option("-n", "--namespace", default="default")
+@deployment_ref
 @click.option("-w", "--watch/--no-watch", default=True, help="Wait until the rollout ends.")
 @click.option("--timeout", type=float, default=300.0, help="Seconds to wait (0: forever).")
 def rollout_status(ref, name, lab, namespace, watch, timeout) -> None:
@@ -189,10 +195,7 @@ def rollout_status(ref, name, lab, namespace, watch, timeout) -> None:
 
 
 @rollout.command("restart")
-@click.argument("ref")
-@click.argument("name", required=False)
-@click.option("--lab")
-@click.option("-n", "--namespace", default="default")
+@deployment_ref
 def rollout_restart(ref, name, lab, namespace) -> None:
     """Restart a Deployment's pods with a rollout (a new revision of the same template)."""
     from netlab.lifecycle.change import restart_rollout
@@ -203,10 +206,7 @@ def rollout_restart(ref, name, lab, namespace) -> None:
 
 
 @rollout.command("history")
-@click.argument("ref")
-@click.argument("name", required=False)
-@click.option("--lab")
-@click.option("-n", "--namespace", default="default")
+@deployment_ref
 def rollout_history(ref, name, lab, namespace) -> None:
     """List a Deployment's revisions."""
     _lab, view, d = _deployment(lab, ref, name, namespace)
@@ -214,10 +214,7 @@ def rollout_history(ref, name, lab, namespace) -> None:
 
 
 @rollout.command("undo")
-@click.argument("ref")
-@click.argument("name", required=False)
-@click.option("--lab")
-@click.option("-n", "--namespace", default="default")
+@deployment_ref
 @click.option("--to-revision", type=int, default=0, help="The revision (default: the last).")
 def rollout_undo(ref, name, lab, namespace, to_revision) -> None:
     """Roll a Deployment back to an earlier revision's pod template."""
