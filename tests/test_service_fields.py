@@ -102,3 +102,25 @@ def test_a_service_port_name_may_have_63_characters_a_container_port_name_15():
                             "  containers: [{name: c, image: nginx, ports: "
                             "[{name: abcdefghijklmnop, containerPort: 80}]}]\n")
     assert "is 16 characters, the limit is 15" in str(err.value)
+
+
+def test_sctp_node_ports_in_ipvs_mode_use_kube_proxys_hash_sets():
+    from netlab.proxy import ipvs
+
+    plan = plan_of(svc("""  type: NodePort
+  externalTrafficPolicy: Local
+  clusterIP: 10.96.0.121
+  selector: {app: web}
+  ports: [{name: sig, port: 3868, targetPort: 3868, nodePort: 30868, protocol: SCTP}]
+""", name="sig"))
+    out = ipvs.render(core.service_ports(plan.services, plan.endpoints), CFG,
+                      ("172.18.0.2", "10.244.0.1"))
+    assert out.ipsets["KUBE-NODE-PORT-SCTP-HASH"] == ("10.244.0.1,sctp:30868",
+                                                      "172.18.0.2,sctp:30868")
+    assert out.ipsets["KUBE-NODE-PORT-LOCAL-SCTP-HASH"] == out.ipsets["KUBE-NODE-PORT-SCTP-HASH"]
+    assert "KUBE-NODE-PORT-SCTP" not in out.ipsets  # no bitmap:port set for SCTP
+    assert ('-A KUBE-NODE-PORT -p sctp -m comment --comment "Kubernetes nodeport SCTP port for '
+            "masquerade purpose with type 'hash ip:port'\" -m set --match-set "
+            "KUBE-NODE-PORT-SCTP-HASH dst,dst -j KUBE-MARK-MASQ") in out.iptables
+    assert {(vs.address, vs.port, vs.protocol) for vs in out.virtual_servers
+            if vs.port == 30868} == {("172.18.0.2", 30868, "SCTP"), ("10.244.0.1", 30868, "SCTP")}

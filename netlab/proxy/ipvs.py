@@ -47,6 +47,11 @@ IPSETS = {
     "KUBE-NODE-PORT-UDP": ("bitmap:port", "Kubernetes nodeport UDP port for masquerade purpose"),
     "KUBE-NODE-PORT-LOCAL-UDP": ("bitmap:port", "Kubernetes nodeport UDP port with "
                                                 "externalTrafficPolicy=local"),
+    "KUBE-NODE-PORT-SCTP-HASH": ("hash:ip,port", "Kubernetes nodeport SCTP port for masquerade "
+                                                 "purpose with type 'hash ip:port'"),
+    "KUBE-NODE-PORT-LOCAL-SCTP-HASH": ("hash:ip,port", "Kubernetes nodeport SCTP port with "
+                                                       "externalTrafficPolicy=local with type "
+                                                       "'hash ip:port'"),
     "KUBE-HEALTH-CHECK-NODE-PORT": ("bitmap:port", "Kubernetes health check node port"),
     "KUBE-IPVS-IPS": ("hash:ip", "Addresses on the ipvs interface"),
 }
@@ -60,6 +65,8 @@ SET_RULES = [
     ("KUBE-NODE-PORT-TCP", "nat", "KUBE-NODE-PORT", "KUBE-MARK-MASQ", "dst", "tcp"),
     ("KUBE-NODE-PORT-LOCAL-UDP", "nat", "KUBE-NODE-PORT", "RETURN", "dst", "udp"),
     ("KUBE-NODE-PORT-UDP", "nat", "KUBE-NODE-PORT", "KUBE-MARK-MASQ", "dst", "udp"),
+    ("KUBE-NODE-PORT-LOCAL-SCTP-HASH", "nat", "KUBE-NODE-PORT", "RETURN", "dst,dst", "sctp"),
+    ("KUBE-NODE-PORT-SCTP-HASH", "nat", "KUBE-NODE-PORT", "KUBE-MARK-MASQ", "dst,dst", "sctp"),
     ("KUBE-LOAD-BALANCER-FW", "filter", "KUBE-PROXY-FIREWALL", "KUBE-SOURCE-RANGES-FIREWALL",
      "dst,dst", ""),
     ("KUBE-LOAD-BALANCER-SOURCE-CIDR", "filter", "KUBE-SOURCE-RANGES-FIREWALL", "RETURN",
@@ -173,6 +180,12 @@ def render(ports: Sequence[ServicePortView], cfg: ProxyConfig, node_ips: Sequenc
             sets[f"KUBE-NODE-PORT-{proto.upper()}"].add(str(v.node_port))
             if v.etp_local:
                 sets[f"KUBE-NODE-PORT-LOCAL-{proto.upper()}"].add(str(v.node_port))
+        elif v.node_port:  # SCTP: a hash:ip,port set, an entry per node address
+            for ip in node_ips:
+                sets["KUBE-NODE-PORT-SCTP-HASH"].add(f"{ip},sctp:{v.node_port}")
+                if v.etp_local:
+                    sets["KUBE-NODE-PORT-LOCAL-SCTP-HASH"].add(f"{ip},sctp:{v.node_port}")
+        if v.node_port:
             for ip in node_ips:
                 vs(ip, v.node_port, external)
         if v.health_check_node_port:
