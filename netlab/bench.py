@@ -87,7 +87,7 @@ class ByHand:
         deadline = time.monotonic() + 120
         for pod in self.plan.pods:
             for c in pod.spec.containers:
-                if not (c.command or c.args):  # a built-in web app: wait until it listens
+                if not c.runs_command:  # a built-in web app: wait until it listens
                     for port in web_ports(c):
                         wait_listening(pod.netns, port, deadline)
 

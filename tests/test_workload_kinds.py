@@ -117,3 +117,14 @@ def test_host_port_rules_are_the_portmap_plugins():
 def test_host_port_out_of_range_is_refused():
     with pytest.raises(ScenarioError, match="hostPort: must be between 1 and 65535"):
         scenario(lab_doc(), daemonset().replace("hostPort: 8080", "hostPort: 70000"))
+
+
+@pytest.mark.parametrize("args,runs", [((), False), (("--api", "--kubernetes"), False),
+                                       (("sleep", "3600"), True)])
+def test_args_alone_are_a_command_only_when_they_name_a_program(args, runs):
+    """traefik's DaemonSet passes flags to its image's entrypoint (netlab's stand-in app
+    plays it); busybox's args are the command."""
+    from netlab.model import Container
+
+    assert Container("c", "traefik:v1.7", args=args).runs_command is runs
+    assert Container("c", "busybox", command=("sh",), args=args).runs_command

@@ -45,7 +45,7 @@ def exec_env(state, where) -> dict[str, str]:
         return {}
     pod = next(p for p in state.plan.pods if p.key == where.pod)
     c = next(c for c in pod.spec.containers if c.name == where.container)
-    if c.command or c.args:
+    if c.runs_command:
         return real().processes.environ(where.pid)
     return pods.container_env(state.plan, pod, c)
 

@@ -87,7 +87,7 @@ def container_request(plan: LabPlan, pod: PodInfo, c: Container, paths: Paths,
     req = {"netns": netns_path(pod.netns), "uts": pod.uts, "log": paths.log(pod, c.name),
            "env": env, "cgroup": paths.container_cgroup(pod, c.name),
            "workdir": c.working_dir, "sandbox": box}
-    if c.command or c.args:
+    if c.runs_command:
         return dict(req, app="exec", argv=list(c.command) + list(c.args))
     image = plan.spec.image_app(c.image)
     app = image.app if image else "web"
@@ -118,7 +118,7 @@ def pause_request(pod: PodInfo, paths: Paths) -> dict:
 def runs_nothing(plan: LabPlan, c: Container) -> bool:
     """An init container with no command whose image is no built-in app of netlab's: there
     is nothing it could run, so it completes at once."""
-    return not (c.command or c.args) and plan.spec.image_app(c.image) is None
+    return not c.runs_command and plan.spec.image_app(c.image) is None
 
 
 def with_uts(rt: Runtime, pod: PodInfo) -> PodInfo:

@@ -148,6 +148,14 @@ class Container:
     working_dir: str = ""
     pre_stop: Hook | None = None
 
+    @property
+    def runs_command(self) -> bool:
+        """Does the container run a command of its own? ``command`` does; ``args`` alone do
+        when they name a program (busybox: ``args: [sleep, "3600"]``), not when they are flags
+        for the image's entrypoint (traefik: ``args: [--api]``), which netlab's stand-in app
+        plays."""
+        return bool(self.command) or bool(self.args and not self.args[0].startswith("-"))
+
 
 @dataclass(frozen=True)
 class PodSpec:

@@ -88,7 +88,7 @@ def manual_steps(plan: LabPlan, rules: dict[str, list[str]] | None = None,
             s.append(Step(_ip(pod.netns, "link", "set", "eth0", "up")))
             s.append(Step(_ip(pod.netns, "route", "add", "default", "via", node.gateway)))
         for c in pod.spec.containers:
-            argv = list(c.command) + list(c.args) if (c.command or c.args) else \
+            argv = list(c.command) + list(c.args) if c.runs_command else \
                 [python, "-m", "netlab.apps.web", *map(str, web_ports(c))]
             pod_uts = pod.uts or f"{uts}/{pod.node}"
             s.append(Step(("nsenter", f"--net=/run/netns/{pod.netns}", f"--uts={pod_uts}",
