@@ -76,3 +76,19 @@ def test_describe_node_lists_labels_and_pods(tmp_path):
     assert "node-role.kubernetes.io/control-plane=" in text
     on1 = [p for p in v.plan.pods if p.node == "node1"]
     assert f"Non-terminated Pods:          ({len(on1)} in total)" in text
+
+
+def test_workloads_as_the_apiserver_returns_them(tmp_path):
+    v = view(tmp_path)
+    (web,) = [o for o in objects.objects_of("deploy", v, "default")
+              if o["metadata"]["name"] == "web"]
+    assert web["apiVersion"] == "apps/v1" and web["spec"]["replicas"] == 3
+    assert web["spec"]["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {
+        "maxSurge": "25%", "maxUnavailable": "25%"}}
+    assert web["spec"]["template"]["metadata"]["labels"] == {"app": "web"}
+    assert web["status"]["availableReplicas"] == 3
+    assert web["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "1"
+    (rs,) = [o for o in objects.objects_of("rs", v, "default")
+             if o["metadata"]["ownerReferences"][0]["name"] == "web"]
+    assert rs["spec"]["replicas"] == 3 and rs["status"]["readyReplicas"] == 3
+    assert rs["metadata"]["labels"]["pod-template-hash"] in rs["metadata"]["name"]

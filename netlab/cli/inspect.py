@@ -36,8 +36,6 @@ def get(kind, name, lab, namespace, all_namespaces, output, watch, selector) -> 
         return
     kind = objects.RESOURCES[kind]
     if output in ("json", "yaml"):
-        if kind in ("deploy", "rs", "ds", "jobs"):
-            raise UsageError(f"get {kind} prints a table only")
         items = objects.objects_of(kind, view, ns)
         if name:
             items = objects.named(kind, items, name)

@@ -44,10 +44,14 @@ from netlab.objects.workloads import (  # noqa: F401
     describe_job,
     describe_replicaset,
     jobs_table,
+    replicaset_object,
     replicasets_table,
     rollout_history,
     rollout_status,
+    workload_object,
 )
+
+WORKLOAD_KINDS = {"deploy": "Deployment", "ds": "DaemonSet", "jobs": "Job"}
 
 RESOURCES = {"deployments": "deploy", "deployment": "deploy", "deploy": "deploy",
              "pods": "pods", "pod": "pods", "po": "pods", "services": "svc", "service": "svc",
@@ -71,6 +75,13 @@ def objects_of(kind: str, view: LabView, namespace: str | None) -> list[dict]:
         return [node_object(plan, n.name, created, view.release) for n in plan.nodes]
     if kind == "events":
         return event_objects(view.events, namespace)
+    if kind in WORKLOAD_KINDS:
+        return [workload_object(view, d) for d in plan.workloads
+                if d.kind == WORKLOAD_KINDS[kind]
+                and (namespace is None or d.namespace == namespace)]
+    if kind == "rs":
+        return [replicaset_object(view, rs) for rs in plan.replicasets if rs.kind == "ReplicaSet"
+                and (namespace is None or rs.namespace == namespace)]
     items: list[dict] = []
     for s in plan.services:
         if namespace is not None and s.service.namespace != namespace:
@@ -114,7 +125,7 @@ def table_of(kind: str, view: LabView, wide: bool, namespace: str | None) -> str
     """The kubectl-style table of every object of KIND."""
     plan, created = view.plan, view.created
     if kind == "deploy":
-        return deployments_table(view, namespace)
+        return deployments_table(view, namespace, wide=wide)
     if kind == "rs":
         return replicasets_table(view, namespace)
     if kind == "ds":

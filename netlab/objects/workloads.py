@@ -79,18 +79,28 @@ def _age(view: LabView, now: float) -> str:
     return human_age(now - view.created)
 
 
+WIDE = ["CONTAINERS", "IMAGES", "SELECTOR"]
+
+
+def _wide(d: Deployment) -> list[str]:
+    return [",".join(c.name for c in d.template.containers),
+            ",".join(c.image for c in d.template.containers),
+            ",".join(f"{k}={v}" for k, v in d.selector)]
+
+
 def deployments_table(view: LabView, namespace: str | None, now: float | None = None,
-                      prefix: str = "") -> str:
-    """kubectl get deployments: NAME READY UP-TO-DATE AVAILABLE AGE."""
+                      prefix: str = "", wide: bool = False) -> str:
+    """kubectl get deployments: NAME READY UP-TO-DATE AVAILABLE AGE (-o wide: CONTAINERS
+    IMAGES SELECTOR)."""
     now = now or time.time()
     ds = _workloads(view, "Deployment", namespace)
     rows = []
     for d in ds:
         c = counts(view, d, now)
         rows.append([prefix + d.name, f"{c.ready}/{c.desired}", str(c.updated), str(c.available),
-                     _age(view, now)])
-    return _with_namespace(["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"], rows,
-                           namespace, [d.namespace for d in ds])
+                     _age(view, now), *(_wide(d) if wide else [])])
+    return _with_namespace(["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE",
+                            *(WIDE if wide else [])], rows, namespace, [d.namespace for d in ds])
 
 
 def replicasets_table(view: LabView, namespace: str | None, now: float | None = None,
@@ -298,3 +308,82 @@ def describe_job(view: LabView, d: Deployment, now: float | None = None) -> str:
     lines += events_block(view.events.get(f"{d.namespace}/job/{d.name}", []), now,
                           "job-controller")
     return "\n".join(lines)
+
+
+API = {"Deployment": "apps/v1", "DaemonSet": "apps/v1", "ReplicaSet": "apps/v1",
+       "Job": "batch/v1"}
+
+
+def _meta(name: str, namespace: str, labels, created: float, **more) -> dict:
+    from netlab.objects.common import ts
+
+    return {"name": name, "namespace": namespace, "labels": dict(labels),
+            "creationTimestamp": ts(created), **more}
+
+
+def _template(raw: str, labels) -> dict:
+    import json
+
+    return json.loads(raw) if raw else {"metadata": {"labels": dict(labels)}}
+
+
+def workload_object(view: LabView, d: Deployment, now: float | None = None) -> dict:
+    """A Deployment, DaemonSet or Job as the apiserver returns it (spec as written, status
+    as its controller keeps it)."""
+    now = now or time.time()
+    c = counts(view, d, now)
+    spec: dict = {"selector": {"matchLabels": dict(d.selector)},
+                  "template": _template(d.raw_template, d.template_labels)}
+    status: dict
+    if d.kind == "Deployment":
+        new = next((rs for rs in sets_of(view, d) if rs.hash == template_hash(d)), None)
+        spec |= {"replicas": d.replicas, "minReadySeconds": d.min_ready,
+                 "revisionHistoryLimit": d.history,
+                 "strategy": {"type": d.strategy, **({"rollingUpdate": {
+                     "maxSurge": d.max_surge, "maxUnavailable": d.max_unavailable}}
+                     if d.strategy == "RollingUpdate" else {})}}
+        status = {"replicas": c.current, "updatedReplicas": c.updated,
+                  "readyReplicas": c.ready, "availableReplicas": c.available,
+                  "unavailableReplicas": max(0, c.current - c.available),
+                  "conditions": [{"type": t, "status": s, "reason": why}
+                                 for t, s, why in conditions(view, d, now)]}
+        more = {"annotations": {"deployment.kubernetes.io/revision": str(new.revision)}} \
+            if new else {}
+    elif d.kind == "DaemonSet":
+        spec["updateStrategy"] = {"type": d.strategy}
+        status = {"desiredNumberScheduled": c.desired, "currentNumberScheduled": c.current,
+                  "numberReady": c.ready, "updatedNumberScheduled": c.updated,
+                  "numberAvailable": c.available, "numberMisscheduled": 0}
+        more = {}
+    else:
+        job = next((rs for rs in view.plan.replicasets
+                    if rs.key == f"job:{d.namespace}/{d.name}"), None)
+        pods = [p for p in view.plan.pods if job and p.namespace == d.namespace
+                and p.name in job.pods]
+        phases = [pod_status(p, view.procs).phase for p in pods]
+        spec |= {"completions": d.completions, "parallelism": d.parallelism,
+                 "backoffLimit": d.backoff_limit}
+        status = {"active": len(phases) - phases.count("Succeeded") - phases.count("Failed"),
+                  "succeeded": phases.count("Succeeded"), "failed": phases.count("Failed")}
+        if job and job.done:
+            status["conditions"] = [{"type": job.done, "status": "True"}]
+        more = {}
+    return {"apiVersion": API[d.kind], "kind": d.kind,
+            "metadata": _meta(d.name, d.namespace, d.labels, view.created, **more),
+            "spec": spec, "status": status}
+
+
+def replicaset_object(view: LabView, rs: ReplicaSet) -> dict:
+    pods = [p for p in view.plan.pods if p.namespace == rs.namespace and p.name in rs.pods
+            and p.key not in view.terminating]
+    owner = [{"apiVersion": "apps/v1", "kind": "Deployment", "name": rs.owner,
+              "controller": True}] if rs.owner else []
+    return {"apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": _meta(rs.name, rs.namespace, rs.labels, rs.created or view.created,
+                              annotations={"deployment.kubernetes.io/revision":
+                                           str(rs.revision)}, ownerReferences=owner),
+            "spec": {"replicas": rs.replicas, "selector": {"matchLabels": dict(rs.labels)},
+                     "template": _template(rs.raw_template, rs.labels)},
+            "status": {"replicas": len(pods),
+                       "readyReplicas": sum(_ready(view, p) for p in pods),
+                       "availableReplicas": sum(_ready(view, p) for p in pods)}}
