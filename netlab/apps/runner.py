@@ -50,8 +50,18 @@ def dns_app(req: dict) -> Callable[[], None]:
     return serve
 
 
+def speaker_app(req: dict) -> Callable[[], None]:
+    import logging
+
+    from netlab.apps import speaker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    sock, announcer = speaker.bind(req["state"], req["node"], req.get("iface", "eth0"))
+    return lambda: speaker.serve(sock, announcer)
+
+
 APPS = {"web": web_app, "kube-proxy": kube_proxy_app, "apiserver": apiserver_app,
-        "dns": dns_app}
+        "dns": dns_app, "speaker": speaker_app}
 
 if __name__ == "__main__":
     launcher.main(APPS)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 from netlab.errors import UsageError
 from netlab.kernel.api import Kernel, Launcher, real
+from netlab.lb.allocate import events as lb_events
 from netlab.lifecycle import network, pods, system
 from netlab.lifecycle.preflight import check_kernel, protocols, require_root
 from netlab.lifecycle.runtime import LAUNCHER, Progress, Runtime, no_progress
@@ -199,6 +200,10 @@ def apply_change(rt: Runtime, ch: Change, launcher: Launcher,
         if system.kube_proxy_requests(rt) != _kube_proxies(old_plan, rt):
             system.stop_kube_proxies(rt)  # new health check node ports, or a new mode
             system.start_kube_proxies(rt, launcher)
+        system.ensure_speakers(rt, launcher)
+        for key, type_, reason, message in lb_events(old_plan, rt.plan,
+                                                     frozenset(rt.state.nodes_down)):
+            rt.event(key, type_, reason, message)
         rt.state.ipam = ch.ipam
         rt.state.documents = ch.scenario.documents
         rt.state.released_cluster_ips = ch.released

@@ -53,6 +53,9 @@ def build_lab_network(rt: Runtime) -> None:
                 ns.add_address("eth0", ip, lan_net.prefixlen)
                 ns.up("eth0")
                 ns.add_route("0.0.0.0/0", gateway=plan.lan_gateway)
+                if name in plan.spec.clients:  # pools outside the lab network: on-link
+                    for cidr in plan.spec.lb_routes:
+                        ns.add_route(cidr, dev="eth0")
 
 
 def setup_nodes(rt: Runtime) -> None:

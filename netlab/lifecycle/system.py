@@ -59,8 +59,34 @@ def apiserver_requests(rt: Runtime) -> list[tuple[str, dict]]:
     return [(APISERVER, req)]
 
 
+SPEAKER = "speaker/"
+
+
+def speaker_requests(rt: Runtime) -> list[tuple[str, dict]]:
+    """MetalLB's speakers, one per node, when MetalLB is the lab's provider."""
+    if not rt.plan.pools:
+        return []
+    return [(f"{SPEAKER}{node.name}",
+             {"netns": netns_path(node.netns), "uts": rt.host_uts(node.name),
+              "log": rt.ld.log_path(f"speaker.{node.name}"), "env": {},
+              "cgroup": rt.paths.system_cgroup, "app": "speaker", "node": node.name,
+              "state": rt.paths.state, "iface": "eth0"}) for node in rt.plan.nodes]
+
+
+def ensure_speakers(rt: Runtime, launcher: Launcher) -> None:
+    """Speakers started or stopped as the provider comes or goes."""
+    wanted = dict(speaker_requests(rt))
+    for what, proc in list(rt.state.system.items()):
+        if what.startswith(SPEAKER) and what not in wanted:
+            rt.kernel.processes.stop([(proc.pid, proc.start)])
+            del rt.state.system[what]
+    missing = set(wanted) - set(rt.state.system)
+    if missing:
+        collect(rt, launcher, submit(rt, launcher, "speakers", only=missing))
+
+
 GROUPS = {"clients": client_requests, "kube-proxies": kube_proxy_requests,
-          "apiserver": apiserver_requests}
+          "apiserver": apiserver_requests, "speakers": speaker_requests}
 
 
 def submit(rt: Runtime, launcher: Launcher, *groups: str, only: set[str] | None = None) -> list:

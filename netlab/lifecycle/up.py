@@ -9,6 +9,7 @@ from netlab.errors import UsageError
 from netlab.kernel.api import Kernel, real
 from netlab.kernel.links import host_routes
 from netlab.kernel.ns import netns_path
+from netlab.lb.allocate import events as lb_events
 from netlab.lifecycle import network, pods, system
 from netlab.lifecycle.down import teardown
 from netlab.lifecycle.preflight import check_kernel, preflight, protocols
@@ -47,7 +48,7 @@ def build(scenario: Scenario, kernel: Kernel, ld: LabDir, progress: Progress = n
     rt = Runtime(LabState(plan=plan, created=now, ipam=ipam,
                           sources=tuple(scenario.sources), documents=scenario.documents),
                  ld, kernel, progress)
-    for key, type_, reason, message in first.events:
+    for key, type_, reason, message in [*first.events, *lb_events(None, plan)]:
         rt.event(key, type_, reason, message)
     try:
         own_cgroups_and_sandboxes(rt)
@@ -60,7 +61,7 @@ def build(scenario: Scenario, kernel: Kernel, ld: LabDir, progress: Progress = n
             pods.add(rt, plan.pods, launcher)
             sync_rules(rt)
             network.conntrack_settings(rt)
-            tickets += system.submit(rt, launcher, "kube-proxies", "apiserver")
+            tickets += system.submit(rt, launcher, "kube-proxies", "apiserver", "speakers")
             system.collect(rt, launcher, tickets)
         rt.save()
         if controller:

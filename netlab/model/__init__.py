@@ -60,6 +60,8 @@ class LabSpec:
     outside_names: tuple[tuple[str, str], ...] = ()  # DNS name -> the client host serving it
     sync_period: float = 5.0  # seconds between full resyncs and drift checks
     control_plane_taint: bool = False  # the first node carries kubeadm's NoSchedule taint
+    lb_provider: str = "auto"  # metallb | servicelb | none | auto (metallb if configured)
+    lb_routes: tuple[str, ...] = ()  # clients get a route to these pool CIDRs via a node
 
     def client_app(self, name: str) -> ClientSpec | None:
         for c in self.client_apps:
@@ -246,6 +248,32 @@ class ReplicaSet:
 
 
 @dataclass(frozen=True)
+class AddressPool:
+    """A MetalLB address pool (IPAddressPool, or one of the legacy ConfigMap's
+    address-pools)."""
+
+    name: str
+    ranges: tuple[tuple[str, str], ...]  # (first, last), inclusive
+    auto_assign: bool = True
+    avoid_buggy_ips: bool = False  # skip the .0 and .255 addresses
+    priority: int = 0  # serviceAllocation.priority (lower first; 0: after those with one)
+    namespaces: tuple[str, ...] = ()  # serviceAllocation.namespaces
+    service_selector: tuple[tuple[str, str], ...] = ()  # serviceAllocation.serviceSelectors
+    namespace: str = "metallb-system"
+
+
+@dataclass(frozen=True)
+class L2Advertisement:
+    """Which pools are announced over ARP, and from which nodes (MetalLB's
+    L2Advertisement; the legacy ConfigMap announces every layer2 pool from every node)."""
+
+    name: str
+    pools: tuple[str, ...] = ()  # () : every pool
+    node_selector: tuple[tuple[str, str], ...] = ()  # () : every node
+    interfaces: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ServicePort:
     port: int
     target_port: int | str
@@ -274,6 +302,9 @@ class Service:
     external_name: str = ""
     publish_not_ready: bool = False
     allocate_lb_node_ports: bool = True  # spec.allocateLoadBalancerNodePorts
+    annotations: tuple[tuple[str, str], ...] = ()
+    lb_class: str = ""  # spec.loadBalancerClass
+    lb_ip: str = ""  # spec.loadBalancerIP, the address asked for
 
     @property
     def externally_accessible(self) -> bool:
@@ -332,6 +363,8 @@ class Scenario:
     endpoints: tuple[EndpointsManifest, ...] = ()
     documents: tuple[dict, ...] = ()  # the raw documents, kept so a running lab can change
     passive: tuple[tuple[str, str, str], ...] = ()  # (kind, name, note): accepted, not acted on
+    pools: tuple[AddressPool, ...] = ()  # MetalLB's
+    advertisements: tuple[L2Advertisement, ...] = ()
 
 
 # -- runtime side: what the plan decided ---------------------------------------------------
@@ -395,6 +428,8 @@ class ServiceInfo:
 
     service: Service  # node ports filled in
     cluster_ip: str  # "None" for headless, "" for ExternalName
+    lb_pool: str = ""  # the MetalLB pool its load balancer addresses came from
+    lb_pending: str = ""  # why it has none yet (MetalLB could not allocate)
 
     @property
     def key(self) -> str:
@@ -451,6 +486,8 @@ class LabPlan:
     endpoints: tuple[ServiceEndpoints, ...]
     manifests: tuple[EndpointsManifest, ...] = ()  # hand-written Endpoints/EndpointSlices
     workloads: tuple[Deployment, ...] = ()  # Deployments, ReplicaSets, DaemonSets, Jobs
+    pools: tuple[AddressPool, ...] = ()  # MetalLB's, when it is the lab's provider
+    advertisements: tuple[L2Advertisement, ...] = ()
     replicasets: tuple[ReplicaSet, ...] = ()  # what the Deployment controller keeps
 
     def node(self, name: str) -> NodeInfo:

@@ -112,6 +112,7 @@ class LabState:
     terminating: dict[str, Terminating] = field(default_factory=dict)  # pod key -> its end
     pod_created: dict[str, float] = field(default_factory=dict)  # pod key -> wall clock
     ready_since: dict[str, float] = field(default_factory=dict)  # pod key -> wall clock
+    nodes_down: tuple[str, ...] = ()  # nodes taken off the lab network (netlab node stop)
     ipam: dict[str, dict] = field(default_factory=dict)  # node -> host-local allocator
     sources: tuple[str, ...] = ()
     documents: tuple[dict, ...] = ()  # the scenario's documents, which changes edit

@@ -70,6 +70,12 @@ def none_found(namespace: str | None) -> str:
     return "No resources found" + (f" in {namespace} namespace." if namespace else ".")
 
 
+# who records an event of each reason, where the object's kind does not say
+SOURCES = {"Scheduled": "default-scheduler", "IPAllocated": "metallb-controller",
+           "AllocationFailed": "metallb-controller", "NotAnnounced": "metallb-controller",
+           "nodeAssigned": "metallb-speaker"}
+
+
 def events_block(events: list[Event], now: float, source: str = "kubelet") -> list[str]:
     """kubectl describe's Events table."""
     if not events:
@@ -79,8 +85,7 @@ def events_block(events: list[Event], now: float, source: str = "kubelet") -> li
         age = human_age(now - e.last)
         if e.count > 1:
             age = f"{age} (x{e.count} over {human_age(e.last - e.first)})"
-        rows.append([e.type, e.reason, age,
-                     "default-scheduler" if e.reason == "Scheduled" else source, e.message])
+        rows.append([e.type, e.reason, age, SOURCES.get(e.reason, source), e.message])
     return ["Events:"] + ["  " + line for line in table(
         ["Type", "Reason", "Age", "From", "Message"],
         [["----", "------", "----", "----", "-------"], *rows]).splitlines()]

@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 
 from netlab.model.state import Event
+from netlab.objects.common import SOURCES as REASONS
 from netlab.objects.common import human_age, none_found, table, ts
 
 KINDS = {"pod": "Pod", "node": "Node", "deployment": "Deployment",
-         "replicaset": "ReplicaSet", "daemonset": "DaemonSet", "job": "Job"}
+         "replicaset": "ReplicaSet", "daemonset": "DaemonSet", "job": "Job",
+         "service": "Service"}
 SOURCES = {"deployment": "deployment-controller", "replicaset": "replicaset-controller",
            "daemonset": "daemonset-controller", "job": "job-controller"}
 
@@ -47,8 +49,8 @@ def event_objects(events: dict[str, list[Event]], namespace: str | None) -> list
                     "involvedObject": {"kind": KINDS.get(kind, "Pod"), "name": name,
                                        **({} if kind == "node" else {"namespace": ns})},
                     "metadata": {"namespace": ns},
-                    "source": {"component": SOURCES.get(kind, "kubelet")
-                               if e.reason != "Scheduled" else "default-scheduler"}})
+                    "source": {"component": REASONS.get(e.reason) or
+                               SOURCES.get(kind, "kubelet")}})
     return out
 
 

@@ -38,7 +38,8 @@ def service_object(info: ServiceInfo, created: float) -> dict:
                      for p in svc.ports]
     if svc.selector is not None:
         spec["selector"] = dict(svc.selector)
-    status = {"loadBalancer": {"ingress": [{"ip": ip} for ip in svc.load_balancer_ips]}
+    status = {"loadBalancer": {"ingress": [{"ip": ip, "ipMode": "VIP"}
+                                           for ip in svc.load_balancer_ips]}
               if svc.load_balancer_ips else {}}
     return {"apiVersion": "v1", "kind": "Service",
             "metadata": {"name": svc.name, "namespace": svc.namespace,
@@ -202,7 +203,8 @@ def describe_service(plan: LabPlan, info: ServiceInfo, events: list | None = Non
     if svc.external_ips:
         lines.append(f"External IPs:             {','.join(svc.external_ips)}")
     if svc.type == "LoadBalancer":
-        lines.append(f"LoadBalancer Ingress:     {external}")
+        lines.append("LoadBalancer Ingress:     " + (", ".join(
+            f"{ip} (VIP)" for ip in svc.load_balancer_ips) or "<pending>"))
     groups = _endpoint_groups(plan, svc.namespace, svc.name)
     for p in svc.ports:
         label = p.name or "<unset>"

@@ -237,6 +237,8 @@ def plan_lab(sc: Scenario, ipam: dict[str, dict] | None = None,
                    lan_gateway=str(lan.network_address + 1), nodes=nodes, clients=clients,
                    pods=tuple(pods), services=services, endpoints=endpoints,
                    manifests=sc.endpoints, workloads=sc.deployments,
+                   pools=sc.pools if lb_provider(sc) == "metallb" else (),
+                   advertisements=sc.advertisements,
                    replicasets=tuple(sorted(sets, key=lambda rs: rs.key)))
     return plan, {k: v.to_dict() for k, v in allocators.items()}
 
@@ -322,4 +324,32 @@ def plan_services(sc: Scenario, previous: tuple[ServiceInfo, ...] = (),
             hc = allocate_node_port(sc.lab.node_port_range, f"{key}/healthcheck", used_ports)
             used_ports.add(hc)
         out.append(ServiceInfo(replace(svc, ports=tuple(ports), health_check_node_port=hc), ip))
+    if lb_provider(sc) == "metallb":
+        out = _metallb(sc, out, before)
     return tuple(out)
+
+
+def lb_provider(sc: Scenario) -> str:
+    """The lab's LoadBalancer provider: as the Lab says; "auto" is MetalLB when the manifests
+    configure it, else none (the addresses the manifests state)."""
+    if sc.lab.lb_provider != "auto":
+        return sc.lab.lb_provider
+    return "metallb" if sc.pools else "none"
+
+
+def _metallb(sc: Scenario, infos: list[ServiceInfo], before: dict[str, ServiceInfo]
+             ) -> list[ServiceInfo]:
+    """MetalLB's controller: the addresses it allocates replace what the manifests state."""
+    from netlab.lb.allocate import allocate, handled
+
+    previous = {k: i.service.load_balancer_ips for k, i in before.items() if i.lb_pool}
+    got = allocate([i.service for i in infos], sc.pools, previous)
+    out = []
+    for info in infos:
+        if handled(info.service):
+            info = replace(info, service=replace(info.service,
+                                                 load_balancer_ips=got.ips.get(info.key, ())),
+                           lb_pool=got.pools.get(info.key, ""),
+                           lb_pending=got.pending.get(info.key, ""))
+        out.append(info)
+    return out

@@ -27,7 +27,9 @@ from netlab.scenario.registry import KINDS, Kind, Loaded, Meta, known_kinds, pas
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 MAX_DEPTH = 100  # no Kubernetes object nests nearly this deep
 MAX_DOCUMENTS = 10000
-BUILTIN_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+# and MetalLB's, since the lab plays MetalLB
+BUILTIN_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease",
+                      "metallb-system")
 
 
 
@@ -173,7 +175,8 @@ def build_scenario(docs: list[Doc], *, sources: tuple[str, ...] = (),
                         tuple(loaded.services), tuple(loaded.checks), sources,
                         tuple(loaded.endpoints),
                         tuple({"file": d.file, "index": d.index, "body": d.body} for d in docs),
-                        tuple(loaded.passive))
+                        tuple(loaded.passive), tuple(loaded.pools),
+                        tuple(loaded.advertisements))
     errors = cross_checks(scenario, loaded.namespaces, seen)
     if errors:
         raise ScenarioErrors(errors)

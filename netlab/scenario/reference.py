@@ -56,6 +56,13 @@ LAB_FIELDS = (
           "kubeadm's taint node-role.kubernetes.io/control-plane:NoSchedule; pods and "
           "DaemonSets without a toleration stay off it (false: schedulable, as k3s' server)",
           "control_plane_taint"),
+    Field("spec.loadBalancer.provider", "auto", "who gives LoadBalancer Services their "
+          "addresses: metallb (pools from MetalLB's IPAddressPool/L2Advertisement or legacy "
+          "ConfigMap, a speaker per node answering ARP), none (the addresses the manifests "
+          "state), auto (metallb when the manifests configure it)", "lb_provider"),
+    Field("spec.loadBalancer.clientRoutes", "[]", "pool CIDRs outside the lab network that "
+          "the clients reach on-link (they ARP for the addresses, as the workshop's route "
+          "makes them)", "lb_routes"),
     Field("spec.ipvs.scheduler", "rr", "IPVS scheduler (kube-proxy's list: rr, wrr, lc, wlc, "
           "lblc, lblcr, sh, dh, sed, nq, mh)", "ipvs_scheduler"),
     Field("spec.ipvs.strictARP", "false", "kube-proxy's strictARP: arp_ignore=1, "

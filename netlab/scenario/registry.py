@@ -7,9 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from netlab.model import (
+    AddressPool,
     CheckSpec,
     Deployment,
     EndpointsManifest,
+    L2Advertisement,
     LabSpec,
     PodManifest,
     Service,
@@ -25,6 +27,8 @@ class Loaded:
     lab: LabSpec
     namespaces: set[str]
     pods: list[PodManifest] = field(default_factory=list)
+    pools: list[AddressPool] = field(default_factory=list)
+    advertisements: list[L2Advertisement] = field(default_factory=list)
     deployments: list[Deployment] = field(default_factory=list)
     services: list[Service] = field(default_factory=list)
     checks: list[CheckSpec] = field(default_factory=list)
@@ -70,7 +74,7 @@ def kind(name: str, api_versions: tuple[str, ...], schema: object, *, namespaced
 _RBAC = ("rbac.authorization.k8s.io/v1", "rbac.authorization.k8s.io/v1beta1")
 NO_EFFECT: dict[str, tuple[tuple[str, ...], bool]] = {
     "ServiceAccount": (("v1",), True), "Secret": (("v1",), True),
-    "ConfigMap": (("v1",), True), "PersistentVolumeClaim": (("v1",), True),
+"PersistentVolumeClaim": (("v1",), True),
     "PersistentVolume": (("v1",), False), "LimitRange": (("v1",), True),
     "ResourceQuota": (("v1",), True), "Role": (_RBAC, True), "RoleBinding": (_RBAC, True),
     "ClusterRole": (_RBAC, False), "ClusterRoleBinding": (_RBAC, False),
@@ -95,8 +99,6 @@ NOT_YET: dict[str, tuple[tuple[str, ...], bool]] = {
                 True),
     "IngressClass": (("networking.k8s.io/v1", "networking.k8s.io/v1beta1"), False),
     "StatefulSet": (("apps/v1",), True),
-    "IPAddressPool": (("metallb.io/v1beta1",), True),
-    "L2Advertisement": (("metallb.io/v1beta1",), True),
     "GatewayClass": (("gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"),
                      False),
     "Gateway": (("gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"), True),

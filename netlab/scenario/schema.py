@@ -85,6 +85,14 @@ KINDS: dict[str, dict] = {
         "activeDeadlineSeconds": ANY, "ttlSecondsAfterFinished": ANY, "completionMode": ANY,
         "manualSelector": ANY, "suspend": ANY, "podFailurePolicy": ANY,
         "backoffLimitPerIndex": ANY, "maxFailedIndexes": ANY, "podReplacementPolicy": ANY}},
+    "IPAddressPool": {"metadata": _OBJECT_META, "status": ANY, "spec": {
+        "addresses": ANY, "autoAssign": ANY, "avoidBuggyIPs": ANY,
+        "serviceAllocation": {"priority": ANY, "namespaces": ANY, "namespaceSelectors": ANY,
+                              "serviceSelectors": ANY}}},
+    "L2Advertisement": {"metadata": _OBJECT_META, "status": ANY, "spec": {
+        "ipAddressPools": ANY, "ipAddressPoolSelectors": ANY, "nodeSelectors": ANY,
+        "interfaces": ANY}},
+    "ConfigMap": {"metadata": _OBJECT_META, "data": ANY, "binaryData": ANY, "immutable": ANY},
     "Service": {"metadata": _OBJECT_META, "status": ANY, "spec": {
         "ports": [{"name": ANY, "protocol": ANY, "appProtocol": ANY, "port": ANY,
                    "targetPort": ANY, "nodePort": ANY}],
@@ -113,6 +121,7 @@ LAB_SPEC = {
     "maxPods": ANY, "images": ANY, "nodePortRange": ANY, "clusterDNS": ANY,
     "ipvs": {"scheduler": ANY, "strictARP": ANY, "vipFilter": ANY},
     "outsideNames": ANY, "syncPeriod": ANY, "controlPlaneTaint": ANY,
+    "loadBalancer": {"provider": ANY, "clientRoutes": ANY},
 }
 LAB = {"metadata": {"name": ANY, "labels": ANY, "annotations": ANY}, "spec": LAB_SPEC}
 

@@ -1,6 +1,14 @@
 """One module per kind; importing this package registers them all (``scenario/registry.py``).
 The Lab document is loaded first (``lab.py``), since every other kind is checked against it."""
 
-from netlab.scenario.kinds import check, endpoints, namespace, pod, service, workloads
+from netlab.scenario.kinds import (
+    check,
+    endpoints,
+    metallb,
+    namespace,
+    pod,
+    service,
+    workloads,
+)
 
-__all__ = ["check", "endpoints", "namespace", "pod", "service", "workloads"]
+__all__ = ["check", "endpoints", "metallb", "namespace", "pod", "service", "workloads"]

@@ -124,7 +124,8 @@ def _spec(r: Report, name: str, spec: dict) -> LabSpec:
         outside_names=outside, sync_period=_duration(r, spec.get("syncPeriod", "5s"),
                                                     SPEC.child("syncPeriod"), 1, 3600),
         control_plane_taint=boolean(r, spec.get("controlPlaneTaint", False),
-                                    SPEC.child("controlPlaneTaint"), False))
+                                    SPEC.child("controlPlaneTaint"), False),
+        **_load_balancer(r, spec.get("loadBalancer") or {}))
 
 
 def _duration(r: Report, value: object, path: Path, lowest: int, highest: int) -> float:
@@ -260,3 +261,28 @@ def _outside_names(r: Report, outside: object,
         elif ok:
             out.append((str(dns_name).rstrip("."), client))
     return tuple(sorted(out))
+
+
+LB_PROVIDERS = ("auto", "metallb", "servicelb", "none")
+
+
+def _load_balancer(r: Report, lb: object) -> dict:
+    """loadBalancer: {provider, clientRoutes}."""
+    path = SPEC.child("loadBalancer")
+    if not isinstance(lb, dict):
+        r.add(path, "must be a mapping")
+        return {}
+    provider = lb.get("provider", "auto")
+    if provider not in LB_PROVIDERS:
+        r.add(path.child("provider"), f"provider must be one of {', '.join(LB_PROVIDERS)}, "
+                                      f"got {provider!r}")
+        provider = "auto"
+    if provider == "servicelb":
+        r.add(path.child("provider"), "servicelb is not supported yet (metallb is)")
+    routes = []
+    for i, cidr in enumerate(lb.get("clientRoutes") or []):
+        try:
+            routes.append(str(ipaddress.IPv4Network(str(cidr), strict=False)))
+        except ValueError:
+            r.add(path.child("clientRoutes").index(i), f"{cidr!r} is not an IPv4 CIDR")
+    return {"lb_provider": provider, "lb_routes": tuple(routes)}

@@ -60,6 +60,13 @@ def load_service(body: dict, meta: Meta, r: Report, loaded: Loaded) -> None:
                                                            "services")
     _ip_families(r, spec)
     own = labels(r, Path("metadata", "labels"), (body.get("metadata") or {}).get("labels"))
+    notes = (body.get("metadata") or {}).get("annotations") or {}
+    notes = tuple(sorted((str(k), str(v)) for k, v in notes.items())) \
+        if isinstance(notes, dict) else ()
+    lb_class = spec.get("loadBalancerClass") or ""
+    if lb_class and stype != "LoadBalancer":
+        r.add(SPEC.child("loadBalancerClass"), "may only be used when `type` is "
+                                               "'LoadBalancer'")
     if len(r.errors) > before:
         return
     loaded.services.append(Service(
@@ -69,7 +76,9 @@ def load_service(body: dict, meta: Meta, r: Report, loaded: Loaded) -> None:
         load_balancer_source_ranges=tuple(ranges), session_affinity=affinity,
         affinity_timeout=timeout, external_traffic_policy=etp, internal_traffic_policy=itp,
         health_check_node_port=hc, external_name=str(external_name).rstrip("."),
-        publish_not_ready=publish, allocate_lb_node_ports=allocate))
+        publish_not_ready=publish, allocate_lb_node_ports=allocate, annotations=notes,
+        lb_class=str(lb_class), lb_ip=str(spec.get("loadBalancerIP") or "")
+        if stype == "LoadBalancer" else ""))
 
 
 FAMILY_POLICIES = ("SingleStack", "PreferDualStack", "RequireDualStack")

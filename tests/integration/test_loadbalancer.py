@@ -1,0 +1,166 @@
+"""LoadBalancer addresses for real (issue 12): MetalLB's allocation, one node's speaker
+answering ARP with its MAC (arping from a client outside the cluster gets one answer),
+traffic through the address, L2Advertisement node selectors, and a pool nobody announces.
+
+Address plan: lab network 172.18.0.0/24 (node1 .2, node2 .3, client laptop .253); pools
+outside it: 172.17.255.0/24 (legacy ConfigMap lesson), 172.16.10.0/30 "announced" and
+172.16.20.0/30 "silent" (CRDs); the clients route both on-link.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pathlib
+import re
+import textwrap
+
+import pytest
+
+from netlab.plan import naming
+from tests.integration.conftest import in_ns, netlab, unique_name
+
+pytestmark = pytest.mark.root
+
+ROOT = pathlib.Path(__file__).parents[2]
+
+
+def up(tmp_path, text: str, tag: str) -> str:
+    name = unique_name(tag)
+    renamed = re.sub(r"(kind: Lab\nmetadata:\n  name: )\S+", rf"\g<1>{name}", text, count=1)
+    (tmp_path / "lab.yaml").write_text(renamed)
+    r = netlab("up", str(tmp_path / "lab.yaml"), "--no-checks")
+    assert r.returncode == 0, r.stderr
+    return name
+
+
+def mac(lab: str, node: str) -> str:
+    out = in_ns(naming.node_netns(lab, node), "ip", "-o", "link", "show", "eth0").stdout
+    return out.split("link/ether ")[1].split()[0].upper()
+
+
+def arping(lab: str, ip: str) -> list[str]:
+    """The MACs that answered 3 ARP requests for IP from the laptop."""
+    out = in_ns(naming.client_netns(lab, "laptop"), "arping", "-c", "3", "-w", "4", "-I",
+                "eth0", ip, timeout=10).stdout
+    return re.findall(r"\[([0-9A-F:]{17})\]", out)
+
+
+@pytest.fixture(scope="module")
+def lesson(tmp_path_factory):
+    name = up(tmp_path_factory.mktemp("lb"), (ROOT / "scenarios" / "metallb-l2.yaml")
+              .read_text(), "lb")
+    try:
+        yield name
+    finally:
+        netlab("down", name)
+
+
+def elected(ip: str, nodes=("node1", "node2")) -> str:
+    return min(nodes, key=lambda n: hashlib.sha256(f"{n}#{ip}".encode()).digest())
+
+
+def test_the_service_gets_the_pools_first_address(lesson):
+    r = netlab("get", "svc", "web-svc-lb", "--lab", lesson)
+    assert r.stdout.splitlines()[1].split()[3] == "172.17.255.1", r.stdout
+    text = netlab("describe", "svc", "web-svc-lb", "--lab", lesson).stdout
+    assert "LoadBalancer Ingress:     172.17.255.1 (VIP)" in text, text
+    assert 'IPAllocated    ' in text and 'Assigned IP ["172.17.255.1"]' in text
+    node = elected("172.17.255.1")
+    assert f'metallb-speaker      announcing from node "{node}" with protocol "layer2"' \
+        in text, text
+
+
+def test_one_node_answers_arp_with_its_mac(lesson):
+    node = elected("172.17.255.1")
+    answers = arping(lesson, "172.17.255.1")
+    assert answers and set(answers) == {mac(lesson, node)}, answers
+    assert len(answers) == 3  # one answer per request: no other node claims it
+
+
+def test_the_laptop_reaches_the_pods_through_the_address(lesson):
+    seen = set()
+    for _ in range(9):
+        r = in_ns(naming.client_netns(lesson, "laptop"), "curl", "-s", "-m", "2",
+                  "http://172.17.255.1/")
+        assert r.returncode == 0, r.stderr
+        seen.add(r.stdout.splitlines()[0])
+    assert len(seen) >= 2, seen
+    neigh = in_ns(naming.client_netns(lesson, "laptop"), "ip", "neigh", "show",
+                  "172.17.255.1").stdout
+    assert mac(lesson, elected("172.17.255.1")).lower() in neigh, neigh
+
+
+CRDS = textwrap.dedent("""
+    apiVersion: netlab/v1
+    kind: Lab
+    metadata:
+      name: crds
+    spec:
+      nodes: [node1, node2]
+      clients: [laptop]
+      loadBalancer: {clientRoutes: [172.16.10.0/30, 172.16.20.0/30]}
+    ---
+    apiVersion: metallb.io/v1beta1
+    kind: IPAddressPool
+    metadata: {name: announced, namespace: metallb-system}
+    spec: {addresses: [172.16.10.0/30], avoidBuggyIPs: true}
+    ---
+    apiVersion: metallb.io/v1beta1
+    kind: IPAddressPool
+    metadata: {name: silent, namespace: metallb-system}
+    spec: {addresses: [172.16.20.1-172.16.20.2], autoAssign: false}
+    ---
+    apiVersion: metallb.io/v1beta1
+    kind: L2Advertisement
+    metadata: {name: only-node1, namespace: metallb-system}
+    spec:
+      ipAddressPools: [announced]
+      nodeSelectors: [{matchLabels: {kubernetes.io/hostname: node1}}]
+    ---
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: web}
+    spec:
+      replicas: 2
+      selector: {matchLabels: {app: web}}
+      template:
+        metadata: {labels: {app: web}}
+        spec:
+          containers: [{name: web, image: python:3-slim, ports: [{containerPort: 8000}]}]
+    ---
+    apiVersion: v1
+    kind: Service
+    metadata: {name: shown}
+    spec:
+      type: LoadBalancer
+      selector: {app: web}
+      ports: [{port: 80, targetPort: 8000}]
+    ---
+    apiVersion: v1
+    kind: Service
+    metadata:
+      name: hidden
+      annotations: {metallb.universe.tf/address-pool: silent}
+    spec:
+      type: LoadBalancer
+      selector: {app: web}
+      ports: [{port: 80, targetPort: 8000}]
+    """)
+
+
+def test_advertisements_choose_the_nodes_and_an_unannounced_pool_is_silent(tmp_path):
+    name = up(tmp_path, CRDS, "crd")
+    try:
+        rows = {line.split()[0]: line.split()[3] for line in
+                netlab("get", "svc", "--lab", name).stdout.splitlines()[1:]}
+        # avoidBuggyIPs skips 172.16.10.0; node1 is the only node the advertisement selects
+        assert rows["shown"] == "172.16.10.1" and rows["hidden"] == "172.16.20.1", rows
+        assert set(arping(name, "172.16.10.1")) == {mac(name, "node1")}
+        # the trap: an address from a pool no L2Advertisement covers is handed out, but no
+        # node answers ARP for it
+        assert arping(name, "172.16.20.1") == []
+        text = netlab("describe", "svc", "hidden", "--lab", name).stdout
+        assert 'no L2Advertisement selects pool "silent": no node answers ARP for ' \
+               "172.16.20.1" in text, text
+    finally:
+        netlab("down", name)

@@ -1,0 +1,113 @@
+"""MetalLB's allocation and layer-2 election, pure (issue 12): pools and ranges, pinned
+addresses, pools by annotation and priority, sharing keys and MetalLB's sharing rules,
+addresses kept and released, never handed out twice, the announcer by MetalLB's hash.
+
+Address plan: pool "default" 172.17.255.1-172.17.255.3, pool "other" 10.0.9.0/30 (manual).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from netlab.lb.allocate import allocate, announcer, can_share
+from netlab.model import AddressPool, Service, ServicePort
+
+POOLS = (AddressPool("default", (("172.17.255.1", "172.17.255.3"),)),
+         AddressPool("other", (("10.0.9.0", "10.0.9.3"),), auto_assign=False))
+
+
+def lb(name, ports=((80, "TCP"),), ip="", notes=(), etp="Cluster", selector=(("app", "web"),),
+       cls=""):
+    return Service(name, "default", tuple(ServicePort(p, p, proto) for p, proto in ports),
+                   selector, "LoadBalancer", annotations=tuple(notes), lb_ip=ip,
+                   external_traffic_policy=etp, lb_class=cls)
+
+
+def test_first_free_addresses_in_order_and_events():
+    out = allocate([lb("a"), lb("b")], POOLS)
+    assert out.ips == {"default/a": ("172.17.255.1",), "default/b": ("172.17.255.2",)}
+    assert out.pools["default/a"] == "default"
+    assert out.events[0] == ("default/service/a", "Normal", "IPAllocated",
+                             'Assigned IP ["172.17.255.1"]')
+
+
+def test_the_pool_running_dry_leaves_the_service_pending():
+    out = allocate([lb(n) for n in "abcd"], POOLS)
+    assert "default/d" not in out.ips
+    assert out.pending["default/d"] == "no available IPs"
+    assert ("default/service/d", "Warning", "AllocationFailed",
+            'Failed to allocate IP for "default/d": no available IPs') in out.events
+
+
+def test_pinned_addresses_by_spec_and_annotation():
+    out = allocate([lb("a", ip="172.17.255.3"),
+                    lb("b", notes=(("metallb.universe.tf/loadBalancerIPs", "10.0.9.2"),)),
+                    lb("c", ip="192.168.1.1")], POOLS)
+    assert out.ips["default/a"] == ("172.17.255.3",)
+    assert out.ips["default/b"] == ("10.0.9.2",)  # a manual pool serves pinned addresses
+    assert out.pending["default/c"] == '["192.168.1.1"] is not allowed in config'
+
+
+def test_pool_annotation_and_unknown_pool():
+    out = allocate([lb("a", notes=(("metallb.io/address-pool", "other"),)),
+                    lb("b", notes=(("metallb.universe.tf/address-pool", "nope"),))], POOLS)
+    assert out.ips["default/a"] == ("10.0.9.0",)
+    assert out.pending["default/b"] == 'unknown pool "nope"'
+
+
+def test_other_load_balancer_classes_are_left_alone():
+    out = allocate([lb("a", cls="example.com/other")], POOLS)
+    assert out.ips == {} and out.pending == {}
+
+
+def test_a_taken_address_is_never_handed_out_twice():
+    out = allocate([lb("a", ip="172.17.255.1"), lb("b", ip="172.17.255.1")], POOLS)
+    assert out.ips == {"default/a": ("172.17.255.1",)}
+    assert "already in use" in out.pending["default/b"]
+
+
+SHARE = (("metallb.universe.tf/allow-shared-ip", "dns"),)
+
+
+def test_sharing_by_key_with_distinct_ports():
+    tcp = lb("dns-tcp", ((53, "TCP"),), ip="172.17.255.2", notes=SHARE)
+    udp = lb("dns-udp", ((53, "UDP"),), ip="172.17.255.2", notes=SHARE)
+    out = allocate([tcp, udp], POOLS)
+    assert out.ips["default/dns-tcp"] == out.ips["default/dns-udp"] == ("172.17.255.2",)
+    auto = allocate([tcp, lb("dns-udp", ((53, "UDP"),), notes=SHARE)], POOLS)
+    assert auto.ips["default/dns-udp"] == ("172.17.255.2",)  # joins its key's address
+
+
+def test_sharing_refused_by_metallbs_rules():
+    a = lb("a", ((53, "TCP"),), ip="172.17.255.2", notes=SHARE)
+    assert "port 53/TCP is already used" in can_share(
+        lb("b", ((53, "TCP"),), notes=SHARE), a)
+    assert "different selector" in can_share(
+        lb("b", ((53, "UDP"),), notes=SHARE, etp="Local", selector=(("app", "x"),)), a)
+    assert can_share(lb("b", ((53, "UDP"),), notes=SHARE, etp="Local"),
+                     lb("a", ((53, "TCP"),), notes=SHARE, etp="Local")) == ""
+    assert "sharing key differs" in can_share(
+        lb("b", ((53, "UDP"),), notes=(("metallb.io/allow-shared-ip", "x"),)), a)
+
+
+def test_addresses_stay_with_their_service_and_are_released_when_it_goes():
+    first = allocate([lb("a"), lb("b")], POOLS)
+    # a new Service sorted first does not take b's address; a's address is free once a goes
+    again = allocate([lb("0"), lb("b")], POOLS, {"default/b": first.ips["default/b"]})
+    assert again.ips["default/b"] == ("172.17.255.2",)
+    assert again.ips["default/0"] == ("172.17.255.1",)
+
+
+def test_avoid_buggy_ips_skips_dot_zero_and_255():
+    pool = (AddressPool("p", (("10.1.1.255", "10.1.2.1"),), avoid_buggy_ips=True),)
+    out = allocate([lb("a"), lb("b")], pool)
+    assert out.ips == {"default/a": ("10.1.2.1",)}
+
+
+def test_the_announcer_is_the_first_node_by_metallbs_hash():
+    nodes = ["node1", "node2", "node3"]
+    want = min(nodes, key=lambda n: hashlib.sha256(f"{n}#172.17.255.1".encode()).digest())
+    assert announcer("172.17.255.1", nodes) == want
+    rest = [n for n in nodes if n != want]
+    assert announcer("172.17.255.1", rest) in rest  # another node takes over
+    assert announcer("172.17.255.1", []) == ""
