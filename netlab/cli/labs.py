@@ -10,7 +10,7 @@ import click
 
 from netlab import console, objects
 from netlab.checks.runner import Rollouts, junit_xml, run_checks
-from netlab.cli.base import build, main, note_lab, pick_lab, report, scenario
+from netlab.cli.base import attend, build, main, note_lab, pick_lab, report, scenario
 from netlab.errors import UsageError
 from netlab.kernel.api import real
 from netlab.lifecycle.down import teardown
@@ -162,3 +162,35 @@ def rollouts(lab: str) -> Rollouts:
     return Rollouts(restart=lambda ns, name: restart_rollout(lab, ns, name, who=(
         f"the check restarting deploy/{name}")),
         done=lambda ns, name: query.rollout(lab, ns, name)[1])
+
+
+@main.group()
+def node() -> None:
+    """Take a node off the lab network and bring it back (a node failure, seen from outside)."""
+
+
+@node.command("stop")
+@click.argument("name")
+@click.option("--lab")
+def node_stop(name, lab) -> None:
+    """Take node NAME off the lab network: another node takes over its load balancer
+    addresses."""
+    _set_node(lab, name, False)
+
+
+@node.command("start")
+@click.argument("name")
+@click.option("--lab")
+def node_start(name, lab) -> None:
+    """Put node NAME back on the lab network."""
+    _set_node(lab, name, True)
+
+
+def _set_node(lab: str | None, name: str, up: bool) -> None:
+    from netlab.lifecycle.nodes import set_node
+
+    require_root()
+    lab = attend(lab)
+    changed = set_node(lab, name, up, real())
+    word = "started" if up else "stopped"
+    console.print_plain(f"node/{name} {word}" if changed else f"node/{name} was already {word}")

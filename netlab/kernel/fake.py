@@ -194,6 +194,10 @@ class FakeLinkHandle:
         self.w.change("link up", self.name, ifname)
         self._link(ifname).up = True
 
+    def down(self, ifname: str) -> None:
+        self.w.change("link down", self.name, ifname)
+        self._link(ifname).up = False
+
     def ensure_bridge(self, ifname: str) -> None:
         if ifname in self.ns.links:
             if self.ns.links[ifname].kind != "bridge":

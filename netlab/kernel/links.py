@@ -69,6 +69,9 @@ class Netns:
     def up(self, ifname: str) -> None:
         self.ipr.link("set", index=self.index(ifname), state="up")
 
+    def down(self, ifname: str) -> None:
+        self.ipr.link("set", index=self.index(ifname), state="down")
+
     def ensure_bridge(self, ifname: str) -> None:
         try:
             self.ipr.link("add", ifname=ifname, kind="bridge")

@@ -32,7 +32,7 @@ def view(state: LabState, kernel: Kernel | None = None) -> LabView:
     return LabView(plan, live_processes(state, kernel), state.created,
                    {k: (t.since, t.deadline) for k, t in state.terminating.items()},
                    state.events, platform.release(), dict(state.pod_created),
-                   dict(state.ready_since))
+                   dict(state.ready_since), tuple(state.nodes_down))
 
 
 def live_processes(state: LabState, kernel: Kernel | None = None

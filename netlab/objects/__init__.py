@@ -140,7 +140,7 @@ def table_of(kind: str, view: LabView, wide: bool, namespace: str | None) -> str
         return endpoints_table(plan, created, namespace)
     if kind == "events":
         return events_table(view.events, namespace)
-    return nodes_table(plan, created, wide, view.release)
+    return nodes_table(plan, created, wide, view.release, down=view.nodes_down)
 
 
 ALL = (("pods", "pod/"), ("svc", "service/"), ("ds", "daemonset.apps/"),

@@ -29,6 +29,7 @@ class LabView:
     release: str = ""  # the kernel's, as nodes report it
     pod_created: dict[str, float] = field(default_factory=dict)  # pod key -> wall clock
     ready_since: dict[str, float] = field(default_factory=dict)  # pod key -> wall clock
+    nodes_down: tuple[str, ...] = ()  # taken off the lab network (NotReady)
 
     def created_at(self, key: str) -> float:
         return self.pod_created.get(key, self.created)

@@ -31,7 +31,7 @@ def node_object(plan: LabPlan, name: str, created: float, kernel: str = "") -> d
 
 
 def nodes_table(plan: LabPlan, created: float, wide: bool, kernel: str = "",
-                now: float | None = None) -> str:
+                now: float | None = None, down: tuple[str, ...] = ()) -> str:
     now = now or time.time()
     headers = ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
     if wide:
@@ -39,7 +39,8 @@ def nodes_table(plan: LabPlan, created: float, wide: bool, kernel: str = "",
                     "CONTAINER-RUNTIME"]
     rows = []
     for n in plan.nodes:
-        row = [n.name, "Ready", "control-plane" if n.index == 0 else "<none>",
+        row = [n.name, "NotReady" if n.name in down else "Ready",
+               "control-plane" if n.index == 0 else "<none>",
                human_age(now - created), K8S_VERSION]
         if wide:
             row += [n.lan_ip, "<none>", "netlab network namespace", kernel, "netlab://0.1"]

@@ -17,7 +17,7 @@ import textwrap
 import pytest
 
 from netlab.plan import naming
-from tests.integration.conftest import in_ns, netlab, unique_name
+from tests.integration.conftest import in_ns, netlab, unique_name, wait_for
 
 pytestmark = pytest.mark.root
 
@@ -162,5 +162,45 @@ def test_advertisements_choose_the_nodes_and_an_unannounced_pool_is_silent(tmp_p
         text = netlab("describe", "svc", "hidden", "--lab", name).stdout
         assert 'no L2Advertisement selects pool "silent": no node answers ARP for ' \
                "172.16.20.1" in text, text
+    finally:
+        netlab("down", name)
+
+
+def test_failover_moves_the_address_and_the_client_follows(tmp_path):
+    """netlab node stop on the announcing node: the other node takes the address over with
+    gratuitous ARP, the laptop's ARP cache follows without a flush, and requests answer again
+    within a few seconds (the outage is printed); node start brings the node back."""
+    import time
+
+    name = up(tmp_path, (ROOT / "scenarios" / "metallb-l2.yaml").read_text(), "fo")
+    laptop = naming.client_netns(name, "laptop")
+    try:
+        first = elected("172.17.255.1")
+        other = "node2" if first == "node1" else "node1"
+        r = in_ns(laptop, "curl", "-s", "-m", "2", "http://172.17.255.1/")
+        assert r.returncode == 0, r.stderr
+        r = netlab("node", "stop", first, "--lab", name)
+        assert r.returncode == 0 and f"node/{first} stopped" in r.stdout, r.stdout + r.stderr
+        stopped = time.monotonic()
+        outage = None
+        while time.monotonic() - stopped < 15:
+            if in_ns(laptop, "curl", "-s", "-m", "1", "http://172.17.255.1/").returncode == 0:
+                outage = time.monotonic() - stopped
+                break
+        assert outage is not None, "no answer within 15 s of the failover"
+        print(f"failover outage: {outage:.2f} s")
+        assert outage < 5
+        neigh = in_ns(laptop, "ip", "neigh", "show", "172.17.255.1").stdout
+        assert mac(name, other).lower() in neigh, neigh  # the gratuitous ARP moved it
+        nodes = {row.split()[0]: row.split()[1]
+                 for row in netlab("get", "nodes", "--lab", name).stdout.splitlines()[1:]}
+        assert nodes[first] == "NotReady" and nodes[other] == "Ready"
+        text = netlab("describe", "svc", "web-svc-lb", "--lab", name).stdout
+        assert f'announcing from node "{other}"' in text, text
+        r = netlab("node", "start", first, "--lab", name)
+        assert r.returncode == 0, r.stderr
+        # back with the first node, by the hash (the answers switch within a request or two)
+        wait_for(f"{first} answering ARP again",
+                 lambda: arping(name, "172.17.255.1")[-1:] == [mac(name, first)])
     finally:
         netlab("down", name)
