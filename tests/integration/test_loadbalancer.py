@@ -204,3 +204,18 @@ def test_failover_moves_the_address_and_the_client_follows(tmp_path):
                  lambda: arping(name, "172.17.255.1")[-1:] == [mac(name, first)])
     finally:
         netlab("down", name)
+
+
+def test_two_services_share_an_address_for_dns_over_udp_and_tcp(tmp_path):
+    """scenarios/metallb-dns.yaml: kube-dns behind one shared address, asked from outside."""
+    name = up(tmp_path, (ROOT / "scenarios" / "metallb-dns.yaml").read_text(), "dns")
+    try:
+        rows = {line.split()[0]: line.split()[3] for line in netlab(
+            "get", "svc", "-n", "kube-system", "--lab", name).stdout.splitlines()[1:]}
+        assert rows["dns-udp"] == rows["dns-tcp"] == "172.17.255.2", rows
+        for how in ("+notcp", "+tcp"):
+            r = in_ns(naming.client_netns(name, "laptop"), "dig", how, "+short", "+time=2",
+                      "+tries=1", "@172.17.255.2", "web-svc-cip.default.svc.cluster.local")
+            assert r.stdout.split() == ["10.96.0.100"], (how, r.stdout, r.stderr)
+    finally:
+        netlab("down", name)
