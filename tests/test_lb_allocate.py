@@ -111,3 +111,29 @@ def test_the_announcer_is_the_first_node_by_metallbs_hash():
     rest = [n for n in nodes if n != want]
     assert announcer("172.17.255.1", rest) in rest  # another node takes over
     assert announcer("172.17.255.1", []) == ""
+
+
+def test_assignments_follow_advertisements_local_policy_and_nodes_down():
+    from netlab.lb.allocate import assignments
+    from netlab.plan.build import plan_lab
+    from tests.helpers import deployment, lab_doc, scenario
+
+    pool = ("apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: p, "
+            "namespace: metallb-system}\nspec: {addresses: [172.17.255.1/32]}\n")
+    ad = ("apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata: {name: a, "
+          "namespace: metallb-system}\n")
+    svc = ("apiVersion: v1\nkind: Service\nmetadata: {name: lb}\nspec:\n  type: LoadBalancer\n"
+           "  externalTrafficPolicy: Local\n  selector: {app: web}\n"
+           "  ports: [{port: 80, targetPort: 8000}]\n")
+    web = deployment(replicas=1).replace("      containers:", "      nodeName: node2\n"
+                                                              "      containers:")
+    nodes = ("node1", "node2", "node3")
+    plan, _ = plan_lab(scenario(lab_doc(nodes=nodes), web, pool, ad, svc))
+    # Local: only node2 has a ready endpoint, so node2 announces, whatever the hash says
+    assert assignments(plan) == {"172.17.255.1": "node2"}
+    assert assignments(plan, frozenset({"node2"})) == {"172.17.255.1": ""}
+    cluster, _ = plan_lab(scenario(lab_doc(nodes=nodes), web, pool, ad,
+                                   svc.replace("Local", "Cluster")))
+    assert assignments(cluster) == {"172.17.255.1": announcer("172.17.255.1", nodes)}
+    silent, _ = plan_lab(scenario(lab_doc(nodes=nodes), web, pool, svc))
+    assert assignments(silent) == {"172.17.255.1": ""}  # no L2Advertisement: nobody
