@@ -222,3 +222,14 @@ def test_a_job_fails_past_its_backoff_limit():
     assert j.done == "Failed"
     assert ("default/job/pi", "Warning", "BackoffLimitExceeded",
             "Job has reached the specified backoff limit") in out.events
+
+
+def test_a_replica_set_of_its_own_keeps_its_replicas():
+    rs = replace(deploy(replicas=2), name="front", kind="ReplicaSet")
+    out = run(rs)
+    (kept,) = out.sets.values()
+    assert (kept.name, kept.owner, kept.replicas) == ("front", "", 2)
+    assert all(p.startswith("front-") for p in kept.pods)
+    assert [e[2] for e in out.events] == ["SuccessfulCreate", "SuccessfulCreate"]
+    smaller = run(replace(rs, replicas=1), out.sets, all_ready(out.sets))
+    assert next(iter(smaller.sets.values())).pods == kept.pods[:1]  # the newest goes

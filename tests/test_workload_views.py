@@ -92,3 +92,32 @@ def test_workloads_as_the_apiserver_returns_them(tmp_path):
              if o["metadata"]["ownerReferences"][0]["name"] == "web"]
     assert rs["spec"]["replicas"] == 3 and rs["status"]["readyReplicas"] == 3
     assert rs["metadata"]["labels"]["pod-template-hash"] in rs["metadata"]["name"]
+
+
+def test_get_events_watch_prints_only_new_events(tmp_path):
+    from netlab.model.state import Event
+
+    events = {"default/web-1": [Event("Normal", "Started", "Started container web", 1, 5, 5)],
+              "default/deployment/web": [Event("Normal", "ScalingReplicaSet",
+                                               "Scaled up replica set web-1 from 0 to 1",
+                                               1, 4, 4)]}
+    seen: set = set()
+    first = objects.events_text(objects.event_lines(events, "default", seen), "default",
+                                header=True, now=10)
+    lines = first.splitlines()
+    assert lines[0].split() == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    assert "deployment/web" in lines[1] and "pod/web-1" in lines[2]  # in time order
+    assert objects.event_lines(events, "default", seen) == []  # nothing new
+    events["default/web-1"][0].count, events["default/web-1"][0].last = 2, 9
+    again = objects.event_lines(events, "default", seen)  # a repeat is news again
+    assert [e.reason for _ns, _obj, e in again] == ["Started"]
+    text = objects.events_text(again, "default", header=False, now=10)
+    assert len(text.splitlines()) == 1 and "pod/web-1" in text
+
+
+def test_replica_sets_and_daemon_sets_wide(tmp_path):
+    v = view(tmp_path)
+    text = objects.table_of("rs", v, True, "default")
+    assert text.splitlines()[0].split()[-3:] == ["CONTAINERS", "IMAGES", "SELECTOR"]
+    (web,) = [line.split() for line in text.splitlines() if line.startswith("web-")]
+    assert web[-3:-1] == ["web", "nginx"] and web[-1].startswith("app=web,pod-template-hash=")

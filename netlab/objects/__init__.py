@@ -127,9 +127,9 @@ def table_of(kind: str, view: LabView, wide: bool, namespace: str | None) -> str
     if kind == "deploy":
         return deployments_table(view, namespace, wide=wide)
     if kind == "rs":
-        return replicasets_table(view, namespace)
+        return replicasets_table(view, namespace, wide=wide)
     if kind == "ds":
-        return daemonsets_table(view, namespace)
+        return daemonsets_table(view, namespace, wide=wide)
     if kind == "jobs":
         return jobs_table(view, namespace)
     if kind == "pods":

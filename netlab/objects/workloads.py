@@ -104,7 +104,7 @@ def deployments_table(view: LabView, namespace: str | None, now: float | None = 
 
 
 def replicasets_table(view: LabView, namespace: str | None, now: float | None = None,
-                      prefix: str = "") -> str:
+                      prefix: str = "", wide: bool = False) -> str:
     """kubectl get replicasets: NAME DESIRED CURRENT READY AGE."""
     now = now or time.time()
     alone = {(d.namespace, d.name) for d in view.plan.workloads if d.kind == "ReplicaSet"}
@@ -119,13 +119,17 @@ def replicasets_table(view: LabView, namespace: str | None, now: float | None = 
         created = rs.created or view.created
         rows.append([prefix + rs.name, str(rs.replicas), str(len(pods)), str(ready),
                      human_age(now - created) if (rs.namespace, rs.name) not in alone
-                     else _age(view, now)])
-    return _with_namespace(["NAME", "DESIRED", "CURRENT", "READY", "AGE"], rows, namespace,
+                     else _age(view, now), *([",".join(c.name for c in rs.template.containers),
+                                              ",".join(c.image for c in rs.template.containers),
+                                              ",".join(f"{k}={v}" for k, v in rs.labels)]
+                                             if wide else [])])
+    return _with_namespace(["NAME", "DESIRED", "CURRENT", "READY", "AGE",
+                            *(WIDE if wide else [])], rows, namespace,
                            [rs.namespace for rs in sets])
 
 
 def daemonsets_table(view: LabView, namespace: str | None, now: float | None = None,
-                     prefix: str = "") -> str:
+                     prefix: str = "", wide: bool = False) -> str:
     """kubectl get daemonsets."""
     now = now or time.time()
     ds = _workloads(view, "DaemonSet", namespace)
@@ -134,9 +138,10 @@ def daemonsets_table(view: LabView, namespace: str | None, now: float | None = N
         c = counts(view, d, now)
         selector = ",".join(f"{k}={v}" for k, v in d.template.node_selector) or "<none>"
         rows.append([prefix + d.name, str(c.desired), str(c.current), str(c.ready), str(c.updated),
-                     str(c.available), selector, _age(view, now)])
+                     str(c.available), selector, _age(view, now), *(_wide(d) if wide else [])])
     return _with_namespace(["NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE",
-                            "NODE SELECTOR", "AGE"], rows, namespace, [d.namespace for d in ds])
+                            "NODE SELECTOR", "AGE", *(WIDE if wide else [])], rows, namespace,
+                           [d.namespace for d in ds])
 
 
 def rollout_status(view: LabView, d: Deployment, now: float | None = None
