@@ -263,3 +263,9 @@ def events(old, new, down: frozenset[str] = frozenset()) -> list[tuple[str, str,
                 out.append((obj, "Normal", "nodeAssigned",
                             f"announcing from node \"{node}\" with protocol \"layer2\""))
     return out
+
+
+def svclb_name(svc: Service) -> str:
+    """k3s' ServiceLB DaemonSet name: svclb-<service>-<8 characters of its UID>."""
+    uid = hashlib.sha256(f"{svc.namespace}/{svc.name}".encode()).hexdigest()[:8]
+    return f"svclb-{svc.name}"[:63 - 9] + f"-{uid}"

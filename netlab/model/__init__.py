@@ -12,6 +12,7 @@ ROUTING_MODES = ("host-gw", "vxlan")
 # the schedulers kube-proxy's IPVS mode accepts (each is a kernel module ip_vs_<name>)
 IPVS_SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "sh", "dh", "sed", "nq", "mh")
 BUILTIN_APPS = ("web", "idle", "dns")
+KLIPPER_IMAGE = "rancher/klipper-lb:v0.4.13"  # k3s' ServiceLB pods
 COREDNS_IMAGE = "registry.k8s.io/coredns/coredns:v1.11.3"
 
 
@@ -76,6 +77,8 @@ class LabSpec:
                 return app
         if bare.rsplit(":", 1)[0] == COREDNS_IMAGE.rsplit(":", 1)[0]:
             return ImageApp("dns", (53,))
+        if bare.rsplit(":", 1)[0] == KLIPPER_IMAGE.rsplit(":", 1)[0]:
+            return ImageApp("idle")  # holds its host ports; kube-proxy catches the traffic
         return None
 
 

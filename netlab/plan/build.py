@@ -77,9 +77,10 @@ def desired_pods(sc: Scenario, sets: tuple[ReplicaSet, ...] | None = None,
         owner = f"Deployment/{rs.owner}" if rs.owner else f"{rs.kind}/{rs.name}"
         out += [(rs.namespace, name, rs.labels, rs.template, owner, rs.hash)
                 for name in rs.pods]
+    used: set = set()  # (node, port, protocol) host ports the DaemonSets so far hold
     for d in sc.deployments:
         if d.kind == "DaemonSet":
-            out += workloads.daemon_pods(sc.lab, d)
+            out += workloads.daemon_pods(sc.lab, d, used)
     return out
 
 
@@ -152,8 +153,36 @@ def with_kubernetes_service(sc: Scenario) -> Scenario:
 
 
 def with_cluster_services(sc: Scenario) -> Scenario:
-    """The Services every cluster has: kubernetes, and kube-dns unless the Lab leaves it out."""
-    return with_cluster_dns(with_kubernetes_service(sc))
+    """The Services every cluster has: kubernetes, and kube-dns unless the Lab leaves it out;
+    with k3s' ServiceLB, a svclb DaemonSet per LoadBalancer Service."""
+    return with_servicelb(with_cluster_dns(with_kubernetes_service(sc)))
+
+
+def with_servicelb(sc: Scenario) -> Scenario:
+    """k3s' ServiceLB: for each LoadBalancer Service, a DaemonSet in kube-system whose pods
+    hold the Service's ports as host ports on every node (one container per port)."""
+    from netlab.lb.allocate import handled, svclb_name
+    from netlab.model import KLIPPER_IMAGE
+
+    if lb_provider(sc) != "servicelb":
+        return sc
+    extra = []
+    for svc in sc.services:
+        if not handled(svc):
+            continue
+        name = svclb_name(svc)
+        labels = (("app", name), ("svccontroller.k3s.cattle.io/svcname", svc.name),
+                  ("svccontroller.k3s.cattle.io/svcnamespace", svc.namespace))
+        containers = tuple(Container(
+            f"lb-{p.protocol.lower()}-{p.port}", KLIPPER_IMAGE,
+            ports=(ContainerPort(p.port, f"lb-{p.protocol.lower()}-{p.port}", p.protocol,
+                                 p.port),),
+            env=(("SRC_PORT", str(p.port)), ("DEST_PROTO", p.protocol),
+                 ("DEST_PORT", str(p.port)))) for p in svc.ports)
+        extra.append(Deployment(name, "kube-system", 0, (("app", name),), labels,
+                                PodSpec(containers), labels, kind="DaemonSet",
+                                strategy="RollingUpdate"))
+    return replace(sc, deployments=(*sc.deployments, *extra))
 
 
 def plan_lab(sc: Scenario, ipam: dict[str, dict] | None = None,
@@ -231,6 +260,8 @@ def plan_lab(sc: Scenario, ipam: dict[str, dict] | None = None,
                             naming.pod_uts_path(lab.name, ns, name), ip, veth, labels, spec,
                             owner, thash))
     services = plan_services(sc, previous.services if previous else (), released)
+    if lb_provider(sc) == "servicelb":
+        services = _servicelb_status(services, pods, nodes)
     endpoints = compute_endpoints(services, pods, manifests=sc.endpoints)
     lan = ipaddress.ip_network(lab.node_cidr)
     plan = LabPlan(spec=lab, lan_netns=naming.lan_netns(lab.name), lan_bridge=LAN_BRIDGE,
@@ -326,6 +357,25 @@ def plan_services(sc: Scenario, previous: tuple[ServiceInfo, ...] = (),
         out.append(ServiceInfo(replace(svc, ports=tuple(ports), health_check_node_port=hc), ip))
     if lb_provider(sc) == "metallb":
         out = _metallb(sc, out, before)
+    return tuple(out)
+
+
+def _servicelb_status(services: tuple[ServiceInfo, ...], pods: list[PodInfo],
+                      nodes: tuple[NodeInfo, ...]) -> tuple[ServiceInfo, ...]:
+    """ServiceLB's status: the addresses of the nodes its svclb pods run on; none (pending)
+    when its ports are taken on every node."""
+    from netlab.lb.allocate import handled, svclb_name
+
+    out = []
+    for info in services:
+        if handled(info.service):
+            ds = f"DaemonSet/{svclb_name(info.service)}"
+            on = {p.node for p in pods if p.owner == ds and p.namespace == "kube-system"}
+            ips = tuple(n.lan_ip for n in nodes if n.name in on)
+            info = replace(info, service=replace(info.service, load_balancer_ips=ips),
+                           lb_pending="" if ips else "no node has its ports free "
+                                                     "(another Service holds them)")
+        out.append(info)
     return tuple(out)
 
 

@@ -321,16 +321,29 @@ def schedulable(lab: LabSpec, spec: PodSpec, node: str) -> bool:
         tolerates(spec, node_taints(lab, node))
 
 
-def daemon_pods(lab: LabSpec, d: Deployment) -> list[tuple[str, str, tuple, PodSpec, str, str]]:
-    """A DaemonSet's pods: one per node it may run on, pinned there (the DaemonSet controller
-    sets node affinity; nodeName here), named <daemonset>-<5 characters>."""
+def host_ports(spec: PodSpec) -> set[tuple[int, str]]:
+    """The node ports a pod takes (the scheduler's NodePorts filter): its hostPorts, and with
+    hostNetwork every container port."""
+    return {(p.host_port or p.container_port, p.protocol) for c in spec.containers
+            for p in c.ports if p.host_port or spec.host_network}
+
+
+def daemon_pods(lab: LabSpec, d: Deployment, used: set | None = None
+                ) -> list[tuple[str, str, tuple, PodSpec, str, str]]:
+    """A DaemonSet's pods: one per node it may run on (its host ports free there: USED holds
+    (node, port, protocol) taken so far, and gets this DaemonSet's), pinned there (the
+    DaemonSet controller sets node affinity; nodeName here), named <daemonset>-<5 chars>."""
     h = template_hash(d)
     labels = tuple(sorted({**dict(d.template_labels), "controller-revision-hash": h,
                            "pod-template-generation": "1"}.items()))
+    used = used if used is not None else set()
+    wants = host_ports(d.template)
     out = []
     for node in lab.nodes:
-        if not schedulable(lab, d.template, node):
+        if not schedulable(lab, d.template, node) or \
+                any((node, port, proto) in used for port, proto in wants):
             continue
+        used |= {(node, port, proto) for port, proto in wants}
         name = pod_name(d.name, naming.generated_suffix(lab.name, d.namespace, d.name, h, node))
         out.append((d.namespace, name, labels, replace(d.template, node_name=node),
                     f"DaemonSet/{d.name}", h))

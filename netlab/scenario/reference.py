@@ -58,8 +58,9 @@ LAB_FIELDS = (
           "control_plane_taint"),
     Field("spec.loadBalancer.provider", "auto", "who gives LoadBalancer Services their "
           "addresses: metallb (pools from MetalLB's IPAddressPool/L2Advertisement or legacy "
-          "ConfigMap, a speaker per node answering ARP), none (the addresses the manifests "
-          "state), auto (metallb when the manifests configure it)", "lb_provider"),
+          "ConfigMap, a speaker per node answering ARP), servicelb (k3s' svclb DaemonSets: "
+          "the nodes' addresses), none (the addresses the manifests state), auto (metallb "
+          "when the manifests configure it)", "lb_provider"),
     Field("spec.loadBalancer.clientRoutes", "[]", "pool CIDRs outside the lab network that "
           "the clients reach on-link (they ARP for the addresses, as the workshop's route "
           "makes them)", "lb_routes"),

@@ -219,3 +219,26 @@ def test_two_services_share_an_address_for_dns_over_udp_and_tcp(tmp_path):
             assert r.stdout.split() == ["10.96.0.100"], (how, r.stdout, r.stderr)
     finally:
         netlab("down", name)
+
+
+def test_servicelb_holds_the_ports_on_every_node(tmp_path):
+    """scenarios/servicelb.yaml: EXTERNAL-IP lists the three nodes, each answers, kube-proxy
+    has KUBE-EXT rules for them, and a second Service on the same port stays pending."""
+    name = up(tmp_path, (ROOT / "scenarios" / "servicelb.yaml").read_text(), "slb")
+    try:
+        rows = {line.split()[0]: line.split()[3] for line in
+                netlab("get", "svc", "--lab", name).stdout.splitlines()[1:]}
+        assert rows["web-svc-lb"] == "172.18.0.2,172.18.0.3,172.18.0.4", rows
+        assert rows["other"] == "<pending>", rows
+        ds = {line.split()[0].rsplit("-", 1)[0]: line.split()[1:3] for line in netlab(
+            "get", "ds", "-n", "kube-system", "--lab", name).stdout.splitlines()[1:]}
+        assert ds == {"svclb-web-svc-lb": ["3", "3"], "svclb-other": ["0", "0"]}, ds
+        for ip in ("172.18.0.2", "172.18.0.3", "172.18.0.4"):
+            r = in_ns(naming.client_netns(name, "laptop"), "curl", "-s", "-m", "2",
+                      f"http://{ip}/")
+            assert r.stdout.startswith("Hostname: web-"), (ip, r.stdout, r.stderr)
+        saved = in_ns(naming.node_netns(name, "node1"), "iptables-save", "-t", "nat").stdout
+        assert '-A KUBE-SERVICES -d 172.18.0.3/32 -p tcp -m comment --comment ' \
+               '"default/web-svc-lb loadbalancer IP" -m tcp --dport 80 -j KUBE-EXT-' in saved
+    finally:
+        netlab("down", name)

@@ -277,8 +277,6 @@ def _load_balancer(r: Report, lb: object) -> dict:
         r.add(path.child("provider"), f"provider must be one of {', '.join(LB_PROVIDERS)}, "
                                       f"got {provider!r}")
         provider = "auto"
-    if provider == "servicelb":
-        r.add(path.child("provider"), "servicelb is not supported yet (metallb is)")
     routes = []
     for i, cidr in enumerate(lb.get("clientRoutes") or []):
         try:
