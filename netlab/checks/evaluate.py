@@ -151,3 +151,23 @@ def during(replies: Sequence[HttpReply] | Sequence[TcpReply], expect: Expect,
     if not expect.success and not failed:
         return _fail(summary, f"expected failures during {what}, none came")
     return Verdict(PASS, summary)
+
+
+def answered(r) -> bool:
+    return r.ok if isinstance(r, HttpReply) else r.connected
+
+
+def outage(before, after, seconds: float | None, expect: Expect, what: str) -> Verdict:
+    """Answers before a failure, then how long until the first answer after it."""
+    ok_before = sum(answered(r) for r in before)
+    summary = f"{ok_before}/{len(before)} answered before {what}; " + (
+        f"answers again after {seconds:.2f}s ({len(after)} probes)" if seconds is not None
+        else f"no answer in {len(after)} probes after it")
+    if ok_before < len(before):
+        return _fail(summary, "the target did not answer before the failure")
+    if seconds is None:
+        return _fail(summary, f"no answer within 30s of {what}")
+    if expect.max_outage is not None and seconds > expect.max_outage:
+        return _fail(summary, f"the outage lasted {seconds:.2f}s, more than "
+                              f"{expect.max_outage:g}s")
+    return Verdict(PASS, summary)

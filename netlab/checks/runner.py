@@ -235,11 +235,44 @@ def run_check(plan: LabPlan, check: CheckSpec, state: LabState | None = None) ->
 
 @dataclass(frozen=True)
 class Rollouts:
-    """How a check reaches a running lab's Deployments: restart one's rollout; is it done?"""
+    """How a check acts on a running lab: restart a Deployment's rollout and see it done;
+    stop and start a node; which node announces a LoadBalancer address."""
 
     restart: Callable[[str, str], None]  # (namespace, name)
     done: Callable[[str, str], bool]
+    set_node: Callable[[str, bool], None] | None = None  # (node, up)
+    announcer: Callable[[str], str] | None = None  # address -> node
     timeout_s: float = 120.0
+
+
+def run_node_stop(plan: LabPlan, check: CheckSpec, rollouts: Rollouts,
+                  where: Where, job: dict, parse, command: str, host: str) -> CheckResult:
+    """Probes one at a time while a node is taken off the lab network: the outage is the time
+    from the stop to the first answer after it. The node is put back afterwards."""
+    node = check.during.split("/", 1)[1]
+    if node == "announcer":
+        node = rollouts.announcer(host) if rollouts.announcer else ""
+        if not node:
+            return CheckResult(check, where.label, command, evaluate.ERROR,
+                               f"no node announces {host}", "the check was not run")
+    deadline = check.timeout_s * 2 + 5
+    before = [parse(a) for a in run_attempts(where, job, 2, deadline)]
+    rollouts.set_node(node, False)  # type: ignore[misc]
+    stopped = time.monotonic()
+    after: list = []
+    outage = None
+    try:
+        while time.monotonic() - stopped < 30:
+            (reply,) = [parse(a) for a in run_attempts(where, job, 1, deadline)]
+            after.append(reply)
+            if evaluate.answered(reply):
+                outage = time.monotonic() - stopped
+                break
+    finally:
+        rollouts.set_node(node, True)  # type: ignore[misc]
+    verdict = evaluate.outage(before, after, outage, check.expect, f"node/{node} stopped")
+    return CheckResult(check, where.label, command, verdict.result, verdict.summary,
+                       verdict.reason, len(before) + len(after))
 
 
 def run_during(plan: LabPlan, check: CheckSpec, rollouts: Rollouts | None,
@@ -260,6 +293,8 @@ def run_during(plan: LabPlan, check: CheckSpec, rollouts: Rollouts | None,
     if rollouts is None:
         return CheckResult(check, where.label, command, evaluate.ERROR,
                            f"{what} needs a running lab", "the check was not run")
+    if check.during.startswith("node/"):
+        return run_node_stop(plan, check, rollouts, where, job, parse, command, host)
     name = check.during.split("/", 1)[1]
     replies: list = []
     stop = threading.Event()

@@ -155,13 +155,20 @@ def steps(file, manifests, show_sync) -> None:
 
 
 def rollouts(lab: str) -> Rollouts:
-    """How checks restart a Deployment's rollout in running lab LAB and see it finish."""
+    """How checks act on running lab LAB: rollouts, node stops, announcers."""
+    from netlab.lb.allocate import assignments
     from netlab.lifecycle import query
     from netlab.lifecycle.change import restart_rollout
+    from netlab.lifecycle.nodes import set_node
+
+    def announcer(ip: str) -> str:
+        state = query.load(lab)
+        return assignments(state.plan, frozenset(state.nodes_down)).get(ip, "")
 
     return Rollouts(restart=lambda ns, name: restart_rollout(lab, ns, name, who=(
         f"the check restarting deploy/{name}")),
-        done=lambda ns, name: query.rollout(lab, ns, name)[1])
+        done=lambda ns, name: query.rollout(lab, ns, name)[1],
+        set_node=lambda node, up: set_node(lab, node, up, real()), announcer=announcer)
 
 
 @main.group()

@@ -336,6 +336,7 @@ class Expect:
     source_ip: str | None = None  # literal IP or a reference such as pod/client, node/node1
     answers: tuple[str, ...] = ()
     answer_count: int | None = None
+    max_outage: float | None = None  # during a node stop: seconds until answers come back
 
 
 @dataclass(frozen=True)
@@ -352,7 +353,7 @@ class CheckSpec:
     record_type: str = "A"
     server: str = ""
     expect: Expect = field(default_factory=Expect)
-    during: str = ""  # deploy/NAME: the requests run through a restarted rollout of it
+    during: str = ""  # deploy/NAME: through a restarted rollout; node/NAME: a node stop
 
 
 @dataclass(frozen=True)

@@ -296,7 +296,7 @@ def cross_checks(sc: Scenario, namespaces: set[str],
         if name not in known:
             errors.append(seen[("Check", "", check.name)].error(
                 f"{check.source} does not exist in the scenario", "spec.from"))
-        if check.during and not any(
+        if check.during.startswith("deploy/") and not any(
                 d.kind == "Deployment" and d.name == check.during.split("/", 1)[1]
                 and d.namespace == check.namespace for d in sc.deployments):
             errors.append(seen[("Check", "", check.name)].error(

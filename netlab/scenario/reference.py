@@ -99,6 +99,11 @@ CHECK_FIELDS = (
           "(as kubectl rollout restart) and send the http or tcp probes one after the other "
           "until it has finished; expect.success true passes when none failed, false when "
           "some did (the downtime of a Recreate)", "during"),
+    Field("spec.during.nodeStop", "", "NODE or announcer (the node announcing the target "
+          "address): take it off the lab network, probe until the target answers again, put it "
+          "back; the outage is reported", "during"),
+    Field("spec.expect.maxOutageSeconds", "", "during a node stop: the longest outage that "
+          "passes", "expect.max_outage"),
     Field("spec.expect.success", "true", "false: pass only when every probe ran and the "
           "traffic failed", "expect.success"),
     Field("spec.expect.status", "", "HTTP status every answer must have", "expect.status"),

@@ -128,10 +128,10 @@ LAB = {"metadata": {"name": ANY, "labels": ANY, "annotations": ANY}, "spec": LAB
 CHECK = {"metadata": {"name": ANY, "labels": ANY, "annotations": ANY}, "spec": {
     "from": ANY, "namespace": ANY, "http": ANY, "ping": ANY, "tcp": ANY, "dns": ANY,
     "port": ANY, "path": ANY, "attempts": ANY, "timeoutSeconds": ANY, "type": ANY,
-    "server": ANY, "during": {"rolloutRestart": ANY},
+    "server": ANY, "during": {"rolloutRestart": ANY, "nodeStop": ANY},
     "expect": {"success": ANY, "status": ANY, "bodyContains": ANY,
                               "distinctBackends": ANY, "sourceIP": ANY, "answers": ANY,
-                              "answerCount": ANY}}}
+                              "answerCount": ANY, "maxOutageSeconds": ANY}}}
 
 
 def unknown_fields(obj: object, schema: object, path: str = "") -> list[str]:

@@ -51,8 +51,18 @@ def load_check(body: dict, meta: Meta, r: Report, loaded: Loaded) -> None:
             "/", 1)[0] not in ("deploy", "deployment") or "/" not in restart)):
         r.add(SPEC.child("during", "rolloutRestart"), "must be deploy/NAME")
         restart = ""
-    elif restart and proto not in ("http", "tcp"):
-        r.add(SPEC.child("during"), "a check during a rollout sends http or tcp probes")
+    node = during.get("nodeStop", "") if isinstance(during, dict) else ""
+    if node and restart:
+        r.add(SPEC.child("during"), "one of rolloutRestart and nodeStop")
+    elif node:
+        if node != "announcer" and node not in loaded.lab.nodes:
+            r.add(SPEC.child("during", "nodeStop"), f"must be a node of the lab "
+                                                    f"({', '.join(loaded.lab.nodes)}) or "
+                                                    "announcer")
+        restart = f"node/{node}"
+    if restart and proto not in ("http", "tcp"):
+        r.add(SPEC.child("during"), "a check during a rollout or a node stop sends http or "
+                                    "tcp probes")
     if len(r.errors) > before or expect is None:
         return
     loaded.checks.append(CheckSpec(
@@ -96,4 +106,6 @@ def _expect(r: Report, e: object, proto: str, attempts: int) -> Expect | None:
                   else str(e["bodyContains"]),
                   distinct_backends=distinct,
                   source_ip=None if e.get("sourceIP") is None else str(e["sourceIP"]),
-                  answers=tuple(str(a) for a in answers), answer_count=count)
+                  answers=tuple(str(a) for a in answers), answer_count=count,
+                  max_outage=None if e.get("maxOutageSeconds") is None
+                  else float(e["maxOutageSeconds"]))
