@@ -137,3 +137,32 @@ def test_assignments_follow_advertisements_local_policy_and_nodes_down():
     assert assignments(cluster) == {"172.17.255.1": announcer("172.17.255.1", nodes)}
     silent, _ = plan_lab(scenario(lab_doc(nodes=nodes), web, pool, svc))
     assert assignments(silent) == {"172.17.255.1": ""}  # no L2Advertisement: nobody
+
+
+def test_describe_svc_golden():
+    """kubectl describe svc of a MetalLB Service, as the workshop note prints it."""
+    import os
+    import pathlib
+
+    from netlab import objects
+    from netlab.lb.allocate import events
+    from netlab.model.state import Event
+    from netlab.plan.build import plan_lab
+    from tests.helpers import deployment, lab_doc, scenario
+
+    cm = ("apiVersion: v1\nkind: ConfigMap\nmetadata: {namespace: metallb-system, name: config}"
+          "\ndata:\n  config: |\n    address-pools:\n    - name: default\n      protocol: "
+          "layer2\n      addresses: [172.17.255.1-172.17.255.255]\n")
+    svc = ("apiVersion: v1\nkind: Service\nmetadata: {name: web-svc-lb}\nspec:\n"
+           "  type: LoadBalancer\n  clusterIP: 10.96.0.150\n  selector: {app: web}\n"
+           "  ports: [{port: 80, targetPort: 8000, nodePort: 30150}]\n")
+    plan, _ = plan_lab(scenario(lab_doc(nodes=("node1", "node2")), deployment(replicas=2),
+                                cm, svc))
+    info = next(i for i in plan.services if i.service.name == "web-svc-lb")
+    evs = [Event(t, reason, message, 1, 100.0, 100.0)
+           for _k, t, reason, message in events(None, plan) if "web-svc-lb" in _k]
+    text = objects.describe_service(plan, info, evs, now=160.0) + "\n"
+    path = pathlib.Path(__file__).parent / "golden" / "describe-svc-lb.txt"
+    if os.environ.get("NETLAB_UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text()

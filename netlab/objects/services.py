@@ -190,8 +190,11 @@ def describe_service(plan: LabPlan, info: ServiceInfo, events: list | None = Non
     svc = info.service
     cluster_ip, external, _ports = service_columns(info)
     selector = ",".join(f"{k}={v}" for k, v in svc.selector or ()) or "<none>"
+    notes = ", ".join(f"{k}: {v}" for k, v in svc.annotations) or "<none>"
     lines = [f"Name:                     {svc.name}",
              f"Namespace:                {svc.namespace}",
+             *_labels_block("Labels:", dict(svc.labels), 26),
+             f"Annotations:              {notes}",
              f"Selector:                 {selector}",
              f"Type:                     {svc.type}"]
     if svc.type == "ExternalName":
