@@ -242,3 +242,18 @@ def test_servicelb_holds_the_ports_on_every_node(tmp_path):
                '"default/web-svc-lb loadbalancer IP" -m tcp --dport 80 -j KUBE-EXT-' in saved
     finally:
         netlab("down", name)
+
+
+def test_a_pool_inside_the_lab_network_needs_no_route(tmp_path):
+    """The pool 172.18.0.240-250 lies in the lab network: the laptop ARPs for it directly."""
+    text = (ROOT / "scenarios" / "metallb-l2.yaml").read_text() \
+        .replace("172.17.255.1-172.17.255.255", "172.18.0.240-172.18.0.250") \
+        .replace("    clientRoutes: [172.17.255.0/24]\n", "")
+    name = up(tmp_path, text, "inl")
+    try:
+        assert arping(name, "172.18.0.240") == [mac(name, elected("172.18.0.240"))] * 3
+        r = in_ns(naming.client_netns(name, "laptop"), "curl", "-s", "-m", "2",
+                  "http://172.18.0.240/")
+        assert r.stdout.startswith("Hostname: web-"), r.stdout + r.stderr
+    finally:
+        netlab("down", name)
