@@ -234,7 +234,7 @@ def run_check(plan: LabPlan, check: CheckSpec, state: LabState | None = None) ->
 
 
 @dataclass(frozen=True)
-class Rollouts:
+class LabActions:
     """How a check acts on a running lab: restart a Deployment's rollout and see it done;
     stop and start a node; which node announces a LoadBalancer address."""
 
@@ -245,19 +245,19 @@ class Rollouts:
     timeout_s: float = 120.0
 
 
-def run_node_stop(plan: LabPlan, check: CheckSpec, rollouts: Rollouts,
+def run_node_stop(plan: LabPlan, check: CheckSpec, actions: LabActions,
                   where: Where, job: dict, parse, command: str, host: str) -> CheckResult:
     """Probes one at a time while a node is taken off the lab network: the outage is the time
     from the stop to the first answer after it. The node is put back afterwards."""
     node = check.during.split("/", 1)[1]
     if node == "announcer":
-        node = rollouts.announcer(host) if rollouts.announcer else ""
+        node = actions.announcer(host) if actions.announcer else ""
         if not node:
             return CheckResult(check, where.label, command, evaluate.ERROR,
                                f"no node announces {host}", "the check was not run")
     deadline = check.timeout_s * 2 + 5
     before = [parse(a) for a in run_attempts(where, job, 2, deadline)]
-    rollouts.set_node(node, False)  # type: ignore[misc]
+    actions.set_node(node, False)  # type: ignore[misc]
     stopped = time.monotonic()
     after: list = []
     outage = None
@@ -269,13 +269,13 @@ def run_node_stop(plan: LabPlan, check: CheckSpec, rollouts: Rollouts,
                 outage = time.monotonic() - stopped
                 break
     finally:
-        rollouts.set_node(node, True)  # type: ignore[misc]
+        actions.set_node(node, True)  # type: ignore[misc]
     verdict = evaluate.outage(before, after, outage, check.expect, f"node/{node} stopped")
     return CheckResult(check, where.label, command, verdict.result, verdict.summary,
                        verdict.reason, len(before) + len(after))
 
 
-def run_during(plan: LabPlan, check: CheckSpec, rollouts: Rollouts | None,
+def run_during(plan: LabPlan, check: CheckSpec, actions: LabActions | None,
                state: LabState | None = None) -> CheckResult:
     """Probes one after the other (in batches of a few, each batch one agent) while the
     rollout of CHECK.during runs, from before it starts until after it has finished."""
@@ -290,11 +290,11 @@ def run_during(plan: LabPlan, check: CheckSpec, rollouts: Rollouts | None,
     else:
         job = {"tcp": [host, check.port or port or 0]}
         parse, command = probes.parse_tcp, f"TCP connect to {host}:{check.port or port}"
-    if rollouts is None:
+    if actions is None:
         return CheckResult(check, where.label, command, evaluate.ERROR,
                            f"{what} needs a running lab", "the check was not run")
     if check.during.startswith("node/"):
-        return run_node_stop(plan, check, rollouts, where, job, parse, command, host)
+        return run_node_stop(plan, check, actions, where, job, parse, command, host)
     name = check.during.split("/", 1)[1]
     replies: list = []
     stop = threading.Event()
@@ -306,19 +306,19 @@ def run_during(plan: LabPlan, check: CheckSpec, rollouts: Rollouts | None,
         replies.extend(parse(a) for a in run_attempts(where, job, 5, check.timeout_s * 2 + 5))
 
     worker = threading.Thread(target=stream, daemon=True)
-    wait_until(lambda: rollouts.done(check.namespace, name), rollouts.timeout_s)
+    wait_until(lambda: actions.done(check.namespace, name), actions.timeout_s)
     worker.start()
     try:
         time.sleep(0.5)  # a few answers before the rollout starts
-        rollouts.restart(check.namespace, name)
-        finished = wait_until(lambda: rollouts.done(check.namespace, name), rollouts.timeout_s)
+        actions.restart(check.namespace, name)
+        finished = wait_until(lambda: actions.done(check.namespace, name), actions.timeout_s)
     finally:
         stop.set()
         worker.join()
     verdict = evaluate.during(replies, check.expect, what)
     if not finished:
         verdict = evaluate.Verdict(evaluate.FAIL, verdict.summary,
-                                   f"{what} did not finish within {rollouts.timeout_s:g}s")
+                                   f"{what} did not finish within {actions.timeout_s:g}s")
     return CheckResult(check, where.label, command, verdict.result, verdict.summary,
                        verdict.reason, len(replies))
 
@@ -333,7 +333,7 @@ def wait_until(pred: Callable[[], bool], timeout_s: float) -> bool:
 
 
 def run_checks(plan: LabPlan, checks: list[CheckSpec], workers: int = 8,
-               rollouts: Rollouts | None = None) -> list[CheckResult]:
+               actions: LabActions | None = None) -> list[CheckResult]:
     """The checks, side by side; then those that run through a rollout, one at a time (each
     changes the lab)."""
     state = LabDir(plan.spec.name).load_state()
@@ -343,7 +343,7 @@ def run_checks(plan: LabPlan, checks: list[CheckSpec], workers: int = 8,
                         strict=True))
     for c in checks:
         if c.during:
-            done[c] = run_during(plan, c, rollouts)
+            done[c] = run_during(plan, c, actions)
     return [done[c] for c in checks]
 
 

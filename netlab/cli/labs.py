@@ -9,7 +9,7 @@ import time
 import click
 
 from netlab import console, objects
-from netlab.checks.runner import Rollouts, junit_xml, run_checks
+from netlab.checks.runner import LabActions, junit_xml, run_checks
 from netlab.cli.base import attend, build, main, note_lab, pick_lab, report, scenario
 from netlab.errors import UsageError
 from netlab.kernel.api import real
@@ -33,7 +33,7 @@ def up(file, manifests, name, no_checks, output) -> None:
     sc = scenario(file, manifests, name)
     plan = build(sc)
     if sc.checks and not no_checks:
-        ok = report(run_checks(plan, list(sc.checks), rollouts=rollouts(sc.lab.name)), output)
+        ok = report(run_checks(plan, list(sc.checks), actions=actions(sc.lab.name)), output)
         console.err.print(f"the lab stays up: netlab get pods, netlab exec, "
                           f"netlab down {sc.lab.name}")
         sys.exit(0 if ok else 1)
@@ -111,7 +111,7 @@ def test(files, manifests, junit, output) -> None:
         note_lab(sc.lab.name)
         plan = build(sc)
         try:
-            results = run_checks(plan, list(sc.checks), rollouts=rollouts(sc.lab.name))
+            results = run_checks(plan, list(sc.checks), actions=actions(sc.lab.name))
         finally:
             teardown(sc.lab.name)
             console.err.print(f"lab {sc.lab.name} removed")
@@ -154,8 +154,8 @@ def steps(file, manifests, show_sync) -> None:
 
 
 
-def rollouts(lab: str) -> Rollouts:
-    """How checks act on running lab LAB: rollouts, node stops, announcers."""
+def actions(lab: str) -> LabActions:
+    """How checks act on running lab LAB: actions, node stops, announcers."""
     from netlab.lb.allocate import assignments
     from netlab.lifecycle import query
     from netlab.lifecycle.change import restart_rollout
@@ -165,7 +165,7 @@ def rollouts(lab: str) -> Rollouts:
         state = query.load(lab)
         return assignments(state.plan, frozenset(state.nodes_down)).get(ip, "")
 
-    return Rollouts(restart=lambda ns, name: restart_rollout(lab, ns, name, who=(
+    return LabActions(restart=lambda ns, name: restart_rollout(lab, ns, name, who=(
         f"the check restarting deploy/{name}")),
         done=lambda ns, name: query.rollout(lab, ns, name)[1],
         set_node=lambda node, up: set_node(lab, node, up, real()), announcer=announcer)
