@@ -130,3 +130,21 @@ def test_drift_is_repaired_on_the_periodic_resync(tmp_path):
     reasons = {e.reason for e in rt.state.events[victim.key]}
     assert "SandboxChanged" in reasons
     assert any(e.reason == "BridgeMissing" for e in rt.state.events[f"node/{node.name}"])
+
+
+def test_a_lab_process_that_died_is_started_again(tmp_path):
+    """kube-proxy's server in a node (any of the lab's own processes) killed: the periodic
+    resync starts it again, with a new pid."""
+    kernel, ld = make_lab(tmp_path)
+    clock = Clock()
+    c = controller(kernel, ld, clock=clock)
+    c.tick()
+    rt = c.rt
+    what = next(k for k in rt.state.system if k.startswith("kube-proxy"))
+    old = rt.state.system[what]
+    kernel.processes.stop([(old.pid, old.start)])
+    assert not kernel.processes.alive(old.pid, old.start)
+    clock.now += rt.plan.spec.sync_period + 1
+    c.tick()
+    new = rt.state.system[what]
+    assert new.pid != old.pid and kernel.processes.alive(new.pid, new.start)

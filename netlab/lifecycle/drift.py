@@ -1,7 +1,9 @@
 """Drift: what was changed by hand in a running lab, found and put back the way the kubelet
 and the CNI plugin would. A node's cni0 that vanished is made again with its pods' ports; a
 pod whose network namespace or veth vanished is killed and re-created ("Pod sandbox
-changed"), keeping its node and address. Flushed rules are the periodic full sync's job.
+changed"), keeping its node and address; a lab process that died (kube-proxy's servers, the
+API server, a MetalLB speaker, a client's app) is started again, as systemd or a DaemonSet
+would. Flushed rules are the periodic full sync's job.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from dataclasses import dataclass, field
 
 from netlab.kernel.api import Launcher
 from netlab.kernel.ns import netns_path
-from netlab.lifecycle import pods
+from netlab.lifecycle import pods, system
 from netlab.lifecycle.runtime import Runtime
 from netlab.model import PodInfo
 from netlab.plan import kernel as kernel_needs
@@ -22,9 +24,10 @@ BRIDGE = "cni0"
 class Drift:
     bridges: list[str] = field(default_factory=list)  # nodes whose cni0 vanished
     sandboxes: dict[str, str] = field(default_factory=dict)  # pod key -> what vanished
+    processes: list[str] = field(default_factory=list)  # the lab's own processes that died
 
     def __bool__(self) -> bool:
-        return bool(self.bridges or self.sandboxes)
+        return bool(self.bridges or self.sandboxes or self.processes)
 
 
 def find(rt: Runtime) -> Drift:
@@ -45,6 +48,8 @@ def find(rt: Runtime) -> Drift:
             elif pod.host_veth not in names:
                 drift.sandboxes[pod.key] = f"its veth {pod.host_veth} is gone from " \
                                            f"{node.name}"
+    drift.processes = sorted(what for what, proc in rt.state.system.items()
+                             if not rt.kernel.processes.alive(proc.pid, proc.start))
     return drift
 
 
@@ -83,4 +88,9 @@ def repair(rt: Runtime, launcher: Launcher, drift: Drift) -> list[str]:
                     st.restarts = old.restarts + 1
         done.append("re-created " + ", ".join(f"{p.key} ({drift.sandboxes[p.key]})"
                                               for p in broken))
+    if drift.processes:
+        for what in drift.processes:
+            del rt.state.system[what]
+        system.collect(rt, launcher, system.submit(rt, launcher, only=set(drift.processes)))
+        done.append("started again: " + ", ".join(drift.processes))
     return done

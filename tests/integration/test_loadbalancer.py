@@ -257,3 +257,25 @@ def test_a_pool_inside_the_lab_network_needs_no_route(tmp_path):
         assert r.stdout.startswith("Hostname: web-"), r.stdout + r.stderr
     finally:
         netlab("down", name)
+
+
+def test_a_killed_speaker_is_started_again_and_answers(tmp_path):
+    """The announcing node's speaker killed by hand: no answer for a moment, then the lab's
+    controller starts it again (at its next resync) and it answers ARP again."""
+    import json
+    import os
+    import signal
+
+    name = up(tmp_path, (ROOT / "scenarios" / "metallb-l2.yaml").read_text(), "spk")
+    try:
+        node = elected("172.17.255.1")
+        state = json.loads(pathlib.Path(f"/run/netlab/{name}/state.json").read_text())
+        pid = state["system"][f"speaker/{node}"]["pid"]
+        os.kill(pid, signal.SIGKILL)
+        wait_for("the speaker started again", lambda: json.loads(pathlib.Path(
+            f"/run/netlab/{name}/state.json").read_text())["system"][f"speaker/{node}"]["pid"]
+            != pid, timeout_s=20)
+        wait_for("an ARP answer from its node",
+                 lambda: arping(name, "172.17.255.1")[-1:] == [mac(name, node)])
+    finally:
+        netlab("down", name)
