@@ -148,3 +148,5 @@ def test_a_lab_process_that_died_is_started_again(tmp_path):
     c.tick()
     new = rt.state.system[what]
     assert new.pid != old.pid and kernel.processes.alive(new.pid, new.start)
+    assert any(e.reason == "ProcessRestarted" and what in e.message
+               for evs in rt.state.events.values() for e in evs)

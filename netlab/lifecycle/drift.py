@@ -92,5 +92,10 @@ def repair(rt: Runtime, launcher: Launcher, drift: Drift) -> list[str]:
         for what in drift.processes:
             del rt.state.system[what]
         system.collect(rt, launcher, system.submit(rt, launcher, only=set(drift.processes)))
+        nodes = [n.name for n in rt.plan.nodes]
+        for what in drift.processes:
+            node = what.rsplit("/", 1)[-1]
+            rt.event(f"node/{node if node in nodes else nodes[0]}", "Warning",
+                     "ProcessRestarted", f"{what} had died: started again")
         done.append("started again: " + ", ".join(drift.processes))
     return done
