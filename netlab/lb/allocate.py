@@ -243,7 +243,8 @@ def events(old, new, down: frozenset[str] = frozenset()) -> list[tuple[str, str,
     for info in new.services:
         svc, prev = info.service, before.get(info.key)
         obj = f"{svc.namespace}/service/{svc.name}"
-        if info.lb_pending and (prev is None or prev.lb_pending != info.lb_pending):
+        if new.pools and info.lb_pending and (prev is None or
+                                               prev.lb_pending != info.lb_pending):
             out.append((obj, "Warning", "AllocationFailed",
                         f"Failed to allocate IP for \"{info.key}\": {info.lb_pending}"))
         if not info.lb_pool:
