@@ -45,7 +45,7 @@ def dns_app(req: dict) -> Callable[[], None]:
 
     def serve() -> None:
         if req.get("state_in_sandbox"):  # the lab's folder, bound read-only in the container
-            udp.zone_source.path = req["state_in_sandbox"]
+            udp.zone_source.watch.path = req["state_in_sandbox"]
         server.run(udp, tcp)
     return serve
 

@@ -8,13 +8,13 @@ through the pure election in ``lb/allocate.py``, so every speaker agrees without
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import select
 import socket
 import struct
 import time
+
+from netlab.state.watch import StateWatch
 
 log = logging.getLogger("netlab.speaker")
 ETH_P_ARP = 0x0806
@@ -47,8 +47,7 @@ class Announcer:
     """This node's addresses, from the saved state (when it changed)."""
 
     def __init__(self, state_path: str, node: str) -> None:
-        self.path, self.node = state_path, node
-        self.mtime = 0.0
+        self.watch, self.node = StateWatch(state_path), node
         self.mine: set[str] = set()
 
     def refresh(self) -> set[str]:
@@ -57,15 +56,9 @@ class Announcer:
         from netlab.model import LabPlan
         from netlab.model.codec import from_data
 
-        try:
-            mtime = os.stat(self.path).st_mtime
-        except OSError:
+        state = self.watch.changed()
+        if state is None:
             return set()
-        if mtime == self.mtime:
-            return set()
-        self.mtime = mtime
-        with open(self.path, encoding="utf-8") as f:
-            state = json.load(f)
         plan = from_data(LabPlan, state["plan"])
         down = frozenset(state.get("nodes_down") or ())
         mine = {ip for ip, node in assignments(plan, down).items() if node == self.node}
@@ -103,7 +96,7 @@ def serve(sock: socket.socket, announcer: Announcer) -> None:
                     _gratuitous(sock, mac, ip)
             except (OSError, ValueError, KeyError) as exc:  # a state being rewritten
                 log.warning("cannot read the lab's state: %s", exc)
-                announcer.mtime = 0.0
+                announcer.watch.forget()
         ready, _, _ = select.select([sock], [], [], RECHECK_S)
         if not ready:
             continue

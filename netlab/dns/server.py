@@ -7,8 +7,6 @@ controller's live view (endpoints, readiness, applied changes). dnspython does t
 
 from __future__ import annotations
 
-import json
-import os
 import socketserver
 import struct
 import threading
@@ -24,6 +22,7 @@ import dns.rrset
 from netlab.dns.zone import TTL, Zone, build_zone
 from netlab.model import LabPlan
 from netlab.model.codec import from_data
+from netlab.state.watch import StateWatch
 
 RECHECK_S = 0.2
 
@@ -32,10 +31,9 @@ class ZoneSource:
     """The zone, rebuilt when the lab's state file changes (checked at most every 0.2 s)."""
 
     def __init__(self, state_path: str) -> None:
-        self.path = state_path
+        self.watch = StateWatch(state_path)
         self.lock = threading.Lock()
         self.zone: Zone | None = None
-        self.mtime = 0.0
         self.checked = 0.0
 
     def get(self) -> Zone:
@@ -43,14 +41,10 @@ class ZoneSource:
             now = time.monotonic()
             if self.zone is None or now - self.checked > RECHECK_S:
                 self.checked = now
-                mtime = os.stat(self.path).st_mtime
-                if self.zone is None or mtime != self.mtime:
-                    with open(self.path, encoding="utf-8") as f:
-                        state = json.load(f)
-                    plan = from_data(LabPlan, state["plan"])
-                    self.zone = build_zone(plan)
-                    self.mtime = mtime
-            return self.zone
+                state = self.watch.changed()
+                if state is not None:
+                    self.zone = build_zone(from_data(LabPlan, state["plan"]))
+            return self.zone  # type: ignore[return-value]
 
 
 CACHE_ENTRIES = 20000
