@@ -232,12 +232,14 @@ def assignments(plan, down: frozenset[str] = frozenset()) -> dict[str, str]:
     return out
 
 
-def events(old, new, down: frozenset[str] = frozenset()) -> list[tuple[str, str, str, str]]:
+def events(old, new, down: frozenset[str] = frozenset(),
+           was_down: frozenset[str] | None = None) -> list[tuple[str, str, str, str]]:
     """The controller's and the speakers' events between plans OLD (None: a new lab) and
-    NEW: IPAllocated, AllocationFailed, nodeAssigned, and an address no L2Advertisement
-    announces (MetalLB's most reported trap, metallb#1561)."""
+    NEW, the nodes WAS_DOWN then (default: DOWN) and DOWN now: IPAllocated,
+    AllocationFailed, nodeAssigned, and an address no L2Advertisement announces (MetalLB's
+    most reported trap, metallb#1561)."""
     before = {i.key: i for i in old.services} if old else {}
-    was = assignments(old, down) if old else {}
+    was = assignments(old, down if was_down is None else was_down) if old else {}
     now = assignments(new, down)
     out = []
     for info in new.services:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from netlab.errors import UsageError
 from netlab.kernel.api import Kernel
+from netlab.lb.allocate import events as lb_events
 from netlab.lifecycle.runtime import Runtime
 from netlab.lifecycle.up import start_controller, stop_controller
 from netlab.state import LabDir
@@ -44,7 +45,8 @@ def set_node(lab: str, node: str, up: bool, kernel: Kernel, ld: LabDir | None = 
         rt.event(f"node/{node}", "Normal" if up else "Warning",
                  "NodeReady" if up else "NodeNotReady",
                  f"Node {node} status is now: {'NodeReady' if up else 'NodeNotReady'}")
-        for key, type_, reason, message in _moved(state.plan, before, frozenset(down)):
+        for key, type_, reason, message in lb_events(state.plan, state.plan, frozenset(down),
+                                                     was_down=before):
             rt.event(key, type_, reason, message)
         rt.save()  # the speakers read it: the new announcer sends gratuitous ARP
         return True
@@ -53,17 +55,3 @@ def set_node(lab: str, node: str, up: bool, kernel: Kernel, ld: LabDir | None = 
             start_controller(ld, kernel)
         ld.close()
 
-
-def _moved(plan, before: frozenset[str], after: frozenset[str]) -> list:
-    """nodeAssigned events for the addresses whose announcer changed."""
-    from netlab.lb.allocate import assignments
-
-    was, now = assignments(plan, before), assignments(plan, after)
-    out = []
-    for info in plan.services:
-        for ip in info.service.load_balancer_ips:
-            if now.get(ip) and now.get(ip) != was.get(ip):
-                out.append((f"{info.service.namespace}/service/{info.service.name}", "Normal",
-                            "nodeAssigned", f"announcing from node \"{now[ip]}\" with "
-                                            "protocol \"layer2\""))
-    return out
