@@ -126,22 +126,16 @@ def during(replies: Sequence[HttpReply] | Sequence[TcpReply], expect: Expect,
            what: str) -> Verdict:
     """Probes sent one after the other through WHAT (a rollout): success means none failed,
     expect.success false that some did."""
-    def fine(r) -> bool:
-        return r.ok if isinstance(r, HttpReply) else r.connected
-
-    def why(r) -> str:
-        return r.error if isinstance(r, HttpReply) else r.detail
-
-    ok = [r for r in replies if fine(r)]
-    failed = [r for r in replies if not fine(r)]
+    ok = [r for r in replies if answered(r)]
+    failed = [r for r in replies if not answered(r)]
     summary = f"{len(ok)}/{len(replies)} answered during {what}"
     backends = sorted({getattr(r, "backend", "") for r in ok} - {""})
     if backends:
         summary += f"; {len(backends)} backend(s)"
-    errors = counted(why(r) for r in failed if r.ran)
+    errors = counted(_why(r) for r in failed if r.ran)
     if errors:
         summary += f"; {errors}"
-    not_run = [why(r) for r in replies if not r.ran]
+    not_run = [_why(r) for r in replies if not r.ran]
     if not_run:
         return _error(summary, not_run, len(replies))
     if not replies:
@@ -153,8 +147,12 @@ def during(replies: Sequence[HttpReply] | Sequence[TcpReply], expect: Expect,
     return Verdict(PASS, summary)
 
 
-def answered(r) -> bool:
+def answered(r: HttpReply | TcpReply) -> bool:
     return r.ok if isinstance(r, HttpReply) else r.connected
+
+
+def _why(r: HttpReply | TcpReply) -> str:
+    return r.error if isinstance(r, HttpReply) else r.detail
 
 
 def outage(before, after, seconds: float | None, expect: Expect, what: str) -> Verdict:

@@ -309,7 +309,7 @@ def run_during(plan: LabPlan, check: CheckSpec, actions: LabActions | None,
     wait_until(lambda: actions.done(check.namespace, name), actions.timeout_s)
     worker.start()
     try:
-        time.sleep(0.5)  # a few answers before the rollout starts
+        wait_until(lambda: replies, 10)  # answers before the rollout starts
         actions.restart(check.namespace, name)
         finished = wait_until(lambda: actions.done(check.namespace, name), actions.timeout_s)
     finally:
