@@ -65,13 +65,11 @@ def plan_clients(sc: Scenario) -> tuple[ClientInfo, ...]:
     return tuple(out)
 
 
-def desired_pods(sc: Scenario, sets: tuple[ReplicaSet, ...] | None = None,
+def desired_pods(sc: Scenario, sets: tuple[ReplicaSet, ...]
                  ) -> list[tuple[str, str, tuple, PodSpec, str, str]]:
     """(namespace, name, labels, spec, owner, template hash) for every pod, in creation order:
-    the bare pods, the pods the ReplicaSets SETS hold (None: as a new lab's Deployment
-    controller would make them), one per eligible node for each DaemonSet."""
-    if sets is None:
-        sets = initial_rollout(sc).sets
+    the bare pods, the pods the ReplicaSets SETS hold, one per eligible node for each
+    DaemonSet."""
     out = [(p.namespace, p.name, p.labels, p.spec, "", "") for p in sc.pods]
     for rs in sets:
         owner = f"Deployment/{rs.owner}" if rs.owner else f"{rs.kind}/{rs.name}"
