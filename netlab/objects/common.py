@@ -72,9 +72,9 @@ def none_found(namespace: str | None) -> str:
 
 
 # who records an event of each reason, where the object's kind does not say
-SOURCES = {"Scheduled": "default-scheduler", "IPAllocated": "metallb-controller",
-           "AllocationFailed": "metallb-controller", "NotAnnounced": "metallb-controller",
-           "nodeAssigned": "metallb-speaker"}
+SOURCE_BY_REASON = {"Scheduled": "default-scheduler", "IPAllocated": "metallb-controller",
+                    "AllocationFailed": "metallb-controller",
+                    "NotAnnounced": "metallb-controller", "nodeAssigned": "metallb-speaker"}
 
 
 def events_block(events: list[Event], now: float, source: str = "kubelet") -> list[str]:
@@ -86,7 +86,7 @@ def events_block(events: list[Event], now: float, source: str = "kubelet") -> li
         age = human_age(now - e.last)
         if e.count > 1:
             age = f"{age} (x{e.count} over {human_age(e.last - e.first)})"
-        rows.append([e.type, e.reason, age, SOURCES.get(e.reason, source), e.message])
+        rows.append([e.type, e.reason, age, SOURCE_BY_REASON.get(e.reason, source), e.message])
     return ["Events:"] + ["  " + line for line in table(
         ["Type", "Reason", "Age", "From", "Message"],
         [["----", "------", "----", "----", "-------"], *rows]).splitlines()]

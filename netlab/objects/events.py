@@ -5,8 +5,7 @@ from __future__ import annotations
 import time
 
 from netlab.model.state import Event
-from netlab.objects.common import SOURCES as REASONS
-from netlab.objects.common import human_age, none_found, table, ts
+from netlab.objects.common import SOURCE_BY_REASON, human_age, none_found, table, ts
 
 KINDS = {"pod": "Pod", "node": "Node", "deployment": "Deployment",
          "replicaset": "ReplicaSet", "daemonset": "DaemonSet", "job": "Job",
@@ -49,7 +48,7 @@ def event_objects(events: dict[str, list[Event]], namespace: str | None) -> list
                     "involvedObject": {"kind": KINDS.get(kind, "Pod"), "name": name,
                                        **({} if kind == "node" else {"namespace": ns})},
                     "metadata": {"namespace": ns},
-                    "source": {"component": REASONS.get(e.reason) or
+                    "source": {"component": SOURCE_BY_REASON.get(e.reason) or
                                SOURCES.get(kind, "kubelet")}})
     return out
 

@@ -107,7 +107,6 @@ def replicasets_table(view: LabView, namespace: str | None, now: float | None = 
                       prefix: str = "", wide: bool = False) -> str:
     """kubectl get replicasets: NAME DESIRED CURRENT READY AGE."""
     now = now or time.time()
-    alone = {(d.namespace, d.name) for d in view.plan.workloads if d.kind == "ReplicaSet"}
     sets = sorted((rs for rs in view.plan.replicasets if rs.kind == "ReplicaSet"
                    and (namespace is None or rs.namespace == namespace)),
                   key=lambda rs: (rs.namespace, rs.name))
@@ -118,8 +117,7 @@ def replicasets_table(view: LabView, namespace: str | None, now: float | None = 
         ready = sum(_ready(view, p) for p in pods)
         created = rs.created or view.created
         rows.append([prefix + rs.name, str(rs.replicas), str(len(pods)), str(ready),
-                     human_age(now - created) if (rs.namespace, rs.name) not in alone
-                     else _age(view, now), *([",".join(c.name for c in rs.template.containers),
+                     human_age(now - created), *([",".join(c.name for c in rs.template.containers),
                                               ",".join(c.image for c in rs.template.containers),
                                               ",".join(f"{k}={v}" for k, v in rs.labels)]
                                              if wide else [])])
@@ -267,23 +265,50 @@ def describe_replicaset(view: LabView, rs: ReplicaSet, now: float | None = None)
 
 
 
+@dataclass(frozen=True)
+class JobRun:
+    """A Job as its controller keeps it, with its pods' phases."""
+
+    job: ReplicaSet | None
+    phases: tuple[str, ...]
+    started: float
+    ready: int = 0
+
+    @property
+    def succeeded(self) -> int:
+        return self.phases.count("Succeeded")
+
+    @property
+    def failed(self) -> int:
+        return self.phases.count("Failed")
+
+    @property
+    def active(self) -> int:
+        return len(self.phases) - self.succeeded - self.failed
+
+
+def job_run(view: LabView, d: Deployment) -> JobRun:
+    job = next((rs for rs in view.plan.replicasets
+                if rs.key == f"job:{d.namespace}/{d.name}"), None)
+    pods = [p for p in view.plan.pods if job is not None and p.namespace == d.namespace
+            and p.name in job.pods]
+    return JobRun(job, tuple(pod_status(p, view.procs).phase for p in pods),
+                  job.created if job and job.created else view.created,
+                  sum(_ready(view, p) for p in pods))
+
+
 def jobs_table(view: LabView, namespace: str | None, now: float | None = None,
                prefix: str = "") -> str:
     """kubectl get jobs: NAME STATUS COMPLETIONS DURATION AGE."""
     now = now or time.time()
     jobs = _workloads(view, "Job", namespace)
-    kept = {rs.key: rs for rs in view.plan.replicasets}
     rows = []
     for d in jobs:
-        job = kept.get(f"job:{d.namespace}/{d.name}")
-        pods = [p for p in view.plan.pods if p.namespace == d.namespace
-                and job is not None and p.name in job.pods]
-        done = sum(pod_status(p, view.procs).phase == "Succeeded" for p in pods)
-        started = job.created if job and job.created else view.created
-        status = (job.done if job and job.done else "Running")
-        end = job.finished if job and job.finished else now
-        rows.append([prefix + d.name, status, f"{done}/{d.completions}", human_age(end - started),
-                     human_age(now - started)])
+        run = job_run(view, d)
+        status = run.job.done if run.job and run.job.done else "Running"
+        end = run.job.finished if run.job and run.job.finished else now
+        rows.append([prefix + d.name, status, f"{run.succeeded}/{d.completions}",
+                     human_age(end - run.started), human_age(now - run.started)])
     return _with_namespace(["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"], rows,
                            namespace, [d.namespace for d in jobs])
 
@@ -293,13 +318,8 @@ def describe_job(view: LabView, d: Deployment, now: float | None = None) -> str:
     from netlab.objects.common import ts
 
     now = now or time.time()
-    job = next((rs for rs in view.plan.replicasets
-                if rs.key == f"job:{d.namespace}/{d.name}"), None)
-    pods = [p for p in view.plan.pods if job is not None and p.namespace == d.namespace
-            and p.name in job.pods]
-    phases = [pod_status(p, view.procs).phase for p in pods]
-    active = len(phases) - phases.count("Succeeded") - phases.count("Failed")
-    started = job.created if job and job.created else view.created
+    run = job_run(view, d)
+    job, started = run.job, run.started
     lines = [f"Name:             {d.name}", f"Namespace:        {d.namespace}",
              "Selector:         " + ",".join(f"{k}={v}" for k, v in d.selector),
              f"Parallelism:      {d.parallelism}", f"Completions:      {d.completions}",
@@ -307,9 +327,8 @@ def describe_job(view: LabView, d: Deployment, now: float | None = None) -> str:
     if job is not None and job.done == "Complete":
         lines += [f"Completed At:     {ts(job.finished)}",
                   f"Duration:         {human_age(job.finished - started)}"]
-    lines.append(f"Pods Statuses:    {active} Active ({sum(_ready(view, p) for p in pods)} "
-                 f"Ready) / {phases.count('Succeeded')} Succeeded / "
-                 f"{phases.count('Failed')} Failed")
+    lines.append(f"Pods Statuses:    {run.active} Active ({run.ready} Ready) / "
+                 f"{run.succeeded} Succeeded / {run.failed} Failed")
     lines += events_block(view.events.get(f"{d.namespace}/job/{d.name}", []), now,
                           "job-controller")
     return "\n".join(lines)
@@ -361,17 +380,12 @@ def workload_object(view: LabView, d: Deployment, now: float | None = None) -> d
                   "numberAvailable": c.available, "numberMisscheduled": 0}
         more = {}
     else:
-        job = next((rs for rs in view.plan.replicasets
-                    if rs.key == f"job:{d.namespace}/{d.name}"), None)
-        pods = [p for p in view.plan.pods if job and p.namespace == d.namespace
-                and p.name in job.pods]
-        phases = [pod_status(p, view.procs).phase for p in pods]
+        run = job_run(view, d)
         spec |= {"completions": d.completions, "parallelism": d.parallelism,
                  "backoffLimit": d.backoff_limit}
-        status = {"active": len(phases) - phases.count("Succeeded") - phases.count("Failed"),
-                  "succeeded": phases.count("Succeeded"), "failed": phases.count("Failed")}
-        if job and job.done:
-            status["conditions"] = [{"type": job.done, "status": "True"}]
+        status = {"active": run.active, "succeeded": run.succeeded, "failed": run.failed}
+        if run.job and run.job.done:
+            status["conditions"] = [{"type": run.job.done, "status": "True"}]
         more = {}
     return {"apiVersion": API[d.kind], "kind": d.kind,
             "metadata": _meta(d.name, d.namespace, d.labels, view.created, **more),
