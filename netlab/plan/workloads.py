@@ -321,7 +321,7 @@ def schedulable(lab: LabSpec, spec: PodSpec, node: str) -> bool:
         tolerates(spec, node_taints(lab, node))
 
 
-def host_ports(spec: PodSpec) -> set[tuple[int, str]]:
+def node_ports_taken(spec: PodSpec) -> set[tuple[int, str]]:
     """The node ports a pod takes (the scheduler's NodePorts filter): its hostPorts, and with
     hostNetwork every container port."""
     return {(p.host_port or p.container_port, p.protocol) for c in spec.containers
@@ -337,7 +337,7 @@ def daemon_pods(lab: LabSpec, d: Deployment, used: set | None = None
     labels = tuple(sorted({**dict(d.template_labels), "controller-revision-hash": h,
                            "pod-template-generation": "1"}.items()))
     used = used if used is not None else set()
-    wants = host_ports(d.template)
+    wants = node_ports_taken(d.template)
     out = []
     for node in lab.nodes:
         if not schedulable(lab, d.template, node) or \

@@ -149,8 +149,8 @@ def load_daemonset(body: dict, meta: Meta, r: Report, loaded: Loaded) -> None:
         r.add(SPEC.child("replicas"), 'field not declared in schema (a DaemonSet runs one pod '
                                       'per node)')
     d = _template(body, meta, r, loaded, "DaemonSet")
-    update = (spec or {}).get("updateStrategy") or {} if isinstance(spec, dict) else {}
-    type_ = update.get("type", "RollingUpdate") if isinstance(update, dict) else ""
+    update = spec.get("updateStrategy") if isinstance(spec, dict) else None
+    type_ = (update or {}).get("type", "RollingUpdate") if isinstance(update or {}, dict) else ""
     if type_ not in ("RollingUpdate", "OnDelete"):
         r.add(SPEC.child("updateStrategy", "type"), f'Unsupported value: "{type_}": supported '
                                                     'values: "OnDelete", "RollingUpdate"')
