@@ -68,11 +68,13 @@ def rollout_status(state: LabState, now: float) -> workloads.Status:
 
 def plan_change(state: LabState, edit: Edit,
                 kernel_check: Callable[..., None] = check_kernel,
-                grace: int | None = None, now: float | None = None) -> Change:
+                grace: int | None = None, now: float | None = None,
+                step: workloads.Outcome | None = None) -> Change:
     """Validate the edited documents like a scenario file and plan them, with the next step
     of every Deployment's rollout. Pure but for KERNEL_CHECK (can this kernel run the new
     proxy mode?) and the clock. Pods that go are Terminating for GRACE seconds (default:
-    their terminationGracePeriodSeconds); a pod replaced under the same name goes at once."""
+    their terminationGracePeriodSeconds); a pod replaced under the same name goes at once.
+    STEP: the workload controllers' step, when the caller decided it already."""
     from netlab.scenario.loader import Doc, build_scenario
 
     plan = state.plan
@@ -89,9 +91,10 @@ def plan_change(state: LabState, edit: Edit,
                          f"running lab; for the rest: netlab down {lab}, then up")
     kernel_check(sc.lab, protocols(sc))
     full = with_cluster_services(sc)
-    outcome = workloads.reconcile(lab, full.deployments,
-                                  {rs.key: rs for rs in plan.replicasets},
-                                  rollout_status(state, time.time() if now is None else now))
+    outcome = step or workloads.reconcile(lab, full.deployments,
+                                          {rs.key: rs for rs in plan.replicasets},
+                                          rollout_status(state, time.time() if now is None
+                                                         else now))
     sets = tuple(outcome.sets.values())
     wanted = {f"{ns}/{name}": (labels, spec) for ns, name, labels, spec, _o, _h
               in desired_pods(full, sets)}

@@ -140,7 +140,8 @@ class Controller:
                                   rollout_status(rt.state, now))
         if tuple(sorted(out.sets.values(), key=lambda rs: rs.key)) == plan.replicasets:
             return False
-        ch = plan_change(rt.state, lambda docs: docs, kernel_check=lambda *_: None, now=now)
+        ch = plan_change(rt.state, lambda docs: docs, kernel_check=lambda *_: None, now=now,
+                         step=out)
         rt.ld.begin_change("the lab's controller")
         tx = Transaction()
         try:
