@@ -60,8 +60,27 @@ def speaker_app(req: dict) -> Callable[[], None]:
     return lambda: speaker.serve(sock, announcer)
 
 
+def ingress_app(req: dict) -> Callable[[], None]:
+    """An ingress controller (ingress-nginx's, or Traefik's behaviour) running real nginx."""
+    import logging
+
+    from netlab.ingress.run import IngressController
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    controller = IngressController(req["state"], req["flavour"], req["run_dir"],
+                                   req["status"], req["http_port"], req.get("api_port"))
+
+    def serve() -> None:
+        if req.get("state_in_sandbox"):  # the lab's folder, bound read-only in the container
+            controller.watch.path = req["state_in_sandbox"]
+        if req.get("status_in_sandbox"):
+            controller.status_path = req["status_in_sandbox"]
+        controller.serve()
+    return serve
+
+
 APPS = {"web": web_app, "kube-proxy": kube_proxy_app, "apiserver": apiserver_app,
-        "dns": dns_app, "speaker": speaker_app}
+        "dns": dns_app, "speaker": speaker_app, "ingress": ingress_app}
 
 if __name__ == "__main__":
     launcher.main(APPS)

@@ -54,6 +54,8 @@ def write_pod_files(paths: Paths, plan: LabPlan, pod: PodInfo, host_resolv: str)
     for name in pod.spec.volumes:
         os.makedirs(paths.volume(pod, name), exist_ok=True)
         os.chmod(paths.volume(pod, name), 0o777)
+    if any(is_ingress_controller(plan, c) for c in pod.spec.containers):
+        os.makedirs(paths.volume(pod, INGRESS_STATUS), exist_ok=True)
     dns_ip = kube_dns_ip(plan.spec.service_cidr) if plan.spec.cluster_dns else ""
     with open(f"{etc}/resolv.conf", "w", encoding="utf-8") as f:
         f.write(resolv_conf(pod, plan.spec.cluster_domain, dns_ip, host_resolv))
@@ -87,9 +89,9 @@ def container_request(plan: LabPlan, pod: PodInfo, c: Container, paths: Paths,
     req = {"netns": netns_path(pod.netns), "uts": pod.uts, "log": paths.log(pod, c.name),
            "env": env, "cgroup": paths.container_cgroup(pod, c.name),
            "workdir": c.working_dir, "sandbox": box}
-    if c.runs_command:
-        return dict(req, app="exec", argv=list(c.command) + list(c.args))
     image = plan.spec.image_app(c.image)
+    if c.runs_command and not is_ingress_controller(plan, c):
+        return dict(req, app="exec", argv=list(c.command) + list(c.args))
     app = image.app if image else "web"
     if app == "idle":
         return dict(req, app="idle")
@@ -99,9 +101,27 @@ def container_request(plan: LabPlan, pod: PodInfo, c: Container, paths: Paths,
                     state_in_sandbox="/run/netlab-api/state.json")
     tcp = [p.container_port for p in c.ports if p.protocol == "TCP"]
     udp = [p.container_port for p in c.ports if p.protocol == "UDP"]
+    if app in INGRESS_APPS:  # a controller following the lab, as CoreDNS does
+        box["api"] = paths.lab
+        box["volumes"].append([paths.volume(pod, INGRESS_STATUS), "/run/netlab-ingress", False])
+        ports = tcp or list(image.ports)
+        http = 80 if 80 in ports or not ports else ports[0]
+        return dict(req, app="ingress", flavour=INGRESS_APPS[app], run_dir="/tmp/nginx",
+                    http_port=http, api_port=8080 if app == "traefik" and 8080 in ports
+                    else None, state=paths.state, state_in_sandbox="/run/netlab-api/state.json",
+                    status=f"{paths.volume(pod, INGRESS_STATUS)}/status.json",
+                    status_in_sandbox="/run/netlab-ingress/status.json")
     if not tcp and not udp:
         tcp = list(image.ports) if image and image.ports else list(c.probe_ports) or [80]
     return dict(req, app="web", tcp=tcp, udp=udp, ips=[pod.ip])
+
+
+INGRESS_APPS = {"ingress-nginx": "nginx", "traefik": "traefik"}  # built-in app -> flavour
+INGRESS_STATUS = "(ingress)"  # the controller's status folder, among the pod's volumes
+
+
+def ingress_status_path(paths: Paths, pod: PodInfo) -> str:
+    return f"{paths.volume(pod, INGRESS_STATUS)}/status.json"
 
 
 def pause_request(pod: PodInfo, paths: Paths) -> dict:
@@ -113,6 +133,13 @@ def pause_request(pod: PodInfo, paths: Paths) -> dict:
     return {"netns": netns_path(pod.netns), "uts": pod.uts, "env": {},
             "log": paths.log(pod, "(pause)"), "cgroup": paths.container_cgroup(pod, "(pause)"),
             "app": "idle", "comm": "pause", "sandbox": box}
+
+
+def is_ingress_controller(plan: LabPlan, c: Container) -> bool:
+    """An ingress controller's image with its own entrypoint (args, as ingress-nginx's
+    manifest passes /nginx-ingress-controller and its flags, are that entrypoint's)."""
+    image = plan.spec.image_app(c.image)
+    return not c.command and image is not None and image.app in INGRESS_APPS
 
 
 def runs_nothing(plan: LabPlan, c: Container) -> bool:

@@ -11,8 +11,10 @@ PROXY_MODES = ("iptables", "ipvs", "nftables")
 ROUTING_MODES = ("host-gw", "vxlan")
 # the schedulers kube-proxy's IPVS mode accepts (each is a kernel module ip_vs_<name>)
 IPVS_SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "sh", "dh", "sed", "nq", "mh")
-BUILTIN_APPS = ("web", "idle", "dns")
+BUILTIN_APPS = ("web", "idle", "dns", "ingress-nginx", "traefik")
 KLIPPER_IMAGE = "rancher/klipper-lb:v0.4.13"  # k3s' ServiceLB pods
+INGRESS_NGINX_IMAGE = "registry.k8s.io/ingress-nginx/controller:v1.13.3"
+TRAEFIK_IMAGE = "traefik"  # any tag: Traefik 1.7's DaemonSet, as the workshop deploys it
 COREDNS_IMAGE = "registry.k8s.io/coredns/coredns:v1.11.3"
 
 
@@ -63,6 +65,8 @@ class LabSpec:
     control_plane_taint: bool = False  # the first node carries kubeadm's NoSchedule taint
     lb_provider: str = "auto"  # metallb | servicelb | none | auto (metallb if configured)
     lb_routes: tuple[str, ...] = ()  # clients get a route to these pool CIDRs via a node
+    ingress_controller: str = "auto"  # nginx | none | auto (nginx when an Ingress wants it)
+    ingress_service: str = "LoadBalancer"  # LoadBalancer | NodePort | hostNetwork
 
     def client_app(self, name: str) -> ClientSpec | None:
         for c in self.client_apps:
@@ -79,6 +83,10 @@ class LabSpec:
             return ImageApp("dns", (53,))
         if bare.rsplit(":", 1)[0] == KLIPPER_IMAGE.rsplit(":", 1)[0]:
             return ImageApp("idle")  # holds its host ports; kube-proxy catches the traffic
+        if bare.rsplit(":", 1)[0] == INGRESS_NGINX_IMAGE.rsplit(":", 1)[0]:
+            return ImageApp("ingress-nginx", (80, 443))
+        if bare.rsplit(":", 1)[0].rsplit("/", 1)[-1] == TRAEFIK_IMAGE:
+            return ImageApp("traefik", (80,))
         return None
 
 
@@ -277,6 +285,54 @@ class L2Advertisement:
 
 
 @dataclass(frozen=True)
+class IngressBackend:
+    """A backend of an Ingress path (or its default backend): a Service and its port, by
+    number or by name (the v1 form; the legacy serviceName/servicePort converted)."""
+
+    service: str
+    port: int | str
+
+
+@dataclass(frozen=True)
+class IngressPath:
+    path: str  # "" : every path (a legacy Ingress without one)
+    path_type: str  # Exact | Prefix | ImplementationSpecific
+    backend: IngressBackend
+
+
+@dataclass(frozen=True)
+class IngressRule:
+    host: str  # "" : any host; "*.example.com" : one label under example.com
+    paths: tuple[IngressPath, ...]
+
+
+@dataclass(frozen=True)
+class Ingress:
+    name: str
+    namespace: str
+    class_name: str = ""  # spec.ingressClassName, or the kubernetes.io/ingress.class annotation
+    annotations: tuple[tuple[str, str], ...] = ()
+    rules: tuple[IngressRule, ...] = ()
+    default_backend: IngressBackend | None = None
+    tls: tuple[tuple[tuple[str, ...], str], ...] = ()  # (hosts, secretName)
+    api_version: str = "networking.k8s.io/v1"  # as written (the legacy ones are converted)
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def annotation(self, name: str, default: str = "") -> str:
+        return dict(self.annotations).get(name, default)
+
+
+@dataclass(frozen=True)
+class IngressClass:
+    name: str
+    controller: str  # k8s.io/ingress-nginx, traefik.io/ingress-controller, ...
+    default: bool = False  # ingressclass.kubernetes.io/is-default-class
+
+
+@dataclass(frozen=True)
 class ServicePort:
     port: int
     target_port: int | str
@@ -369,6 +425,8 @@ class Scenario:
     passive: tuple[tuple[str, str, str], ...] = ()  # (kind, name, note): accepted, not acted on
     pools: tuple[AddressPool, ...] = ()  # MetalLB's
     advertisements: tuple[L2Advertisement, ...] = ()
+    ingresses: tuple[Ingress, ...] = ()
+    ingress_classes: tuple[IngressClass, ...] = ()
 
 
 # -- runtime side: what the plan decided ---------------------------------------------------
@@ -493,6 +551,8 @@ class LabPlan:
     pools: tuple[AddressPool, ...] = ()  # MetalLB's, when it is the lab's provider
     advertisements: tuple[L2Advertisement, ...] = ()
     replicasets: tuple[ReplicaSet, ...] = ()  # what the Deployment controller keeps
+    ingresses: tuple[Ingress, ...] = ()
+    ingress_classes: tuple[IngressClass, ...] = ()
 
     def node(self, name: str) -> NodeInfo:
         for n in self.nodes:

@@ -26,6 +26,7 @@ from netlab.model import (
 )
 from netlab.plan import naming, workloads
 from netlab.plan.endpoints import compute_endpoints
+from netlab.plan.ingress import with_ingress_nginx, with_traefik_class
 from netlab.plan.ipam import (
     HostLocal,
     RangeFull,
@@ -153,7 +154,8 @@ def with_kubernetes_service(sc: Scenario) -> Scenario:
 def with_cluster_services(sc: Scenario) -> Scenario:
     """The Services every cluster has: kubernetes, and kube-dns unless the Lab leaves it out;
     with k3s' ServiceLB, a svclb DaemonSet per LoadBalancer Service."""
-    return with_servicelb(with_cluster_dns(with_kubernetes_service(sc)))
+    return with_servicelb(with_traefik_class(with_ingress_nginx(
+        with_cluster_dns(with_kubernetes_service(sc)))))
 
 
 def with_servicelb(sc: Scenario) -> Scenario:
@@ -268,7 +270,8 @@ def plan_lab(sc: Scenario, ipam: dict[str, dict] | None = None,
                    manifests=sc.endpoints, workloads=sc.deployments,
                    pools=sc.pools if lb_provider(sc) == "metallb" else (),
                    advertisements=sc.advertisements,
-                   replicasets=tuple(sorted(sets, key=lambda rs: rs.key)))
+                   replicasets=tuple(sorted(sets, key=lambda rs: rs.key)),
+                   ingresses=sc.ingresses, ingress_classes=sc.ingress_classes)
     return plan, {k: v.to_dict() for k, v in allocators.items()}
 
 

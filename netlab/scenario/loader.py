@@ -176,7 +176,8 @@ def build_scenario(docs: list[Doc], *, sources: tuple[str, ...] = (),
                         tuple(loaded.endpoints),
                         tuple({"file": d.file, "index": d.index, "body": d.body} for d in docs),
                         tuple(loaded.passive), tuple(loaded.pools),
-                        tuple(loaded.advertisements))
+                        tuple(loaded.advertisements), tuple(loaded.ingresses),
+                        tuple(loaded.ingress_classes))
     errors = cross_checks(scenario, loaded.namespaces, seen)
     if errors:
         raise ScenarioErrors(errors)
@@ -274,7 +275,7 @@ def cross_checks(sc: Scenario, namespaces: set[str],
     endpoints for services with selectors, check sources."""
     errors = []
     for (kind, ns, _name), doc in seen.items():
-        if kind in ("Pod", "Deployment", "Service") and ns not in namespaces:
+        if kind in ("Pod", "Deployment", "Service", "Ingress") and ns not in namespaces:
             errors.append(doc.error(f"namespace '{ns}' does not exist (add a Namespace "
                                     "document)", "metadata.namespace"))
     errors += _capacity(sc)

@@ -64,6 +64,15 @@ LAB_FIELDS = (
     Field("spec.loadBalancer.clientRoutes", "[]", "pool CIDRs outside the lab network that "
           "the clients reach on-link (they ARP for the addresses, as the workshop's route "
           "makes them)", "lb_routes"),
+    Field("spec.ingress.controller", "auto", "nginx: run ingress-nginx's controller "
+          "(Deployment ingress-nginx-controller in namespace ingress-nginx, IngressClass nginx, "
+          "real nginx inside); none: no controller; auto: nginx when an Ingress wants the "
+          "nginx class (or no class) and the manifests do not deploy a controller of their "
+          "own", "ingress_controller"),
+    Field("spec.ingress.service", "LoadBalancer", "how the controller is exposed: "
+          "LoadBalancer (externalTrafficPolicy Local, as ingress-nginx's cloud manifest), "
+          "NodePort (its bare-metal manifest) or hostNetwork (a DaemonSet on every node's "
+          "ports 80 and 443)", "ingress_service"),
     Field("spec.ipvs.scheduler", "rr", "IPVS scheduler (kube-proxy's list: rr, wrr, lc, wlc, "
           "lblc, lblcr, sh, dh, sed, nq, mh)", "ipvs_scheduler"),
     Field("spec.ipvs.strictARP", "false", "kube-proxy's strictARP: arp_ignore=1, "

@@ -11,6 +11,8 @@ from netlab.model import (
     CheckSpec,
     Deployment,
     EndpointsManifest,
+    Ingress,
+    IngressClass,
     L2Advertisement,
     LabSpec,
     PodManifest,
@@ -34,6 +36,8 @@ class Loaded:
     checks: list[CheckSpec] = field(default_factory=list)
     endpoints: list[EndpointsManifest] = field(default_factory=list)
     passive: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, name, note)
+    ingresses: list[Ingress] = field(default_factory=list)
+    ingress_classes: list[IngressClass] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -95,9 +99,6 @@ NO_EFFECT: dict[str, tuple[tuple[str, ...], bool]] = {
 # a warning saying the lab behaves as if they were absent. (kind: (apiVersions, namespaced))
 NOT_YET: dict[str, tuple[tuple[str, ...], bool]] = {
     "NetworkPolicy": (("networking.k8s.io/v1",), True),
-    "Ingress": (("networking.k8s.io/v1", "networking.k8s.io/v1beta1", "extensions/v1beta1"),
-                True),
-    "IngressClass": (("networking.k8s.io/v1", "networking.k8s.io/v1beta1"), False),
     "StatefulSet": (("apps/v1",), True),
     "GatewayClass": (("gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"),
                      False),

@@ -66,6 +66,11 @@ POD_SPEC = {
 
 _TEMPLATE = {"metadata": _OBJECT_META, "spec": POD_SPEC}
 
+# v1's service backend and the legacy serviceName/servicePort (the loader takes the one its
+# apiVersion has)
+_INGRESS_BACKEND = {"service": {"name": ANY, "port": {"number": ANY, "name": ANY}},
+                    "resource": ANY, "serviceName": ANY, "servicePort": ANY}
+
 KINDS: dict[str, dict] = {
     "Pod": {"metadata": _OBJECT_META, "spec": POD_SPEC, "status": ANY},
     "Deployment": {"metadata": _OBJECT_META, "status": ANY, "spec": {
@@ -104,6 +109,12 @@ KINDS: dict[str, dict] = {
         "ipFamilyPolicy": ANY, "allocateLoadBalancerNodePorts": ANY,
         "loadBalancerClass": ANY, "internalTrafficPolicy": ANY, "trafficDistribution": ANY}},
     "Namespace": {"metadata": _OBJECT_META, "spec": ANY, "status": ANY},
+    "Ingress": {"metadata": _OBJECT_META, "status": ANY, "spec": {
+        "ingressClassName": ANY, "defaultBackend": _INGRESS_BACKEND, "backend": _INGRESS_BACKEND,
+        "tls": [{"hosts": ANY, "secretName": ANY}],
+        "rules": [{"host": ANY, "http": {"paths": [{
+            "path": ANY, "pathType": ANY, "backend": _INGRESS_BACKEND}]}}]}},
+    "IngressClass": {"metadata": _OBJECT_META, "spec": {"controller": ANY, "parameters": ANY}},
     "Endpoints": {"metadata": _OBJECT_META, "subsets": [{
         "addresses": [{"ip": ANY, "hostname": ANY, "nodeName": ANY, "targetRef": ANY}],
         "notReadyAddresses": [{"ip": ANY, "hostname": ANY, "nodeName": ANY, "targetRef": ANY}],
@@ -122,6 +133,7 @@ LAB_SPEC = {
     "ipvs": {"scheduler": ANY, "strictARP": ANY, "vipFilter": ANY},
     "outsideNames": ANY, "syncPeriod": ANY, "controlPlaneTaint": ANY,
     "loadBalancer": {"provider": ANY, "clientRoutes": ANY},
+    "ingress": {"controller": ANY, "service": ANY},
 }
 LAB = {"metadata": {"name": ANY, "labels": ANY, "annotations": ANY}, "spec": LAB_SPEC}
 

@@ -4,6 +4,7 @@ The Lab document is loaded first (``lab.py``), since every other kind is checked
 from netlab.scenario.kinds import (
     check,
     endpoints,
+    ingress,
     metallb,
     namespace,
     pod,
@@ -11,4 +12,4 @@ from netlab.scenario.kinds import (
     workloads,
 )
 
-__all__ = ["check", "endpoints", "metallb", "namespace", "pod", "service", "workloads"]
+__all__ = ["check", "endpoints", "ingress", "metallb", "namespace", "pod", "service", "workloads"]

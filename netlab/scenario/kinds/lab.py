@@ -125,7 +125,8 @@ def _spec(r: Report, name: str, spec: dict) -> LabSpec:
                                                     SPEC.child("syncPeriod"), 1, 3600),
         control_plane_taint=boolean(r, spec.get("controlPlaneTaint", False),
                                     SPEC.child("controlPlaneTaint"), False),
-        **_load_balancer(r, spec.get("loadBalancer") or {}))
+        **_load_balancer(r, spec.get("loadBalancer") or {}),
+        **_ingress(r, spec.get("ingress") or {}))
 
 
 def _duration(r: Report, value: object, path: Path, lowest: int, highest: int) -> float:
@@ -284,3 +285,24 @@ def _load_balancer(r: Report, lb: object) -> dict:
         except ValueError:
             r.add(path.child("clientRoutes").index(i), f"{cidr!r} is not an IPv4 CIDR")
     return {"lb_provider": provider, "lb_routes": tuple(routes)}
+
+
+INGRESS_CONTROLLERS = ("auto", "nginx", "none")
+INGRESS_SERVICES = ("LoadBalancer", "NodePort", "hostNetwork")
+
+
+def _ingress(r: Report, ing: object) -> dict:
+    """ingress: {controller, service}."""
+    path = SPEC.child("ingress")
+    if not isinstance(ing, dict):
+        r.add(path, "must be a mapping")
+        return {}
+    controller = r.value(path.child("controller"), ing.get("controller", "auto"),
+                         lambda v: v in INGRESS_CONTROLLERS, "controller must be one of "
+                         f"{', '.join(INGRESS_CONTROLLERS)}, got {ing.get('controller')!r}",
+                         "auto")
+    service = r.value(path.child("service"), ing.get("service", "LoadBalancer"),
+                      lambda v: v in INGRESS_SERVICES, "service must be one of "
+                      f"{', '.join(INGRESS_SERVICES)}, got {ing.get('service')!r}",
+                      "LoadBalancer")
+    return {"ingress_controller": controller, "ingress_service": service}

@@ -1,0 +1,236 @@
+"""What an ingress controller serves, decided from the lab's objects (pure): which Ingresses
+it claims (IngressClass, the class annotation, the default class), its servers (one per host,
+sorted by name) and their locations (ingress-nginx's order: path descending, then longest
+first), each with its upstream (the Service's ready endpoints, not its ClusterIP) and, for
+ingress-nginx, the canary Ingresses merged in as alternative backends.
+
+Two flavours share it: ``nginx`` (ingress-nginx's semantics and annotations) and ``traefik``
+(Traefik 1.7's: host and path prefix rules, ``nginx.ingress.kubernetes.io/*`` ignored)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from netlab.model import Ingress, IngressBackend, LabPlan
+
+NGINX_CONTROLLER = "k8s.io/ingress-nginx"
+TRAEFIK_CONTROLLER = "traefik.io/ingress-controller"
+CONTROLLERS = {"nginx": NGINX_CONTROLLER, "traefik": TRAEFIK_CONTROLLER}
+ANN = "nginx.ingress.kubernetes.io/"
+DEFAULT_UPSTREAM = "upstream-default-backend"
+CATCH_ALL = "_"
+
+
+@dataclass(frozen=True)
+class Upstream:
+    name: str  # ingress-nginx's: <namespace>-<service>-<port>
+    service: str  # namespace/name
+    port: int | str
+    servers: tuple[tuple[str, int], ...]  # the ready endpoints (ip, port)
+    missing: str = ""  # why there is no such Service or port ("" when there is)
+
+
+@dataclass(frozen=True)
+class Canary:
+    """A canary Ingress merged into a location (ingress-nginx's alternative backend)."""
+
+    ingress: str  # namespace/name
+    upstream: Upstream
+    header: str = ""
+    header_value: str = ""
+    header_pattern: str = ""
+    cookie: str = ""
+    weight: int = 0
+    weight_total: int = 100
+
+
+@dataclass(frozen=True)
+class Location:
+    path: str
+    path_type: str  # Exact | Prefix | ImplementationSpecific
+    ingress: str  # namespace/name ("" for the default backend)
+    upstream: Upstream | None  # None: the default backend (404)
+    regex: bool = False  # rendered as ~* "^path" (the server enforces regex)
+    rewrite: str = ""  # rewrite-target
+    app_root: str = ""
+    https_backend: bool = False
+    affinity_cookie: str = ""  # the session cookie's name, "" without affinity
+    timeouts: tuple[tuple[str, str], ...] = ()  # (nginx directive, value)
+    body_size: str = ""
+    canaries: tuple[Canary, ...] = ()
+
+
+@dataclass(frozen=True)
+class Server:
+    host: str  # "_" for the catch-all server
+    locations: tuple[Location, ...]
+
+
+@dataclass
+class Routes:
+    flavour: str
+    servers: list[Server] = field(default_factory=list)
+    upstreams: dict[str, Upstream] = field(default_factory=dict)
+    claimed: list[str] = field(default_factory=list)  # namespace/name of the Ingresses served
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (ingress, why partly ignored)
+
+
+def class_of(plan: LabPlan, ing: Ingress) -> str:
+    """The Ingress's class: its own, else the default IngressClass's, else ""."""
+    if ing.class_name:
+        return ing.class_name
+    return next((c.name for c in plan.ingress_classes if c.default), "")
+
+
+def claims(plan: LabPlan, ing: Ingress, flavour: str) -> bool:
+    """Whether a controller of FLAVOUR serves ING (as its --ingress-class and the IngressClass
+    objects decide). An Ingress without any class goes to ingress-nginx when the lab runs it
+    (its IngressClass is the default one, as minikube's addon marks it), else to Traefik 1.7,
+    which serves every Ingress without a class annotation."""
+    name = class_of(plan, ing)
+    if not name:
+        return flavour == "nginx" or not any(
+            d.name == "ingress-nginx-controller" for d in plan.workloads)
+    cls = next((c for c in plan.ingress_classes if c.name == name), None)
+    if cls is not None:
+        return cls.controller == CONTROLLERS[flavour]
+    return name == flavour  # the legacy annotation, with no IngressClass object
+
+
+def upstream(plan: LabPlan, namespace: str, backend: IngressBackend) -> Upstream:
+    """The Service port's ready endpoints, by port number or name."""
+    name = f"{namespace}-{backend.service}-{backend.port}"
+    info = next((i for i in plan.services if i.service.namespace == namespace
+                 and i.service.name == backend.service), None)
+    if info is None:
+        return Upstream(name, f"{namespace}/{backend.service}", backend.port, (),
+                        f'service "{backend.service}" not found')
+    port = next((p for p in info.service.ports if
+                 (p.port == backend.port if isinstance(backend.port, int)
+                  else p.name == backend.port)), None)
+    if port is None:
+        return Upstream(name, info.key, backend.port, (),
+                        f"service {backend.service} has no port {backend.port}")
+    eps = next((e for e in plan.endpoints if e.namespace == namespace
+                and e.name == backend.service), None)
+    servers = sorted({(addr.ip, p) for pname, proto, addr, p in (eps.entries if eps else ())
+                      if pname == port.name and proto == "TCP" and addr.ready})
+    return Upstream(name, info.key, backend.port, tuple(servers))
+
+
+def _flag(ing: Ingress, name: str) -> bool:
+    return ing.annotation(ANN + name) == "true"
+
+
+def _canary(plan: LabPlan, ing: Ingress, backend: IngressBackend) -> Canary:
+    a = {k[len(ANN):]: v for k, v in ing.annotations if k.startswith(ANN)}
+    return Canary(ing.key, upstream(plan, ing.namespace, backend),
+                  header=a.get("canary-by-header", ""),
+                  header_value=a.get("canary-by-header-value", ""),
+                  header_pattern=a.get("canary-by-header-pattern", ""),
+                  cookie=a.get("canary-by-cookie", ""),
+                  weight=int(a.get("canary-weight", "0") or 0),
+                  weight_total=max(100, int(a.get("canary-weight-total", "100") or 100)))
+
+
+def _location(plan: LabPlan, ing: Ingress, path: str, path_type: str,
+              backend: IngressBackend, flavour: str) -> Location:
+    up = upstream(plan, ing.namespace, backend)
+    if flavour != "nginx":
+        return Location(path, path_type, ing.key, up)
+    a = {k[len(ANN):]: v for k, v in ing.annotations if k.startswith(ANN)}
+    rewrite = a.get("rewrite-target", "")
+    timeouts = tuple((f"proxy_{k}_timeout", f"{a['proxy-' + k + '-timeout']}s")
+                     for k in ("connect", "send", "read") if f"proxy-{k}-timeout" in a)
+    cookie = a.get("session-cookie-name", "INGRESSCOOKIE") if a.get("affinity") == "cookie" \
+        else ""
+    return Location(path, path_type, ing.key, up,
+                    rewrite=rewrite if rewrite and rewrite != path else "",
+                    app_root=a.get("app-root", ""),
+                    https_backend=a.get("backend-protocol", "").upper() == "HTTPS",
+                    affinity_cookie=cookie, timeouts=timeouts,
+                    body_size=a.get("proxy-body-size", ""))
+
+
+def _normalise(locs: list[Location], regex: bool) -> list[Location]:
+    """ingress-nginx's updateServerLocations: a Prefix path /foo becomes the prefix location
+    /foo/ plus the exact location /foo (unless an Exact /foo exists), so /foobar does not
+    match; not with regex locations."""
+    if regex:
+        return locs
+    exact = {loc.path for loc in locs if loc.path_type == "Exact"}
+    out = []
+    for loc in locs:
+        if loc.path in ("/", "") or loc.path_type != "Prefix":
+            out.append(loc)
+            continue
+        prefix = loc.path if loc.path.endswith("/") else loc.path + "/"
+        out.append(Location(**{**loc.__dict__, "path": prefix}))
+        if loc.path not in exact and prefix != loc.path:
+            out.append(Location(**{**loc.__dict__, "path": loc.path, "path_type": "Exact"}))
+    return out
+
+
+def _ordered(locs: list[Location]) -> tuple[Location, ...]:
+    """Path descending, then (stable) longest first, as ingress-nginx sorts them."""
+    locs = sorted(locs, key=lambda x: x.path, reverse=True)
+    return tuple(sorted(locs, key=lambda x: -len(x.path)))
+
+
+def routes(plan: LabPlan, flavour: str = "nginx") -> Routes:
+    """Everything a controller of FLAVOUR serves in PLAN."""
+    out = Routes(flavour)
+    mine = [i for i in plan.ingresses if claims(plan, i, flavour)]
+    out.claimed = [i.key for i in mine]
+    canaries = [i for i in mine if flavour == "nginx" and _flag(i, "canary")]
+    main = [i for i in mine if i not in canaries]
+    by_host: dict[str, dict[tuple[str, str], Location]] = {}
+    regex_hosts: set[str] = set()
+    default: Location | None = None
+    for ing in main:
+        if ing.default_backend is not None and default is None:
+            default = _location(plan, ing, "/", "Prefix", ing.default_backend, flavour)
+        for rule in ing.rules:
+            host = rule.host or CATCH_ALL
+            locs = by_host.setdefault(host, {})
+            if flavour == "nginx" and (_flag(ing, "use-regex") or
+                                       ing.annotation(ANN + "rewrite-target")):
+                regex_hosts.add(host)
+            for p in rule.paths:
+                path = p.path or "/"
+                key = (path, p.path_type)
+                if key in locs:
+                    out.notes.append((ing.key, f"path {path} of host {host} is already served "
+                                               f"by {locs[key].ingress}"))
+                    continue
+                locs[key] = _location(plan, ing, path, p.path_type, p.backend, flavour)
+    for ing in canaries:
+        for rule in ing.rules:
+            host = rule.host or CATCH_ALL
+            for p in rule.paths:
+                key = (p.path or "/", p.path_type)
+                loc = by_host.get(host, {}).get(key)
+                if loc is None:
+                    out.notes.append((ing.key, f"canary for {host}{p.path or '/'} has no main "
+                                               "Ingress with that host and path: ignored"))
+                    continue
+                by_host[host][key] = Location(**{**loc.__dict__, "canaries": (
+                    *loc.canaries, _canary(plan, ing, p.backend))})
+    fallback = default or Location("/", "Prefix", "", None)
+    for host in sorted(by_host):
+        regex = host in regex_hosts
+        locs = _normalise(list(by_host[host].values()), regex)
+        if not any(loc.path == "/" for loc in locs):
+            locs.append(Location(**{**fallback.__dict__, "path_type": "Prefix"}))
+        locs = [Location(**{**loc.__dict__, "regex": regex}) for loc in locs]
+        out.servers.append(Server(host, _ordered(locs)))
+    if CATCH_ALL not in by_host:
+        out.servers.append(Server(CATCH_ALL, (fallback,)))
+    out.servers.sort(key=lambda s: (s.host != CATCH_ALL, s.host))
+    for server in out.servers:
+        for loc in server.locations:
+            for up in [loc.upstream, *(c.upstream for c in loc.canaries)]:
+                if up is not None:
+                    out.upstreams.setdefault(up.name, up)
+    out.upstreams = dict(sorted(out.upstreams.items()))
+    return out

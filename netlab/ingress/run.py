@@ -1,0 +1,122 @@
+"""The ingress controller's process, PID 1 of its container, as ingress-nginx's controller
+is: it follows the lab's objects (the saved state, as the controller watches the API server),
+renders nginx.conf, tests it with ``nginx -t`` before it swaps it in, and reloads nginx
+gracefully (SIGHUP: new workers take new connections, old ones finish theirs). A
+configuration that fails the test is not used: nginx keeps serving the previous one, and the
+Ingresses that make it fail (each tested alone) are reported in the status file the lab's
+controller turns into events."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import time
+from dataclasses import replace
+
+from netlab.ingress.nginx import render
+from netlab.ingress.routes import routes
+from netlab.model import LabPlan
+from netlab.model.codec import from_data
+from netlab.state.watch import StateWatch
+
+log = logging.getLogger("netlab.ingress")
+NGINX = "/usr/sbin/nginx"
+POLL_S = 0.2
+
+
+def nginx_test(conf_path: str, run_dir: str) -> tuple[bool, str]:
+    r = subprocess.run([NGINX, "-t", "-q", "-e", "stderr", "-p", run_dir, "-c", conf_path],
+                       capture_output=True, text=True, check=False)
+    lines = [ln for ln in r.stderr.splitlines() if "[emerg]" in ln or "[alert]" in ln]
+    return r.returncode == 0, (lines[0] if lines else r.stderr.strip())
+
+
+class IngressController:
+    def __init__(self, state_path: str, flavour: str, run_dir: str, status_path: str,
+                 http_port: int = 80, api_port: int | None = None) -> None:
+        self.watch = StateWatch(state_path)
+        self.flavour, self.run_dir, self.status_path = flavour, run_dir, status_path
+        self.http_port, self.api_port = http_port, api_port
+        self.conf_path = f"{run_dir}/nginx.conf"
+        self.current = ""
+        self.nginx: subprocess.Popen | None = None
+        self.status = {"reloads": 0, "ok": True, "error": "", "culprits": [], "claimed": [],
+                       "config": ""}
+
+    def _render(self, plan: LabPlan) -> tuple[str, list[str]]:
+        r = routes(plan, self.flavour)
+        return render(r, self.run_dir, self.http_port, self.api_port), r.claimed
+
+    def step(self) -> bool:
+        """Follow the lab once: True when nginx was (re)loaded."""
+        if self.nginx is not None and self.nginx.poll() is not None:
+            log.warning("nginx exited (%s); starting it again", self.nginx.returncode)
+            self.nginx, self.current = None, ""
+            self.watch.forget()
+        state = self.watch.changed()
+        if state is None:
+            return False
+        plan = from_data(LabPlan, state["plan"])
+        conf, claimed = self._render(plan)
+        if conf == self.current:
+            return False
+        candidate = f"{self.conf_path}.new"
+        with open(candidate, "w", encoding="utf-8") as f:
+            f.write(conf)
+        ok, error = nginx_test(candidate, self.run_dir)
+        if not ok:
+            culprits = self._culprits(plan)
+            log.error("Error reloading NGINX: %s (Ingresses %s); the previous configuration "
+                      "stays", error, ", ".join(culprits) or "?")
+            self._report(ok=False, error=error, culprits=culprits, claimed=claimed)
+            self.current = conf  # tried: not again until something changes
+            return False
+        os.replace(candidate, self.conf_path)
+        if self.nginx is None:
+            self.nginx = subprocess.Popen([NGINX, "-e", "stderr", "-p", self.run_dir,
+                                           "-c", self.conf_path])
+        else:
+            self.nginx.send_signal(signal.SIGHUP)
+        self.current = conf
+        log.info("NGINX reload triggered due to a change in configuration")
+        self._report(ok=True, error="", culprits=[], claimed=claimed,
+                     config=hashlib.sha256(conf.encode()).hexdigest()[:16])
+        return True
+
+    def _culprits(self, plan: LabPlan) -> list[str]:
+        """The Ingresses whose configuration fails nginx -t on its own."""
+        out = []
+        path = f"{self.conf_path}.one"
+        for ing in plan.ingresses:
+            conf, claimed = self._render(replace(plan, ingresses=(ing,)))
+            if not claimed:
+                continue
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(conf)
+            if not nginx_test(path, self.run_dir)[0]:
+                out.append(ing.key)
+        return out
+
+    def _report(self, **fields: object) -> None:
+        self.status.update(fields)
+        if fields.get("ok"):
+            self.status["reloads"] = int(self.status["reloads"]) + 1
+        self.status["time"] = time.time()
+        tmp = f"{self.status_path}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(self.status, f)
+        os.replace(tmp, self.status_path)
+
+    def serve(self) -> None:
+        os.makedirs(self.run_dir, exist_ok=True)
+        while True:
+            try:
+                self.step()
+            except Exception:
+                log.exception("ingress controller: sync failed")
+                self.watch.forget()
+            time.sleep(POLL_S)
