@@ -72,6 +72,12 @@ def http(replies: Sequence[HttpReply], expect: Expect, source_ip: str | None) ->
                               f"backends, saw {len(backends)}")
     if source_ip is not None and seen_ips != [source_ip]:
         return _fail(summary, f"expected the backend to see source {source_ip}")
+    for prefix, low, high in expect.backend_share:
+        share = 100 * sum(r.backend.startswith(prefix) for r in ok) / max(1, len(ok))
+        if not low <= share <= high:
+            return _fail(summary, f"{share:.0f}% of the answers came from {prefix}*, expected "
+                                  f"{low:g}% to {high:g}%")
+        summary += f"; {share:.0f}% from {prefix}*"
     return Verdict(PASS, summary)
 
 

@@ -14,10 +14,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 
-def curl_argv(url: str, timeout_s: float) -> list[str]:
+def curl_argv(url: str, timeout_s: float,
+              headers: tuple[tuple[str, str], ...] = ()) -> list[str]:
     """curl printing the body, then the status code on a line of its own. -v: curl 7.88 says
     why a connect failed (refused, unreachable) only in its verbose lines."""
-    return ["curl", "-sS", "-v", "--max-time", f"{timeout_s:g}", "-w", "\\n%{http_code}", url]
+    extra = [arg for k, v in headers for arg in ("-H", f"{k}: {v}")]
+    return ["curl", "-sS", "-v", "--max-time", f"{timeout_s:g}", "-w", "\\n%{http_code}", *extra,
+            url]
 
 
 def ping_argv(host: str, count: int, timeout_s: float) -> list[str]:

@@ -199,7 +199,7 @@ def run_check(plan: LabPlan, check: CheckSpec, state: LabState | None = None) ->
             host, port = resolve_target(plan, check.target, check.namespace)
             port = check.port or port or 80
             url = f"http://{host}:{port}{check.path}"
-        argv = probes.curl_argv(url, check.timeout_s)
+        argv = probes.curl_argv(url, check.timeout_s, check.headers)
         replies = [probes.parse_curl(a) for a in
                    run_attempts(where, {"argv": argv}, check.attempts, deadline)]
         source_ip = None
@@ -285,7 +285,7 @@ def run_during(plan: LabPlan, check: CheckSpec, actions: LabActions | None,
     if check.protocol == "http":
         url = check.target if "://" in check.target else \
             f"http://{host}:{check.port or port or 80}{check.path}"
-        argv = probes.curl_argv(url, check.timeout_s)
+        argv = probes.curl_argv(url, check.timeout_s, check.headers)
         job, parse, command = {"argv": argv}, probes.parse_curl, shlex.join(argv)
     else:
         job = {"tcp": [host, check.port or port or 0]}

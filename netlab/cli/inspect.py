@@ -26,7 +26,7 @@ def get(kind, name, lab, namespace, all_namespaces, output, watch, selector) -> 
     kubectl does."""
     if kind not in objects.RESOURCES and kind != "all":
         raise UsageError(f"unknown resource type '{kind}' (all, pods, deploy, rs, ds, jobs, svc, "
-                         "ep, endpointslices, nodes, events)")
+                         "ep, endpointslices, ingress, ingressclasses, nodes, events)")
     view = query.view(query.load(attend(lab)))
     if selector:
         view = objects.selected(view, selector)
@@ -63,7 +63,8 @@ DESCRIBE = {"pod": "pods", "pods": "pods", "po": "pods", "deploy": "deploy",
             "replicasets": "rs", "ds": "ds", "daemonset": "ds", "daemonsets": "ds",
             "svc": "svc", "service": "svc", "services": "svc", "node": "nodes",
             "nodes": "nodes", "no": "nodes", "ep": "ep", "endpoints": "ep",
-            "endpointslice": "eps", "endpointslices": "eps", "job": "jobs", "jobs": "jobs"}
+            "endpointslice": "eps", "endpointslices": "eps", "job": "jobs", "jobs": "jobs",
+            "ingress": "ing", "ingresses": "ing", "ing": "ing"}
 
 
 def _split_ref(ref: str, name: str | None) -> tuple[str, str]:
@@ -125,6 +126,14 @@ def describe(ref, name, lab, namespace) -> None:
             show = objects.describe_endpoints if kind == "ep" else objects.describe_endpointslice
             console.print_plain("\n\n".join(show(i) for i in items))
             return
+    elif kind == "ing":
+        ing = next((i for i in plan.ingresses if i.name == name and i.namespace == namespace),
+                   None)
+        if ing is not None:
+            import time
+
+            console.print_plain(objects.describe_ingress(view, ing, time.time()))
+            return
     elif kind == "jobs":
         d = next((d for d in plan.workloads if d.kind == "Job" and d.name == name
                   and d.namespace == namespace), None)
@@ -138,7 +147,8 @@ def describe(ref, name, lab, namespace) -> None:
         raise UsageError(f'nodes "{name}" not found')
     resource = {"pods": "pods", "deploy": "deployments.apps", "rs": "replicasets.apps",
                 "ds": "daemonsets.apps", "svc": "services", "ep": "endpoints",
-                "eps": "endpointslices.discovery.k8s.io", "jobs": "jobs.batch"}[kind]
+                "eps": "endpointslices.discovery.k8s.io", "jobs": "jobs.batch",
+                "ing": "ingresses.networking.k8s.io"}[kind]
     raise UsageError(f'{resource} "{name}" not found in namespace {namespace}')
 
 

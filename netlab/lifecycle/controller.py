@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 
+from netlab.ingress import status as ingress_status
 from netlab.kernel.api import Launcher, real
 from netlab.lifecycle import drift, pods
 from netlab.lifecycle.change import Transaction, apply_change, plan_change, rollout_status
@@ -124,8 +125,26 @@ class Controller:
                 self.need_full = True
         changed |= self._sync()
         changed |= self._rollout()
+        changed |= self._ingress_reports()
         if changed:
             rt.save()
+        return changed
+
+    def _ingress_reports(self) -> bool:
+        """The ingress controllers' reports since the last tick, as events."""
+        rt = self.rt
+        changed = False
+        for pod in rt.plan.pods:
+            if not any(pods.is_ingress_controller(rt.plan, c) for c in pod.spec.containers):
+                continue
+            report = pods.ingress_report(rt.paths, pod)
+            seen = rt.state.ingress_reports.get(pod.key, {})
+            if report is None or report == seen:
+                continue
+            for key, type_, reason, message in ingress_status.events(pod.key, seen, report):
+                rt.event(key, type_, reason, message)
+            rt.state.ingress_reports[pod.key] = report
+            changed = True
         return changed
 
     def _rollout(self) -> bool:

@@ -6,6 +6,7 @@ wired as planned). Namespaces are journalled before they are created, processes 
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import os
 from collections.abc import Sequence
@@ -109,7 +110,7 @@ def container_request(plan: LabPlan, pod: PodInfo, c: Container, paths: Paths,
         return dict(req, app="ingress", flavour=INGRESS_APPS[app], run_dir="/tmp/nginx",
                     http_port=http, api_port=8080 if app == "traefik" and 8080 in ports
                     else None, state=paths.state, state_in_sandbox="/run/netlab-api/state.json",
-                    status=f"{paths.volume(pod, INGRESS_STATUS)}/status.json",
+                    status=f"{paths.volume(pod, INGRESS_STATUS)}/status.json",  # before the box
                     status_in_sandbox="/run/netlab-ingress/status.json")
     if not tcp and not udp:
         tcp = list(image.ports) if image and image.ports else list(c.probe_ports) or [80]
@@ -120,8 +121,13 @@ INGRESS_APPS = {"ingress-nginx": "nginx", "traefik": "traefik"}  # built-in app 
 INGRESS_STATUS = "(ingress)"  # the controller's status folder, among the pod's volumes
 
 
-def ingress_status_path(paths: Paths, pod: PodInfo) -> str:
-    return f"{paths.volume(pod, INGRESS_STATUS)}/status.json"
+def ingress_report(paths: Paths, pod: PodInfo) -> dict | None:
+    """The last report of the ingress controller in POD (None before its first)."""
+    try:
+        with open(f"{paths.volume(pod, INGRESS_STATUS)}/status.json", encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
 
 
 def pause_request(pod: PodInfo, paths: Paths) -> dict:

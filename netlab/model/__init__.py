@@ -393,6 +393,7 @@ class Expect:
     answers: tuple[str, ...] = ()
     answer_count: int | None = None
     max_outage: float | None = None  # during a node stop: seconds until answers come back
+    backend_share: tuple[tuple[str, float, float], ...] = ()  # (pod name prefix, min %, max %)
 
 
 @dataclass(frozen=True)
@@ -410,6 +411,7 @@ class CheckSpec:
     server: str = ""
     expect: Expect = field(default_factory=Expect)
     during: str = ""  # deploy/NAME: through a restarted rollout; node/NAME: a node stop
+    headers: tuple[tuple[str, str], ...] = ()  # http: request headers (Host, a canary's)
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,7 @@ class LabState:
     sources: tuple[str, ...] = ()
     documents: tuple[dict, ...] = ()  # the scenario's documents, which changes edit
     released_cluster_ips: tuple[str, ...] = ()  # never handed out again
+    ingress_reports: dict[str, dict] = field(default_factory=dict)  # pod key -> last report
 
     def all_pods(self) -> list[PodInfo]:
         """The plan's pods and the terminating ones (still in the kernel)."""

@@ -15,6 +15,12 @@ from netlab.objects.common import (  # noqa: F401
     ts,
 )
 from netlab.objects.events import event_lines, event_objects, events_table, events_text  # noqa: F401,E501
+from netlab.objects.ingresses import (  # noqa: F401
+    describe_ingress,
+    ingress_object,
+    ingressclasses_table,
+    ingresses_table,
+)
 from netlab.objects.nodes import describe_node, node_object, nodes_table  # noqa: F401
 from netlab.objects.pods import (  # noqa: F401
     PodStatus,
@@ -59,7 +65,9 @@ RESOURCES = {"deployments": "deploy", "deployment": "deploy", "deploy": "deploy"
              "endpointslice": "eps", "nodes": "nodes", "node": "nodes", "no": "nodes",
              "events": "events", "event": "events", "ev": "events",
              "replicasets": "rs", "replicaset": "rs", "rs": "rs", "daemonsets": "ds",
-             "daemonset": "ds", "ds": "ds", "jobs": "jobs", "job": "jobs"}
+             "daemonset": "ds", "ds": "ds", "jobs": "jobs", "job": "jobs",
+             "ingresses": "ing", "ingress": "ing", "ing": "ing",
+             "ingressclasses": "ingressclasses", "ingressclass": "ingressclasses"}
 
 
 def objects_of(kind: str, view: LabView, namespace: str | None) -> list[dict]:
@@ -79,6 +87,15 @@ def objects_of(kind: str, view: LabView, namespace: str | None) -> list[dict]:
         return [workload_object(view, d) for d in plan.workloads
                 if d.kind == WORKLOAD_KINDS[kind]
                 and (namespace is None or d.namespace == namespace)]
+    if kind == "ing":
+        return [ingress_object(view, i) for i in plan.ingresses
+                if namespace is None or i.namespace == namespace]
+    if kind == "ingressclasses":
+        return [{"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+                 "metadata": {"name": c.name, **({"annotations": {
+                     "ingressclass.kubernetes.io/is-default-class": "true"}} if c.default
+                     else {})}, "spec": {"controller": c.controller}}
+                for c in plan.ingress_classes]
     if kind == "rs":
         return [replicaset_object(view, rs) for rs in plan.replicasets if rs.kind == "ReplicaSet"
                 and (namespace is None or rs.namespace == namespace)]
@@ -111,6 +128,12 @@ def only(view: LabView, kind: str, name: str) -> LabView | None:
     if kind == "rs":
         found_r = tuple(r for r in plan.replicasets if r.name == name)
         return replace(view, plan=replace(plan, replicasets=found_r)) if found_r else None
+    if kind == "ing":
+        found_i = tuple(i for i in plan.ingresses if i.name == name)
+        return replace(view, plan=replace(plan, ingresses=found_i)) if found_i else None
+    if kind == "ingressclasses":
+        found_c = tuple(c for c in plan.ingress_classes if c.name == name)
+        return replace(view, plan=replace(plan, ingress_classes=found_c)) if found_c else None
     if kind == "pods":
         found = tuple(p for p in plan.pods if p.name == name)
         return replace(view, plan=replace(plan, pods=found)) if found else None
@@ -134,6 +157,10 @@ def table_of(kind: str, view: LabView, wide: bool, namespace: str | None) -> str
         return jobs_table(view, namespace)
     if kind == "pods":
         return pods_table(view, wide, namespace)
+    if kind == "ing":
+        return ingresses_table(view, namespace)
+    if kind == "ingressclasses":
+        return ingressclasses_table(view)
     if kind == "svc":
         return services_table(plan, created, wide, namespace)
     if kind in ("ep", "eps"):

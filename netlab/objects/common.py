@@ -74,7 +74,8 @@ def none_found(namespace: str | None) -> str:
 # who records an event of each reason, where the object's kind does not say
 SOURCE_BY_REASON = {"Scheduled": "default-scheduler", "IPAllocated": "metallb-controller",
                     "AllocationFailed": "metallb-controller",
-                    "NotAnnounced": "metallb-controller", "nodeAssigned": "metallb-speaker"}
+                    "NotAnnounced": "metallb-controller", "nodeAssigned": "metallb-speaker",
+                    "Sync": "nginx-ingress-controller", "RELOAD": "nginx-ingress-controller"}
 
 
 def events_block(events: list[Event], now: float, source: str = "kubelet") -> list[str]:

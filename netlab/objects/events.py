@@ -9,7 +9,7 @@ from netlab.objects.common import SOURCE_BY_REASON, human_age, none_found, table
 
 KINDS = {"pod": "Pod", "node": "Node", "deployment": "Deployment",
          "replicaset": "ReplicaSet", "daemonset": "DaemonSet", "job": "Job",
-         "service": "Service"}
+         "service": "Service", "ingress": "Ingress"}
 SOURCES = {"deployment": "deployment-controller", "replicaset": "replicaset-controller",
            "daemonset": "daemonset-controller", "job": "job-controller"}
 

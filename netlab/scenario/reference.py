@@ -98,6 +98,8 @@ CHECK_FIELDS = (
     Field("spec.port", "", "port (default: the Service's first port, a pod's first container "
           "port, else 80)", "port"),
     Field("spec.path", "/", "HTTP path", "path"),
+    Field("spec.headers", "{}", "HTTP request headers, {Name: value}: a Host for an Ingress "
+          "rule, a canary's header, a Cookie", "headers"),
     Field("spec.attempts", "1", "how many probes (HTTP requests, pings, connects); all must "
           "succeed, or all fail when success is false", "attempts"),
     Field("spec.timeoutSeconds", "2", "each probe's own timeout", "timeout_s"),
@@ -122,6 +124,9 @@ CHECK_FIELDS = (
           "expect.distinct_backends"),
     Field("spec.expect.sourceIP", "", "the client address the backend must see (an address or "
           "pod/, node/, client/NAME)", "expect.source_ip"),
+    Field("spec.expect.backendShare", "{}", "{POD-NAME-PREFIX: [MIN, MAX]}: the percentage of "
+          "the HTTP answers that pods whose name starts so must give (a canary's weight)",
+          "expect.backend_share"),
     Field("spec.expect.answers", "[]", "DNS answers that must be among the answers",
           "expect.answers"),
     Field("spec.expect.answerCount", "", "exactly this many DNS answers",

@@ -3,6 +3,8 @@ must come back."""
 
 from __future__ import annotations
 
+import re
+
 from netlab.model import CheckSpec, Expect
 from netlab.scenario import schema, validate
 from netlab.scenario.fieldpath import Path, Report
@@ -11,7 +13,8 @@ from netlab.scenario.registry import Loaded, Meta, kind
 
 SOURCE_KINDS = ("pod", "deploy", "deployment", "node", "client")
 PROTOCOLS = ("http", "ping", "tcp", "dns")
-HTTP_ONLY = ("status", "bodyContains", "distinctBackends", "sourceIP")
+HTTP_ONLY = ("status", "bodyContains", "distinctBackends", "sourceIP", "backendShare")
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 SPEC = Path("spec")
 
 
@@ -63,6 +66,7 @@ def load_check(body: dict, meta: Meta, r: Report, loaded: Loaded) -> None:
     if restart and proto not in ("http", "tcp"):
         r.add(SPEC.child("during"), "a check during a rollout or a node stop sends http or "
                                     "tcp probes")
+    headers = _headers(r, spec.get("headers"), proto)
     if len(r.errors) > before or expect is None:
         return
     loaded.checks.append(CheckSpec(
@@ -70,7 +74,46 @@ def load_check(body: dict, meta: Meta, r: Report, loaded: Loaded) -> None:
         namespace=str(spec.get("namespace", "default")), port=port,
         path=str(spec.get("path", "/")), attempts=attempts, timeout_s=float(timeout),
         record_type=str(spec.get("type", "A")).upper(), server=str(spec.get("server", "")),
-        expect=expect, during=restart))
+        expect=expect, during=restart, headers=headers))
+
+
+def _headers(r: Report, value: object, proto: str) -> tuple[tuple[str, str], ...]:
+    """http: request headers, {Name: value} (Host for an Ingress rule, a canary's header,
+    Cookie)."""
+    path = SPEC.child("headers")
+    if value is None:
+        return ()
+    if proto != "http" or not isinstance(value, dict):
+        r.add(path, "must be a mapping of header names to values, for http checks")
+        return ()
+    out = []
+    for k, v in value.items():
+        text = str(v)
+        if not isinstance(k, str) or not _HEADER_NAME.match(k):
+            r.add(path.key(k), f"{k!r} is not a header name")
+        elif any(ch in text for ch in "\r\n\0"):
+            r.add(path.key(k), "a header value is one line")
+        else:
+            out.append((k, text))
+    return tuple(out)
+
+
+def _share(r: Report, value: object, path: Path) -> tuple[tuple[str, float, float], ...]:
+    """backendShare: {POD-NAME-PREFIX: [MIN, MAX]} in percent of the answers."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        r.add(path, "must map a pod name prefix to [min, max] percent")
+        return ()
+    out = []
+    for k, v in value.items():
+        if not (isinstance(v, list) and len(v) == 2 and all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x <= 100
+                for x in v) and v[0] <= v[1]):
+            r.add(path.key(k), "must be [min, max] percent, 0 to 100")
+            continue
+        out.append((str(k), float(v[0]), float(v[1])))
+    return tuple(out)
 
 
 def _expect(r: Report, e: object, proto: str, attempts: int) -> Expect | None:
@@ -108,4 +151,5 @@ def _expect(r: Report, e: object, proto: str, attempts: int) -> Expect | None:
                   source_ip=None if e.get("sourceIP") is None else str(e["sourceIP"]),
                   answers=tuple(str(a) for a in answers), answer_count=count,
                   max_outage=None if e.get("maxOutageSeconds") is None
-                  else float(e["maxOutageSeconds"]))
+                  else float(e["maxOutageSeconds"]),
+                  backend_share=_share(r, e.get("backendShare"), path.child("backendShare")))
