@@ -118,9 +118,11 @@ def _upstream(up: Upstream, sticky: str) -> str:
 
 
 def render(routes: Routes, run_dir: str, http_port: int = 80,
-           api_port: int | None = None) -> str:
+           api_port: int | None = None, user: str = "www-data www-data") -> str:
     """The whole nginx.conf. RUN_DIR holds the pid file and temp folders (the container's
-    own, writable); API_PORT: Traefik's dashboard port, when it runs with --api."""
+    own, writable); API_PORT: Traefik's dashboard port, when it runs with --api; USER: the
+    workers' (root's own when the container may not change users, as Traefik's DaemonSet
+    drops every capability but NET_BIND_SERVICE)."""
     flavour = routes.flavour
     maps: list[str] = []
     canary_index: dict[int, int] = {}  # a location -> its canary maps (shared when alike)
@@ -173,7 +175,7 @@ def render(routes: Routes, run_dir: str, http_port: int = 80,
     head = [
         f"# nginx.conf of the {flavour} ingress controller, rendered by netlab from the lab's",
         f"# Ingresses ({claimed}), Services and EndpointSlices.",
-        "daemon off;", "worker_processes 1;", f"pid {run_dir}/nginx.pid;",
+        "daemon off;", f"user {user};", "worker_processes 1;", f"pid {run_dir}/nginx.pid;",
         "error_log stderr notice;", "events {", "    worker_connections 1024;", "}", "http {",
         f"    client_body_temp_path {run_dir}/client-body;",
         f"    proxy_temp_path {run_dir}/proxy;", f"    fastcgi_temp_path {run_dir}/fastcgi;",

@@ -155,7 +155,7 @@ def _location(plan: LabPlan, ing: Ingress, path: str, path_type: str,
 def _normalise(locs: list[Location], regex: bool) -> list[Location]:
     """ingress-nginx's updateServerLocations: a Prefix path /foo becomes the prefix location
     /foo/ plus the exact location /foo (unless an Exact /foo exists), so /foobar does not
-    match; not with regex locations."""
+    match; not with regex locations. (Traefik 1.7's PathPrefix is a plain string prefix.)"""
     if regex:
         return locs
     exact = {loc.path for loc in locs if loc.path_type == "Exact"}
@@ -219,7 +219,9 @@ def routes(plan: LabPlan, flavour: str = "nginx") -> Routes:
     fallback = default or Location("/", "Prefix", "", None)
     for host in sorted(by_host):
         regex = host in regex_hosts
-        locs = _normalise(list(by_host[host].values()), regex)
+        locs = list(by_host[host].values())
+        if flavour == "nginx":
+            locs = _normalise(locs, regex)
         if not any(loc.path == "/" for loc in locs):
             locs.append(Location(**{**fallback.__dict__, "path_type": "Prefix"}))
         locs = [Location(**{**loc.__dict__, "regex": regex}) for loc in locs]

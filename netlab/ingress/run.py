@@ -35,6 +35,16 @@ def nginx_test(conf_path: str, run_dir: str) -> tuple[bool, str]:
     return r.returncode == 0, (lines[0] if lines else r.stderr.strip())
 
 
+def may_change_user() -> bool:
+    """Does this process hold CAP_SETUID and CAP_SETGID (for nginx's workers)?"""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            eff = next(int(line.split()[1], 16) for line in f if line.startswith("CapEff:"))
+    except (OSError, StopIteration, ValueError):
+        return False
+    return bool(eff & (1 << 6)) and bool(eff & (1 << 7))
+
+
 class IngressController:
     def __init__(self, state_path: str, flavour: str, run_dir: str, status_path: str,
                  http_port: int = 80, api_port: int | None = None) -> None:
@@ -42,6 +52,7 @@ class IngressController:
         self.flavour, self.run_dir, self.status_path = flavour, run_dir, status_path
         self.http_port, self.api_port = http_port, api_port
         self.conf_path = f"{run_dir}/nginx.conf"
+        self.user = "www-data www-data"
         self.current = ""
         self.nginx: subprocess.Popen | None = None
         self.status = {"reloads": 0, "ok": True, "error": "", "culprits": [], "claimed": [],
@@ -49,7 +60,7 @@ class IngressController:
 
     def _render(self, plan: LabPlan) -> tuple[str, list[str]]:
         r = routes(plan, self.flavour)
-        return render(r, self.run_dir, self.http_port, self.api_port), r.claimed
+        return render(r, self.run_dir, self.http_port, self.api_port, self.user), r.claimed
 
     def step(self) -> bool:
         """Follow the lab once: True when nginx was (re)loaded."""
@@ -112,7 +123,10 @@ class IngressController:
         os.replace(tmp, self.status_path)
 
     def serve(self) -> None:
+        """Runs as the container (its capabilities decided by then)."""
         os.makedirs(self.run_dir, exist_ok=True)
+        if not may_change_user():
+            self.user = "root root"
         while True:
             try:
                 self.step()

@@ -1,0 +1,251 @@
+"""Ingress without root: the loader (legacy APIs converted, the apiserver's and ingress-nginx's
+refusals), the routes ingress-nginx and Traefik would serve (classes, location order, Prefix
+normalisation, canaries), golden nginx.conf files that real `nginx -t` accepts, the events of
+the controllers' reports.
+
+Address plan: lab t, one node; pod addresses 10.244.0.0/24 in creation order (web's three
+pods .2-.4 on 8000, v2's two .5-.6). Set NETLAB_UPDATE_GOLDEN=1 to rewrite the golden files.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import subprocess
+
+import pytest
+
+from netlab.errors import ScenarioError
+from netlab.ingress import status
+from netlab.ingress.nginx import render
+from netlab.ingress.routes import routes
+from netlab.plan.build import initial_rollout, plan_lab
+from tests.helpers import deployment, lab_doc, scenario, service
+
+GOLDEN = pathlib.Path(__file__).parent / "golden"
+
+
+def plan_of(*docs: str):
+    sc = scenario(lab_doc(), deployment(), service(), deployment("v2", 2), service("v2", "v2"),
+                  *docs)
+    plan, _ = plan_lab(sc, sets=tuple(initial_rollout(sc).sets.values()))
+    return plan
+
+
+def ingress(name: str, paths: str, annotations: str = "", host: str = "", cls: str = "",
+            api: str = "networking.k8s.io/v1", extra: str = "") -> str:
+    lines = [f"apiVersion: {api}", "kind: Ingress", "metadata:", f"  name: {name}"]
+    if annotations:
+        lines.append(f"  annotations: {{{annotations}}}")
+    lines.append("spec:")
+    if cls:
+        lines.append(f"  ingressClassName: {cls}")
+    if extra:
+        lines.append(extra.strip("\n"))
+    lines += ["  rules:", f"  - {'host: ' + host + chr(10) + '    ' if host else ''}http:",
+              f"      paths: {paths}"]
+    return "\n".join(lines) + "\n"
+
+
+def v1path(path: str, svc: str = "web-svc-cip", kind: str = "Prefix", port: int = 80) -> str:
+    return (f"{{path: '{path}', pathType: {kind}, backend: {{service: {{name: {svc}, "
+            f"port: {{number: {port}}}}}}}}}")
+
+
+def assert_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("NETLAB_UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text(), f"{name} differs from the golden file"
+
+
+def nginx_accepts(conf: str, tmp_path) -> str:
+    """What nginx -t says of CONF ('' when it is accepted)."""
+    if shutil.which("nginx") is None and not os.path.exists("/usr/sbin/nginx"):
+        pytest.fail("nginx is not installed: run scripts/setup")
+    run = tmp_path / "run"
+    run.mkdir(exist_ok=True)
+    conf = conf.replace("/tmp/nginx", str(run))
+    (tmp_path / "nginx.conf").write_text(conf)
+    r = subprocess.run(["/usr/sbin/nginx", "-t", "-q", "-e", "stderr", "-p", str(run), "-c",
+                        str(tmp_path / "nginx.conf")], capture_output=True, text=True)
+    return "" if r.returncode == 0 else r.stderr
+
+
+# -- the loader ---------------------------------------------------------------------------
+
+
+def test_legacy_apis_are_converted_as_the_apiserver_did():
+    legacy = ("{path: /web, backend: {serviceName: web-svc-cip, servicePort: 80}}, "
+              "{backend: {serviceName: v2, servicePort: http}}")
+    for api in ("networking.k8s.io/v1beta1", "extensions/v1beta1"):
+        plan = plan_of(ingress("old", f"[{legacy}]", api=api,
+                               extra="  backend: {serviceName: v2, servicePort: 80}"))
+        (ing,) = plan.ingresses
+        paths = ing.rules[0].paths
+        assert [(p.path, p.path_type, p.backend.service, p.backend.port) for p in paths] == [
+            ("/web", "ImplementationSpecific", "web-svc-cip", 80),
+            ("", "ImplementationSpecific", "v2", "http")]
+        assert (ing.default_backend.service, ing.default_backend.port) == ("v2", 80)
+
+
+@pytest.mark.parametrize("paths,annotations,message", [
+    ("[{path: /a, backend: {service: {name: web-svc-cip, port: {number: 80}}}}]", "",
+     "pathType is required"),
+    (f"[{v1path('a')}]", "", "must be an absolute path"),
+    (f"[{v1path('/a//b')}]", "", "must not contain '//'"),
+    (f"[{v1path('/a b', kind='ImplementationSpecific')}]", "",
+     "characters an nginx location cannot hold"),
+    (f"[{v1path('/a')}]", '"nginx.ingress.kubernetes.io/configuration-snippet": "deny all;"',
+     "configuration-snippet is refused"),
+    (f"[{v1path('/a')}]", '"nginx.ingress.kubernetes.io/server-snippet": "x"',
+     "server-snippet is refused"),
+    (f"[{v1path('/a')}]", '"nginx.ingress.kubernetes.io/rewrite-target": "/$host"',
+     "must be a path such as / or /$2"),
+    (f"[{v1path('/a')}]", '"nginx.ingress.kubernetes.io/canary-weight": "half"',
+     "must be a whole number"),
+    (f"[{v1path('/a')}]", '"nginx.ingress.kubernetes.io/backend-protocol": "GRPC"',
+     "backend-protocol 'GRPC' is not supported"),
+    ("[{path: /a, pathType: Prefix, backend: {resource: {kind: Bucket, name: b}}}]", "",
+     "resource backends are not supported"),
+])
+def test_bad_ingresses_are_refused_before_anything_is_made(paths, annotations, message):
+    with pytest.raises(ScenarioError, match=message.replace("$", r"\$").replace("(", r"\(")):
+        plan_of(ingress("bad", paths, annotations))
+
+
+def test_a_host_must_be_a_name_not_an_address():
+    with pytest.raises(ScenarioError, match="not an IP address"):
+        plan_of(ingress("bad", f"[{v1path('/')}]", host="10.0.0.1"))
+
+
+# -- what the controllers serve -----------------------------------------------------------
+
+
+def test_the_lab_runs_ingress_nginx_only_when_an_ingress_wants_it():
+    assert not any(d.name == "ingress-nginx-controller" for d in plan_of().workloads)
+    plan = plan_of(ingress("web", f"[{v1path('/')}]"))
+    (ctl,) = [d for d in plan.workloads if d.name == "ingress-nginx-controller"]
+    assert ctl.namespace == "ingress-nginx" and ctl.kind == "Deployment"
+    (svc,) = [i.service for i in plan.services if i.service.name == "ingress-nginx-controller"]
+    assert (svc.type, svc.external_traffic_policy) == ("LoadBalancer", "Local")
+    assert [(c.name, c.default) for c in plan.ingress_classes] == [("nginx", True)]
+    other = plan_of(ingress("web", f"[{v1path('/')}]", cls="traefik"))
+    assert not any(d.name == "ingress-nginx-controller" for d in other.workloads)
+
+
+def test_classes_decide_which_controller_serves_an_ingress():
+    plan = plan_of(ingress("plain", f"[{v1path('/a')}]"),
+                   ingress("mine", f"[{v1path('/b')}]", cls="nginx"),
+                   ingress("theirs", f"[{v1path('/c')}]", cls="traefik"),
+                   ingress("old", f"[{v1path('/d')}]",
+                           annotations='"kubernetes.io/ingress.class": traefik'))
+    assert routes(plan, "nginx").claimed == ["default/plain", "default/mine"]
+    assert routes(plan, "traefik").claimed == ["default/theirs", "default/old"]
+
+
+def test_locations_in_ingress_nginx_order_with_prefix_normalised():
+    plan = plan_of(ingress("a", f"[{v1path('/a')}, {v1path('/a/b', 'v2', 'Exact')}, "
+                                f"{v1path('/ab', kind='ImplementationSpecific')}]"))
+    (server,) = routes(plan).servers
+    assert [(loc.path, loc.path_type) for loc in server.locations] == [
+        ("/a/b", "Exact"), ("/ab", "ImplementationSpecific"), ("/a/", "Prefix"),
+        ("/a", "Exact"), ("/", "Prefix")]
+
+
+def test_one_regex_ingress_makes_every_location_of_its_host_a_regex():
+    plan = plan_of(ingress("a", f"[{v1path('/a')}]", host="x.example.com"),
+                   ingress("b", f"[{v1path('/b(/|$)(.*)', kind='ImplementationSpecific')}]",
+                           annotations='"nginx.ingress.kubernetes.io/rewrite-target": "/$2"',
+                           host="x.example.com"))
+    server = next(s for s in routes(plan).servers if s.host == "x.example.com")
+    assert all(loc.regex for loc in server.locations)
+    assert [loc.path for loc in server.locations] == ["/b(/|$)(.*)", "/a", "/"]
+
+
+def test_a_canary_without_its_main_ingress_is_ignored_with_a_note():
+    plan = plan_of(ingress("c", f"[{v1path('/x', 'v2')}]",
+                           annotations='"nginx.ingress.kubernetes.io/canary": "true"'))
+    r = routes(plan)
+    assert r.notes == [("default/c", "canary for _/x has no main Ingress with that host and "
+                                     "path: ignored")]
+
+
+def test_upstreams_are_the_ready_endpoints_not_the_cluster_ip():
+    plan = plan_of(ingress("a", f"[{v1path('/')}, {v1path('/gone', 'missing')}]"))
+    ups = routes(plan).upstreams
+    assert ups["default-web-svc-cip-80"].servers == (
+        ("10.244.0.2", 8000), ("10.244.0.3", 8000), ("10.244.0.4", 8000))
+    assert ups["default-missing-80"].missing == 'service "missing" not found'
+
+
+# -- nginx.conf ---------------------------------------------------------------------------
+
+EVERYTHING = [
+    ingress("web", "[{path: /web, backend: {serviceName: web-svc-cip, servicePort: 80}}]",
+            '"nginx.ingress.kubernetes.io/rewrite-target": /', api="networking.k8s.io/v1beta1"),
+    ingress("canary", f"[{v1path('/web', 'v2', 'ImplementationSpecific')}]",
+            '"nginx.ingress.kubernetes.io/canary": "true", '
+            '"nginx.ingress.kubernetes.io/canary-by-header": X-Canary, '
+            '"nginx.ingress.kubernetes.io/canary-by-header-value": yes-please, '
+            '"nginx.ingress.kubernetes.io/canary-by-cookie": canary, '
+            '"nginx.ingress.kubernetes.io/canary-weight": "30", '
+            '"nginx.ingress.kubernetes.io/canary-weight-total": "1000"'),
+    ingress("hosts", f"[{v1path('/a')}, {v1path('/a/b', 'v2', 'Exact')}]",
+            '"nginx.ingress.kubernetes.io/affinity": cookie, '
+            '"nginx.ingress.kubernetes.io/app-root": /a, '
+            '"nginx.ingress.kubernetes.io/proxy-read-timeout": "120", '
+            '"nginx.ingress.kubernetes.io/proxy-body-size": 8m', host="foo.example.com"),
+    ingress("wild", f"[{v1path('/', 'nothing-here')}]", host="'*.bar.com'"),
+    ingress("tls", f"[{v1path('/', 'v2')}]",
+            '"nginx.ingress.kubernetes.io/backend-protocol": HTTPS, '
+            '"nginx.ingress.kubernetes.io/canary-by-header-pattern": "^v[0-9]+$"',
+            host="secure.example.com"),
+    ingress("regex", f"[{v1path('/something(/|$)(.*)', kind='ImplementationSpecific')}]",
+            '"nginx.ingress.kubernetes.io/use-regex": "true", '
+            '"nginx.ingress.kubernetes.io/rewrite-target": /$2', host="re.example.com"),
+]
+
+
+def test_ingress_nginx_config_golden(tmp_path):
+    conf = render(routes(plan_of(*EVERYTHING)), "/tmp/nginx")
+    assert_golden("ingress-nginx.conf", conf)
+    assert nginx_accepts(conf, tmp_path) == ""
+
+
+def test_traefik_config_golden(tmp_path):
+    docs = [d.replace("spec:\n", "spec:\n  ingressClassName: traefik\n", 1) for d in EVERYTHING]
+    conf = render(routes(plan_of(*docs), "traefik"), "/tmp/nginx", api_port=8080,
+                  user="root root")
+    assert_golden("traefik.conf", conf)
+    assert nginx_accepts(conf, tmp_path) == ""
+    assert 'rewrite "' not in conf and "$canary" not in conf  # nginx's annotations ignored
+    assert "location /a {" in conf  # Traefik 1.7's PathPrefix: a string prefix
+    assert 'return 404 "404 page not found\\n";' in conf
+
+
+def test_an_invalid_regex_fails_nginx_t(tmp_path):
+    """What the controller tests before it swaps a configuration in."""
+    plan = plan_of(ingress("bad", f"[{v1path('/foo(', kind='ImplementationSpecific')}]",
+                           '"nginx.ingress.kubernetes.io/use-regex": "true"'))
+    assert "pcre2_compile() failed" in nginx_accepts(render(routes(plan), "/tmp/nginx"),
+                                                     tmp_path)
+
+
+# -- the controllers' reports as events ---------------------------------------------------
+
+
+def test_reports_become_ingress_nginx_events():
+    first = {"reloads": 1, "ok": True, "claimed": ["default/web"]}
+    assert status.events("ingress-nginx/ctl", {}, first) == [
+        ("default/ingress/web", "Normal", "Sync", "Scheduled for sync"),
+        ("ingress-nginx/ctl", "Normal", "RELOAD",
+         "NGINX reload triggered due to a change in configuration")]
+    bad = {**first, "ok": False, "error": "nginx: [emerg] pcre2_compile() failed",
+           "culprits": ["default/bad"], "claimed": ["default/web", "default/bad"]}
+    got = status.events("ingress-nginx/ctl", first, bad)
+    assert ("default/ingress/bad", "Warning", "Sync", "Error reloading NGINX (the previous "
+            "configuration is kept): nginx: [emerg] pcre2_compile() failed") in got
+    assert not any(e[2] == "RELOAD" and e[1] == "Normal" for e in got)
+    assert status.events("ingress-nginx/ctl", bad, bad) == []
