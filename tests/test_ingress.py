@@ -249,3 +249,16 @@ def test_reports_become_ingress_nginx_events():
             "configuration is kept): nginx: [emerg] pcre2_compile() failed") in got
     assert not any(e[2] == "RELOAD" and e[1] == "Normal" for e in got)
     assert status.events("ingress-nginx/ctl", bad, bad) == []
+
+
+def test_the_host_network_variant_is_a_daemonset_on_every_node():
+    sc = scenario(lab_doc(nodes=("node1", "node2")).replace(
+        "clusterDNS: false", "clusterDNS: false\n  ingress: {service: hostNetwork}"),
+        deployment(), service(), ingress("web", f"[{v1path('/')}]"))
+    plan, _ = plan_lab(sc, sets=tuple(initial_rollout(sc).sets.values()))
+    (ctl,) = [d for d in plan.workloads if d.name == "ingress-nginx-controller"]
+    assert ctl.kind == "DaemonSet" and ctl.template.host_network
+    assert [p.host_port for p in ctl.template.containers[0].ports] == [80, 443]
+    assert sorted(p.node for p in plan.pods if p.namespace == "ingress-nginx") == \
+        ["node1", "node2"]
+    assert not any(i.service.name == "ingress-nginx-controller" for i in plan.services)
