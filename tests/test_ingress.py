@@ -262,3 +262,36 @@ def test_the_host_network_variant_is_a_daemonset_on_every_node():
     assert sorted(p.node for p in plan.pods if p.namespace == "ingress-nginx") == \
         ["node1", "node2"]
     assert not any(i.service.name == "ingress-nginx-controller" for i in plan.services)
+
+
+SANDBOXED = r"""
+import json, sys
+from netlab.ingress import run  # what the launcher imports before the container starts
+from netlab.model.codec import to_data
+from tests.test_ingress import plan_of, ingress, v1path
+
+state = json.loads(json.dumps({"plan": to_data(plan_of(ingress("web", f"[{v1path('/')}]")))}))
+
+
+class Sandbox:  # a container's view: netlab's and its venv's files are not there
+    def find_spec(self, name, path=None, target=None):
+        raise ImportError(f"cannot import {name} in the container")
+
+
+sys.meta_path.insert(0, Sandbox())
+plan = run.from_data(run.LabPlan, state["plan"])
+controller = run.IngressController("/nonexistent", "nginx", "/tmp/nginx", "/nonexistent")
+conf, claimed = controller._render(plan)
+print(claimed, "proxy_pass http://default-web-svc-cip-80;" in conf)
+"""
+
+
+def test_the_controller_renders_where_it_cannot_import():
+    """The controller runs in a container that may not see netlab's files (a checkout under
+    /tmp): following the lab must need nothing it did not import before."""
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", SANDBOXED], capture_output=True, text=True,
+                         check=False, cwd=pathlib.Path(__file__).parents[1])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["['default/web']", "True"], out.stdout

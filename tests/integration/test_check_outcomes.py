@@ -73,7 +73,8 @@ def test_nxdomain_versus_no_answer(lab):
 
 
 def test_a_missing_tool_is_an_error_not_a_pass(lab, monkeypatch):
-    monkeypatch.setattr(probes, "curl_argv", lambda url, t: ["netlab-no-such-curl", url])
+    monkeypatch.setattr(probes, "curl_argv",
+                        lambda url, t, headers=(): ["netlab-no-such-curl", url])
     for expect in ({"success": False}, {}):
         r = check(lab, "pod/client", "http", "svc/web-svc-cip", attempts=2, expect=expect)
         assert r.result == "ERROR" and not r.passed

@@ -178,3 +178,47 @@ def test_describe_shows_backends_and_an_empty_service_answers_503(lab):
     table = netlab("get", "ingress", "--lab", name).stdout.splitlines()
     assert table[0].split() == ["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"]
     assert table[1].split()[:5] == ["web", "nginx", "web.example.com", "172.18.0.2", "80"]
+
+
+STICKY = """\
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: sticky
+  annotations: {nginx.ingress.kubernetes.io/affinity: cookie}
+spec:
+  rules:
+  - host: sticky.example.com
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+"""
+
+
+def test_cookie_affinity_keeps_a_client_on_one_pod(lab):
+    """affinity: cookie: the first answer sets INGRESSCOOKIE; a client that sends it back
+    stays on one pod, a client without it is spread."""
+    name, folder = lab
+    ip = controller_ip(name)
+    (folder / "sticky.yaml").write_text(STICKY)
+    assert netlab("apply", "-f", str(folder / "sticky.yaml"), "--lab", name).returncode == 0
+    jar = f"/tmp/{name}.cookies"
+    node = naming.node_netns(name, "node1")
+
+    def backends(*cookie: str) -> set[str]:
+        seen = set()
+        for _ in range(12):
+            r = subprocess.run(["nsenter", f"--net=/run/netns/{node}", "--", "curl", "-s",
+                                "-m", "3", *cookie, "-H", "Host: sticky.example.com",
+                                f"http://{ip}/"], capture_output=True, text=True, check=False)
+            seen |= {line.split()[1] for line in r.stdout.splitlines()
+                     if line.startswith("Hostname: ")}
+        return seen
+    try:
+        wait_for("the sticky host", lambda: curl(name, ip, "sticky.example.com")[0] == 200)
+        assert len(backends()) > 1  # no cookie sent back: spread
+        assert len(backends("-c", jar, "-b", jar)) == 1
+        with open(jar, encoding="ascii") as f:
+            assert "INGRESSCOOKIE" in f.read()
+    finally:
+        subprocess.run(["rm", "-f", jar], check=False)

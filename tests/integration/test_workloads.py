@@ -237,9 +237,11 @@ def test_up_takes_a_folder_that_mixes_every_kind(tmp_path):
         lines = r.stderr.splitlines()
         assert lines[0] == "netlab: accepted, no effect on the lab: ConfigMap/default/settings, " \
                            "ServiceAccount/default/traefik, ClusterRole/traefik", r.stderr
-        assert lines[1].startswith("netlab: accepted, not acted on by netlab yet") and \
-            lines[1].endswith(": Ingress/default/web"), r.stderr
+        assert not any("not acted on" in line for line in lines), r.stderr
         assert [row[:2] for row in rows(name, "deploy")] == [["web", "2/2"]]
+        # the Ingress brings ingress-nginx's controller, which serves it
+        assert [row[:3] for row in rows(name, "ingress")] == [["web", "nginx", "*"]]
+        assert rows(name, "deploy", "-n", "ingress-nginx")[0][0] == "ingress-nginx-controller"
         wait_for("the Job complete", lambda: rows(name, "jobs")[0][1:3] == ["Complete", "1/1"])
         pod = next(row[0] for row in rows(name, "pods") if row[0].startswith("once-"))
         assert netlab("logs", f"pod/{pod}", "--lab", name).stdout == "done\n"
