@@ -60,13 +60,35 @@ def assert_golden(name: str, text: str) -> None:
     assert text == path.read_text(), f"{name} differs from the golden file"
 
 
-def nginx_accepts(conf: str, tmp_path) -> str:
-    """What nginx -t says of CONF ('' when it is accepted)."""
+def make_cert(folder: pathlib.Path, name: str, cn: str) -> tuple[str, str]:
+    """A self-signed certificate and key (PEM texts), as a user makes one for a Secret."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", f"/CN={cn}",
+                    "-keyout", str(folder / f"{name}.key"), "-out", str(folder / f"{name}.crt")],
+                   check=True, capture_output=True)
+    return (folder / f"{name}.crt").read_text(), (folder / f"{name}.key").read_text()
+
+
+def tls_secret(name: str, cert: str, key: str) -> str:
+    import base64
+
+    b64 = {k: base64.b64encode(v.encode()).decode() for k, v in (("crt", cert), ("key", key))}
+    return (f"apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}}}\n"
+            f"type: kubernetes.io/tls\ndata:\n  tls.crt: {b64['crt']}\n"
+            f"  tls.key: {b64['key']}\n")
+
+
+def nginx_accepts(conf: str, tmp_path, certs=()) -> str:
+    """What nginx -t says of CONF ('' when it is accepted), with the default certificate and
+    CERTS (Secrets) where the controller would have written them."""
     if shutil.which("nginx") is None and not os.path.exists("/usr/sbin/nginx"):
         pytest.fail("nginx is not installed: run scripts/setup")
     run = tmp_path / "run"
-    run.mkdir(exist_ok=True)
-    conf = conf.replace("/tmp/nginx", str(run))
+    (run / "certs").mkdir(parents=True, exist_ok=True)
+    make_cert(tmp_path, "default", "Kubernetes Ingress Controller Fake Certificate")
+    for s in certs:
+        (run / "certs" / f"{s.namespace}-{s.name}.pem").write_text(s.key + s.cert)
+    conf = conf.replace("/tmp/nginx", str(run)).replace("/run/netlab-ingress", str(tmp_path))
     (tmp_path / "nginx.conf").write_text(conf)
     r = subprocess.run(["/usr/sbin/nginx", "-t", "-q", "-e", "stderr", "-p", str(run), "-c",
                         str(tmp_path / "nginx.conf")], capture_output=True, text=True)
@@ -201,7 +223,8 @@ EVERYTHING = [
     ingress("tls", f"[{v1path('/', 'v2')}]",
             '"nginx.ingress.kubernetes.io/backend-protocol": HTTPS, '
             '"nginx.ingress.kubernetes.io/canary-by-header-pattern": "^v[0-9]+$"',
-            host="secure.example.com"),
+            host="secure.example.com",
+            extra="  tls: [{hosts: [secure.example.com], secretName: secure-tls}]"),
     ingress("regex", f"[{v1path('/something(/|$)(.*)', kind='ImplementationSpecific')}]",
             '"nginx.ingress.kubernetes.io/use-regex": "true", '
             '"nginx.ingress.kubernetes.io/rewrite-target": /$2', host="re.example.com"),
@@ -209,9 +232,11 @@ EVERYTHING = [
 
 
 def test_ingress_nginx_config_golden(tmp_path):
-    conf = render(routes(plan_of(*EVERYTHING)), "/tmp/nginx")
+    cert, key = make_cert(tmp_path, "secure", "secure.example.com")
+    r = routes(plan_of(*EVERYTHING, tls_secret("secure-tls", cert, key)))
+    conf = render(r, "/tmp/nginx")
     assert_golden("ingress-nginx.conf", conf)
-    assert nginx_accepts(conf, tmp_path) == ""
+    assert nginx_accepts(conf, tmp_path, r.certs.values()) == ""
 
 
 def test_traefik_config_golden(tmp_path):

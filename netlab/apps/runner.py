@@ -63,12 +63,20 @@ def speaker_app(req: dict) -> Callable[[], None]:
 def ingress_app(req: dict) -> Callable[[], None]:
     """An ingress controller (ingress-nginx's, or Traefik's behaviour) running real nginx."""
     import logging
+    import os
 
     from netlab.ingress.run import IngressController
+    from netlab.kernel import tls
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    folder = os.path.dirname(req["status"])  # the pod's, seen at /run/netlab-ingress inside
+    if req["flavour"] != "traefik" and not os.path.exists(f"{folder}/default.crt"):
+        # ingress-nginx's own default certificate, for hosts without a Secret of their own
+        tls.self_signed(f"{folder}/default.crt", f"{folder}/default.key", ["ingress.local"],
+                        [], "/O=Acme Co/CN=Kubernetes Ingress Controller Fake Certificate")
     controller = IngressController(req["state"], req["flavour"], req["run_dir"],
-                                   req["status"], req["http_port"], req.get("api_port"))
+                                   req["status"], req["http_port"], req.get("api_port"),
+                                   req.get("gateway", ""))
 
     def serve() -> None:
         if req.get("state_in_sandbox"):  # the lab's folder, bound read-only in the container

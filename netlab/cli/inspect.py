@@ -26,7 +26,8 @@ def get(kind, name, lab, namespace, all_namespaces, output, watch, selector) -> 
     kubectl does."""
     if kind not in objects.RESOURCES and kind != "all":
         raise UsageError(f"unknown resource type '{kind}' (all, pods, deploy, rs, ds, jobs, svc, "
-                         "ep, endpointslices, ingress, ingressclasses, nodes, events)")
+                         "ep, endpointslices, ingress, ingressclasses, gatewayclasses, "
+                         "gateways, httproutes, nodes, events)")
     view = query.view(query.load(attend(lab)))
     if selector:
         view = objects.selected(view, selector)
@@ -64,7 +65,9 @@ DESCRIBE = {"pod": "pods", "pods": "pods", "po": "pods", "deploy": "deploy",
             "svc": "svc", "service": "svc", "services": "svc", "node": "nodes",
             "nodes": "nodes", "no": "nodes", "ep": "ep", "endpoints": "ep",
             "endpointslice": "eps", "endpointslices": "eps", "job": "jobs", "jobs": "jobs",
-            "ingress": "ing", "ingresses": "ing", "ing": "ing"}
+            "ingress": "ing", "ingresses": "ing", "ing": "ing", "gateway": "gateways",
+            "gateways": "gateways", "gtw": "gateways", "httproute": "httproutes",
+            "httproutes": "httproutes"}
 
 
 def _split_ref(ref: str, name: str | None) -> tuple[str, str]:
@@ -134,6 +137,13 @@ def describe(ref, name, lab, namespace) -> None:
 
             console.print_plain(objects.describe_ingress(view, ing, time.time()))
             return
+    elif kind in ("gateways", "httproutes"):
+        items = plan.gateways if kind == "gateways" else plan.http_routes
+        obj = next((x for x in items if x.name == name and x.namespace == namespace), None)
+        if obj is not None:
+            console.print_plain(objects.describe_gateway(view, obj) if kind == "gateways"
+                                else objects.describe_httproute(view, obj))
+            return
     elif kind == "jobs":
         d = next((d for d in plan.workloads if d.kind == "Job" and d.name == name
                   and d.namespace == namespace), None)
@@ -148,7 +158,9 @@ def describe(ref, name, lab, namespace) -> None:
     resource = {"pods": "pods", "deploy": "deployments.apps", "rs": "replicasets.apps",
                 "ds": "daemonsets.apps", "svc": "services", "ep": "endpoints",
                 "eps": "endpointslices.discovery.k8s.io", "jobs": "jobs.batch",
-                "ing": "ingresses.networking.k8s.io"}[kind]
+                "ing": "ingresses.networking.k8s.io",
+                "gateways": "gateways.gateway.networking.k8s.io",
+                "httproutes": "httproutes.gateway.networking.k8s.io"}[kind]
     raise UsageError(f'{resource} "{name}" not found in namespace {namespace}')
 
 

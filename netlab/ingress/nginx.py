@@ -14,6 +14,10 @@ from __future__ import annotations
 from netlab.ingress.routes import CATCH_ALL, Canary, Location, Routes, Upstream
 
 HEALTHZ_PORT = 10254  # ingress-nginx's /healthz
+# ingress-nginx's self-signed "Kubernetes Ingress Controller Fake Certificate", which the
+# controller makes at its start (in its status folder)
+DEFAULT_CERT = "/run/netlab-ingress/default.crt"
+DEFAULT_KEY = "/run/netlab-ingress/default.key"
 TRAEFIK_API_PORT = 8080  # Traefik 1.7's --api (dashboard)
 TRAEFIK_404 = "404 page not found\\n"
 # the access log's variables, defined in every server (a location sets its own)
@@ -83,6 +87,8 @@ def _location(loc: Location, canary_index: dict[int, int], flavour: str) -> list
             body += [f'set $service_name "{up.service.split("/", 1)[1]}";',
                      f'set $service_port "{up.port}";']
     body.append(f'set $proxy_upstream_name "{up.name if up else "upstream-default-backend"}";')
+    if loc.ssl_redirect:
+        body += ["if ($scheme = http) {", "    return 308 https://$host$request_uri;", "}"]
     if loc.app_root:
         body += ["if ($uri = /) {", f"    return 302 $scheme://$http_host{loc.app_root};", "}"]
     if up is None:
@@ -117,12 +123,23 @@ def _upstream(up: Upstream, sticky: str) -> str:
     return f"    upstream {up.name} {{\n" + "\n".join(lines) + "\n    }"
 
 
+def cert_path(run_dir: str, secret: str) -> str:
+    """Where the controller writes a Secret's certificate and key (one PEM file)."""
+    return f"{run_dir}/certs/{secret.replace('/', '-')}.pem"
+
+
 def render(routes: Routes, run_dir: str, http_port: int = 80,
-           api_port: int | None = None, user: str = "www-data www-data") -> str:
+           api_port: int | None = None, user: str = "www-data www-data",
+           https_port: int | None = 443,
+           default_cert: tuple[str, str] = (DEFAULT_CERT, DEFAULT_KEY)) -> str:
     """The whole nginx.conf. RUN_DIR holds the pid file and temp folders (the container's
     own, writable); API_PORT: Traefik's dashboard port, when it runs with --api; USER: the
     workers' (root's own when the container may not change users, as Traefik's DaemonSet
-    drops every capability but NET_BIND_SERVICE)."""
+    drops every capability but NET_BIND_SERVICE); HTTPS_PORT: where every server also
+    answers TLS, with its Ingress's Secret or DEFAULT_CERT (None: no TLS, as Traefik's
+    DaemonSet)."""
+    if routes.flavour != "nginx":
+        https_port = None
     flavour = routes.flavour
     maps: list[str] = []
     canary_index: dict[int, int] = {}  # a location -> its canary maps (shared when alike)
@@ -158,13 +175,17 @@ def render(routes: Routes, run_dir: str, http_port: int = 80,
         name = _server_name(server.host)
         locs = [line for loc in server.locations
                 for line in _location(loc, canary_index, flavour)]
+        flag = " default_server" if default else ""
+        tls = ""
+        if https_port:
+            crt, key = (cert_path(run_dir, server.tls),) * 2 if server.tls else default_cert
+            tls = (f"        listen {https_port} ssl{flag};\n"
+                   f"        ssl_certificate {crt};\n        ssl_certificate_key {key};\n")
         servers.append(f"    server {{\n        server_name {name};\n"
-                       f"        listen {http_port}{' default_server' if default else ''};\n"
+                       f"        listen {http_port}{flag};\n{tls}"
                        f"{SERVER_VARS}" + "\n".join(locs) + "\n    }")
     if flavour == "nginx":
-        servers.append(f"    server {{\n        listen {HEALTHZ_PORT};\n{SERVER_VARS}"
-                       "        location = /healthz {\n            return 200;\n        }\n"
-                       "        location / {\n            return 404;\n        }\n    }")
+        servers.append(HEALTHZ_SERVER)
     elif api_port:
         servers.append(f"    server {{\n        listen {api_port};\n{SERVER_VARS}"
                        "        location = / {\n            return 302 /dashboard/;\n        }\n"
@@ -172,34 +193,45 @@ def render(routes: Routes, run_dir: str, http_port: int = 80,
                        "            return 200 \"Traefik dashboard (netlab's stand-in)\\n\";\n"
                        "        }\n    }")
     claimed = ", ".join(routes.claimed) or "none"
-    head = [
-        f"# nginx.conf of the {flavour} ingress controller, rendered by netlab from the lab's",
-        f"# Ingresses ({claimed}), Services and EndpointSlices.",
-        "daemon off;", f"user {user};", "worker_processes 1;", f"pid {run_dir}/nginx.pid;",
-        "error_log stderr notice;", "events {", "    worker_connections 1024;", "}", "http {",
+    head = http_head([f"# nginx.conf of the {flavour} ingress controller, rendered by netlab "
+                      "from the lab's",
+                      f"# Ingresses ({claimed}), Services and EndpointSlices."], run_dir, user,
+                     "text/plain" if flavour == "traefik" else "text/html")
+    return "\n".join([*head, *maps, *upstreams, *servers, "}"]) + "\n"
+
+
+PROXY_HEADERS = ("Host $host", 'Connection ""', "X-Request-ID $request_id",
+                 "X-Real-IP $remote_addr", "X-Forwarded-For $remote_addr",
+                 "X-Forwarded-Host $host", "X-Forwarded-Port $server_port",
+                 "X-Forwarded-Proto $scheme", "X-Original-URI $request_uri")
+
+
+def http_head(title: list[str], run_dir: str, user: str, default_type: str) -> list[str]:
+    """The configuration up to the http block's own settings (maps, upstreams and servers
+    come after)."""
+    return [
+        *title, "daemon off;", f"user {user};", "worker_processes 1;",
+        f"pid {run_dir}/nginx.pid;", "error_log stderr notice;", "events {",
+        "    worker_connections 1024;", "}", "http {",
         f"    client_body_temp_path {run_dir}/client-body;",
         f"    proxy_temp_path {run_dir}/proxy;", f"    fastcgi_temp_path {run_dir}/fastcgi;",
         f"    uwsgi_temp_path {run_dir}/uwsgi;", f"    scgi_temp_path {run_dir}/scgi;",
-        f"    default_type {'text/plain' if flavour == 'traefik' else 'text/html'};",
+        f"    default_type {default_type};",
         "    server_tokens off;", "    server_names_hash_bucket_size 128;",
         "    map_hash_bucket_size 128;", "    variables_hash_bucket_size 256;",
         "    variables_hash_max_size 2048;",
         f"    log_format upstreaminfo {LOG_FORMAT};",
-        "    access_log /dev/stdout upstreaminfo;",
-        "    proxy_http_version 1.1;", "    proxy_set_header Host $host;",
-        '    proxy_set_header Connection "";',
-        "    proxy_set_header X-Request-ID $request_id;",
-        "    proxy_set_header X-Real-IP $remote_addr;",
-        "    proxy_set_header X-Forwarded-For $remote_addr;",
-        "    proxy_set_header X-Forwarded-Host $host;",
-        "    proxy_set_header X-Forwarded-Port $server_port;",
-        "    proxy_set_header X-Forwarded-Proto $scheme;",
-        "    proxy_set_header X-Original-URI $request_uri;",
+        "    access_log /dev/stdout upstreaminfo;", "    proxy_http_version 1.1;",
+        *(f"    proxy_set_header {h};" for h in PROXY_HEADERS),
         "    proxy_connect_timeout 5s;", "    proxy_send_timeout 60s;",
         "    proxy_read_timeout 60s;", "    client_max_body_size 1m;",
-        "    proxy_next_upstream error timeout;",
+        "    proxy_next_upstream error timeout;", "    ssl_protocols TLSv1.2 TLSv1.3;",
     ]
-    return "\n".join([*head, *maps, *upstreams, *servers, "}"]) + "\n"
+
+
+HEALTHZ_SERVER = (f"    server {{\n        listen {HEALTHZ_PORT};\n{SERVER_VARS}"
+                  "        location = /healthz {\n            return 200;\n        }\n"
+                  "        location / {\n            return 404;\n        }\n    }")
 
 
 def _server_name(host: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from netlab.model import Ingress, IngressBackend, LabPlan
+from netlab.model import Ingress, IngressBackend, LabPlan, TlsSecret
 
 NGINX_CONTROLLER = "k8s.io/ingress-nginx"
 TRAEFIK_CONTROLLER = "traefik.io/ingress-controller"
@@ -58,12 +58,14 @@ class Location:
     timeouts: tuple[tuple[str, str], ...] = ()  # (nginx directive, value)
     body_size: str = ""
     canaries: tuple[Canary, ...] = ()
+    ssl_redirect: bool = False  # http answers 308 to https
 
 
 @dataclass(frozen=True)
 class Server:
     host: str  # "_" for the catch-all server
     locations: tuple[Location, ...]
+    tls: str = ""  # the Secret (namespace/name) whose certificate it serves; "": the default
 
 
 @dataclass
@@ -73,6 +75,7 @@ class Routes:
     upstreams: dict[str, Upstream] = field(default_factory=dict)
     claimed: list[str] = field(default_factory=list)  # namespace/name of the Ingresses served
     notes: list[tuple[str, str]] = field(default_factory=list)  # (ingress, why partly ignored)
+    certs: dict[str, TlsSecret] = field(default_factory=dict)  # the Secrets servers use
 
 
 def class_of(plan: LabPlan, ing: Ingress) -> str:
@@ -134,11 +137,14 @@ def _canary(plan: LabPlan, ing: Ingress, backend: IngressBackend) -> Canary:
 
 
 def _location(plan: LabPlan, ing: Ingress, path: str, path_type: str,
-              backend: IngressBackend, flavour: str) -> Location:
+              backend: IngressBackend, flavour: str, tls: bool = False) -> Location:
+    """TLS: the location's host serves a certificate of an Ingress (ssl-redirect's default)."""
     up = upstream(plan, ing.namespace, backend)
     if flavour != "nginx":
         return Location(path, path_type, ing.key, up)
     a = {k[len(ANN):]: v for k, v in ing.annotations if k.startswith(ANN)}
+    redirect = (tls and a.get("ssl-redirect", "true") == "true") or \
+        a.get("force-ssl-redirect") == "true"
     rewrite = a.get("rewrite-target", "")
     timeouts = tuple((f"proxy_{k}_timeout", f"{a['proxy-' + k + '-timeout']}s")
                      for k in ("connect", "send", "read") if f"proxy-{k}-timeout" in a)
@@ -149,7 +155,7 @@ def _location(plan: LabPlan, ing: Ingress, path: str, path_type: str,
                     app_root=a.get("app-root", ""),
                     https_backend=a.get("backend-protocol", "").upper() == "HTTPS",
                     affinity_cookie=cookie, timeouts=timeouts,
-                    body_size=a.get("proxy-body-size", ""))
+                    body_size=a.get("proxy-body-size", ""), ssl_redirect=redirect)
 
 
 def _normalise(locs: list[Location], regex: bool) -> list[Location]:
@@ -186,6 +192,16 @@ def routes(plan: LabPlan, flavour: str = "nginx") -> Routes:
     main = [i for i in mine if i not in canaries]
     by_host: dict[str, dict[tuple[str, str], Location]] = {}
     regex_hosts: set[str] = set()
+    secrets = {s.key_name: s for s in plan.tls_secrets}
+    tls: dict[str, str] = {}  # host -> the Secret it serves ("" : the default certificate)
+    for ing in main if flavour == "nginx" else ():
+        for hosts, secret in ing.tls:
+            for h in hosts:
+                key = f"{ing.namespace}/{secret}"
+                tls.setdefault(h, key if key in secrets else "")
+                if secret and key not in secrets:
+                    out.notes.append((ing.key, f"TLS Secret {key} not found: {h} gets the "
+                                               "default certificate"))
     default: Location | None = None
     for ing in main:
         if ing.default_backend is not None and default is None:
@@ -203,7 +219,8 @@ def routes(plan: LabPlan, flavour: str = "nginx") -> Routes:
                     out.notes.append((ing.key, f"path {path} of host {host} is already served "
                                                f"by {locs[key].ingress}"))
                     continue
-                locs[key] = _location(plan, ing, path, p.path_type, p.backend, flavour)
+                locs[key] = _location(plan, ing, path, p.path_type, p.backend, flavour,
+                                      host in tls)
     for ing in canaries:
         for rule in ing.rules:
             host = rule.host or CATCH_ALL
@@ -225,7 +242,7 @@ def routes(plan: LabPlan, flavour: str = "nginx") -> Routes:
         if not any(loc.path == "/" for loc in locs):
             locs.append(Location(**{**fallback.__dict__, "path_type": "Prefix"}))
         locs = [Location(**{**loc.__dict__, "regex": regex}) for loc in locs]
-        out.servers.append(Server(host, _ordered(locs)))
+        out.servers.append(Server(host, _ordered(locs), tls.get(host, "")))
     if CATCH_ALL not in by_host:
         out.servers.append(Server(CATCH_ALL, (fallback,)))
     out.servers.sort(key=lambda s: (s.host != CATCH_ALL, s.host))
@@ -235,4 +252,5 @@ def routes(plan: LabPlan, flavour: str = "nginx") -> Routes:
                 if up is not None:
                     out.upstreams.setdefault(up.name, up)
     out.upstreams = dict(sorted(out.upstreams.items()))
+    out.certs = {s.tls: secrets[s.tls] for s in out.servers if s.tls}
     return out

@@ -17,9 +17,11 @@ import subprocess
 import time
 from dataclasses import replace
 
-from netlab.ingress.nginx import render
+from netlab.ingress.gateway import GatewayPlan, gateway_plan
+from netlab.ingress.gateway_nginx import render_gateway
+from netlab.ingress.nginx import cert_path, render
 from netlab.ingress.routes import routes
-from netlab.model import LabPlan
+from netlab.model import LabPlan, TlsSecret
 from netlab.model.codec import from_data
 from netlab.state.watch import StateWatch
 
@@ -47,10 +49,10 @@ def may_change_user() -> bool:
 
 class IngressController:
     def __init__(self, state_path: str, flavour: str, run_dir: str, status_path: str,
-                 http_port: int = 80, api_port: int | None = None) -> None:
+                 http_port: int = 80, api_port: int | None = None, gateway: str = "") -> None:
         self.watch = StateWatch(state_path)
         self.flavour, self.run_dir, self.status_path = flavour, run_dir, status_path
-        self.http_port, self.api_port = http_port, api_port
+        self.http_port, self.api_port, self.gateway = http_port, api_port, gateway
         self.conf_path = f"{run_dir}/nginx.conf"
         self.user = "www-data www-data"
         self.current = ""
@@ -59,8 +61,22 @@ class IngressController:
                        "config": ""}
 
     def _render(self, plan: LabPlan) -> tuple[str, list[str]]:
+        """The configuration, and the Ingresses it serves (a Gateway's: none)."""
+        if self.flavour == "gateway":
+            return render_gateway(self._gateway_plan(plan), self.run_dir, self.user), []
         r = routes(plan, self.flavour)
         return render(r, self.run_dir, self.http_port, self.api_port, self.user), r.claimed
+
+    def _gateway_plan(self, plan: LabPlan) -> GatewayPlan:
+        gw = next((g for g in plan.gateways if g.key == self.gateway), None)
+        return gateway_plan(plan, gw) if gw is not None else GatewayPlan(self.gateway)
+
+    def _certs(self, plan: LabPlan) -> list[TlsSecret]:
+        if self.flavour != "gateway":
+            return list(routes(plan, self.flavour).certs.values())
+        secrets = {s.key_name: s for s in plan.tls_secrets}
+        names = {c for s in self._gateway_plan(plan).servers for c in s.certs}
+        return [secrets[n] for n in sorted(names) if n in secrets]
 
     def step(self) -> bool:
         """Follow the lab once: True when nginx was (re)loaded."""
@@ -75,6 +91,7 @@ class IngressController:
         conf, claimed = self._render(plan)
         if conf == self.current:
             return False
+        self._write_certs(plan)
         candidate = f"{self.conf_path}.new"
         with open(candidate, "w", encoding="utf-8") as f:
             f.write(conf)
@@ -97,6 +114,15 @@ class IngressController:
         self._report(ok=True, error="", culprits=[], claimed=claimed,
                      config=hashlib.sha256(conf.encode()).hexdigest()[:16])
         return True
+
+    def _write_certs(self, plan: LabPlan) -> None:
+        """The Secrets' certificates where the configuration names them (mode 0600)."""
+        os.makedirs(f"{self.run_dir}/certs", mode=0o700, exist_ok=True)
+        for secret in self._certs(plan):
+            path = cert_path(self.run_dir, secret.key_name)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "w", encoding="ascii") as f:
+                f.write(secret.key.rstrip("\n") + "\n" + secret.cert)
 
     def _culprits(self, plan: LabPlan) -> list[str]:
         """The Ingresses whose configuration fails nginx -t on its own."""

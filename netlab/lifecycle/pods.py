@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from netlab.dns.resolv import hosts_file, kube_dns_ip, resolv_conf, service_env
 from netlab.errors import NetlabError
+from netlab.ingress.gateway import GATEWAY_LABEL
 from netlab.kernel.api import Launcher, PodAttachment
 from netlab.kernel.ns import netns_path
 from netlab.lifecycle.network import VXLAN_MTU
@@ -111,13 +112,15 @@ def container_request(plan: LabPlan, pod: PodInfo, c: Container, paths: Paths,
                     http_port=http, api_port=8080 if app == "traefik" and 8080 in ports
                     else None, state=paths.state, state_in_sandbox="/run/netlab-api/state.json",
                     status=f"{paths.volume(pod, INGRESS_STATUS)}/status.json",  # before the box
-                    status_in_sandbox="/run/netlab-ingress/status.json")
+                    status_in_sandbox="/run/netlab-ingress/status.json",
+                    gateway=f"{pod.namespace}/{pod.label_map.get(GATEWAY_LABEL, '')}")
     if not tcp and not udp:
         tcp = list(image.ports) if image and image.ports else list(c.probe_ports) or [80]
     return dict(req, app="web", tcp=tcp, udp=udp, ips=[pod.ip])
 
 
-INGRESS_APPS = {"ingress-nginx": "nginx", "traefik": "traefik"}  # built-in app -> flavour
+INGRESS_APPS = {"ingress-nginx": "nginx", "traefik": "traefik",
+                "gateway": "gateway"}  # built-in app -> flavour
 INGRESS_STATUS = "(ingress)"  # the controller's status folder, among the pod's volumes
 
 

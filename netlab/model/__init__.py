@@ -11,10 +11,11 @@ PROXY_MODES = ("iptables", "ipvs", "nftables")
 ROUTING_MODES = ("host-gw", "vxlan")
 # the schedulers kube-proxy's IPVS mode accepts (each is a kernel module ip_vs_<name>)
 IPVS_SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "sh", "dh", "sed", "nq", "mh")
-BUILTIN_APPS = ("web", "idle", "dns", "ingress-nginx", "traefik")
+BUILTIN_APPS = ("web", "idle", "dns", "ingress-nginx", "traefik", "gateway")
 KLIPPER_IMAGE = "rancher/klipper-lb:v0.4.13"  # k3s' ServiceLB pods
 INGRESS_NGINX_IMAGE = "registry.k8s.io/ingress-nginx/controller:v1.13.3"
 TRAEFIK_IMAGE = "traefik"  # any tag: Traefik 1.7's DaemonSet, as the workshop deploys it
+GATEWAY_IMAGE = "ghcr.io/nginx/nginx-gateway-fabric/nginx:2.2.1"  # a Gateway's data plane
 COREDNS_IMAGE = "registry.k8s.io/coredns/coredns:v1.11.3"
 
 
@@ -85,6 +86,8 @@ class LabSpec:
             return ImageApp("idle")  # holds its host ports; kube-proxy catches the traffic
         if bare.rsplit(":", 1)[0] == INGRESS_NGINX_IMAGE.rsplit(":", 1)[0]:
             return ImageApp("ingress-nginx", (80, 443))
+        if bare.rsplit(":", 1)[0] == GATEWAY_IMAGE.rsplit(":", 1)[0]:
+            return ImageApp("gateway", (80, 443))
         if bare.rsplit(":", 1)[0].rsplit("/", 1)[-1] == TRAEFIK_IMAGE:
             return ImageApp("traefik", (80,))
         return None
@@ -326,10 +329,116 @@ class Ingress:
 
 
 @dataclass(frozen=True)
+class TlsSecret:
+    """A Secret of type kubernetes.io/tls: what an Ingress's spec.tls names."""
+
+    name: str
+    namespace: str
+    cert: str  # PEM
+    key: str  # PEM
+
+    @property
+    def key_name(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
 class IngressClass:
     name: str
     controller: str  # k8s.io/ingress-nginx, traefik.io/ingress-controller, ...
     default: bool = False  # ingressclass.kubernetes.io/is-default-class
+
+
+@dataclass(frozen=True)
+class GatewayClass:
+    name: str
+    controller: str  # spec.controllerName
+
+
+@dataclass(frozen=True)
+class Listener:
+    name: str
+    protocol: str  # HTTP | HTTPS
+    port: int
+    hostname: str = ""  # "" : any; "*.example.com" : one or more labels
+    certs: tuple[str, ...] = ()  # HTTPS: the Secrets (namespace/name) of certificateRefs
+    from_namespaces: str = "Same"  # allowedRoutes.namespaces.from: Same | All
+
+
+@dataclass(frozen=True)
+class Gateway:
+    name: str
+    namespace: str
+    class_name: str
+    listeners: tuple[Listener, ...]
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class RouteMatch:
+    """One HTTPRouteMatch: every part must hold."""
+
+    path_type: str = "PathPrefix"  # Exact | PathPrefix | RegularExpression
+    path: str = "/"
+    headers: tuple[tuple[str, str, str], ...] = ()  # (type Exact|RegularExpression, name, value)
+    queries: tuple[tuple[str, str, str], ...] = ()  # (type, name, value)
+    method: str = ""
+
+
+@dataclass(frozen=True)
+class RouteFilter:
+    kind: str  # RequestHeaderModifier | RequestRedirect | URLRewrite
+    set_headers: tuple[tuple[str, str], ...] = ()
+    add_headers: tuple[tuple[str, str], ...] = ()
+    remove_headers: tuple[str, ...] = ()
+    scheme: str = ""  # RequestRedirect
+    hostname: str = ""  # RequestRedirect, URLRewrite
+    port: int = 0  # RequestRedirect
+    status: int = 302  # RequestRedirect
+    path_type: str = ""  # ReplaceFullPath | ReplacePrefixMatch (redirect or rewrite)
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class BackendRef:
+    name: str
+    namespace: str
+    port: int
+    weight: int = 1
+
+
+@dataclass(frozen=True)
+class RouteRule:
+    matches: tuple[RouteMatch, ...]
+    filters: tuple[RouteFilter, ...] = ()
+    backends: tuple[BackendRef, ...] = ()
+
+
+@dataclass(frozen=True)
+class HTTPRoute:
+    name: str
+    namespace: str
+    parents: tuple[tuple[str, str, str], ...]  # (namespace, gateway, sectionName or "")
+    hostnames: tuple[str, ...] = ()
+    rules: tuple[RouteRule, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class ReferenceGrant:
+    """Lets objects of FROM (kind, namespace) refer to TO (kind, name or "") in its own
+    namespace."""
+
+    name: str
+    namespace: str
+    sources: tuple[tuple[str, str], ...]  # (kind, namespace)
+    targets: tuple[tuple[str, str], ...]  # (kind, name or "" for any)
 
 
 @dataclass(frozen=True)
@@ -429,6 +538,11 @@ class Scenario:
     advertisements: tuple[L2Advertisement, ...] = ()
     ingresses: tuple[Ingress, ...] = ()
     ingress_classes: tuple[IngressClass, ...] = ()
+    tls_secrets: tuple[TlsSecret, ...] = ()
+    gateway_classes: tuple[GatewayClass, ...] = ()
+    gateways: tuple[Gateway, ...] = ()
+    http_routes: tuple[HTTPRoute, ...] = ()
+    reference_grants: tuple[ReferenceGrant, ...] = ()
 
 
 # -- runtime side: what the plan decided ---------------------------------------------------
@@ -555,6 +669,11 @@ class LabPlan:
     replicasets: tuple[ReplicaSet, ...] = ()  # what the Deployment controller keeps
     ingresses: tuple[Ingress, ...] = ()
     ingress_classes: tuple[IngressClass, ...] = ()
+    tls_secrets: tuple[TlsSecret, ...] = ()  # what the Ingresses' and Gateways' TLS name
+    gateway_classes: tuple[GatewayClass, ...] = ()
+    gateways: tuple[Gateway, ...] = ()
+    http_routes: tuple[HTTPRoute, ...] = ()
+    reference_grants: tuple[ReferenceGrant, ...] = ()
 
     def node(self, name: str) -> NodeInfo:
         for n in self.nodes:

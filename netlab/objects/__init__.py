@@ -15,6 +15,13 @@ from netlab.objects.common import (  # noqa: F401
     ts,
 )
 from netlab.objects.events import event_lines, event_objects, events_table, events_text  # noqa: F401,E501
+from netlab.objects.gateways import (  # noqa: F401
+    describe_gateway,
+    describe_httproute,
+    gatewayclasses_table,
+    gateways_table,
+    httproutes_table,
+)
 from netlab.objects.ingresses import (  # noqa: F401
     describe_ingress,
     ingress_object,
@@ -67,7 +74,10 @@ RESOURCES = {"deployments": "deploy", "deployment": "deploy", "deploy": "deploy"
              "replicasets": "rs", "replicaset": "rs", "rs": "rs", "daemonsets": "ds",
              "daemonset": "ds", "ds": "ds", "jobs": "jobs", "job": "jobs",
              "ingresses": "ing", "ingress": "ing", "ing": "ing",
-             "ingressclasses": "ingressclasses", "ingressclass": "ingressclasses"}
+             "ingressclasses": "ingressclasses", "ingressclass": "ingressclasses",
+             "gatewayclasses": "gatewayclasses", "gatewayclass": "gatewayclasses",
+             "gateways": "gateways", "gateway": "gateways", "gtw": "gateways",
+             "httproutes": "httproutes", "httproute": "httproutes"}
 
 
 def objects_of(kind: str, view: LabView, namespace: str | None) -> list[dict]:
@@ -90,6 +100,17 @@ def objects_of(kind: str, view: LabView, namespace: str | None) -> list[dict]:
     if kind == "ing":
         return [ingress_object(view, i) for i in plan.ingresses
                 if namespace is None or i.namespace == namespace]
+    if kind in ("gatewayclasses", "gateways", "httproutes"):
+        from netlab.model.codec import to_data
+
+        attr, kind_name = {"gatewayclasses": ("gateway_classes", "GatewayClass"),
+                           "gateways": ("gateways", "Gateway"),
+                           "httproutes": ("http_routes", "HTTPRoute")}[kind]
+        return [{"apiVersion": "gateway.networking.k8s.io/v1", "kind": kind_name,
+                 "metadata": {"name": x.name, **({"namespace": x.namespace}
+                                                 if hasattr(x, "namespace") else {})},
+                 "spec": to_data(x)} for x in getattr(plan, attr)
+                if namespace is None or getattr(x, "namespace", namespace) == namespace]
     if kind == "ingressclasses":
         return [{"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
                  "metadata": {"name": c.name, **({"annotations": {
@@ -131,6 +152,11 @@ def only(view: LabView, kind: str, name: str) -> LabView | None:
     if kind == "ing":
         found_i = tuple(i for i in plan.ingresses if i.name == name)
         return replace(view, plan=replace(plan, ingresses=found_i)) if found_i else None
+    if kind in ("gatewayclasses", "gateways", "httproutes"):
+        attr = {"gatewayclasses": "gateway_classes", "gateways": "gateways",
+                "httproutes": "http_routes"}[kind]
+        found_g = tuple(x for x in getattr(plan, attr) if x.name == name)
+        return replace(view, plan=replace(plan, **{attr: found_g})) if found_g else None
     if kind == "ingressclasses":
         found_c = tuple(c for c in plan.ingress_classes if c.name == name)
         return replace(view, plan=replace(plan, ingress_classes=found_c)) if found_c else None
@@ -161,6 +187,12 @@ def table_of(kind: str, view: LabView, wide: bool, namespace: str | None) -> str
         return ingresses_table(view, namespace)
     if kind == "ingressclasses":
         return ingressclasses_table(view)
+    if kind == "gatewayclasses":
+        return gatewayclasses_table(view)
+    if kind == "gateways":
+        return gateways_table(view, namespace)
+    if kind == "httproutes":
+        return httproutes_table(view, namespace)
     if kind == "svc":
         return services_table(plan, created, wide, namespace)
     if kind in ("ep", "eps"):

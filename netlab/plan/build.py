@@ -26,7 +26,7 @@ from netlab.model import (
 )
 from netlab.plan import naming, workloads
 from netlab.plan.endpoints import compute_endpoints
-from netlab.plan.ingress import with_ingress_nginx, with_traefik_class
+from netlab.plan.ingress import with_gateways, with_ingress_nginx, with_traefik_class
 from netlab.plan.ipam import (
     HostLocal,
     RangeFull,
@@ -154,8 +154,8 @@ def with_kubernetes_service(sc: Scenario) -> Scenario:
 def with_cluster_services(sc: Scenario) -> Scenario:
     """The Services every cluster has: kubernetes, and kube-dns unless the Lab leaves it out;
     with k3s' ServiceLB, a svclb DaemonSet per LoadBalancer Service."""
-    return with_servicelb(with_traefik_class(with_ingress_nginx(
-        with_cluster_dns(with_kubernetes_service(sc)))))
+    return with_servicelb(with_gateways(with_traefik_class(with_ingress_nginx(
+        with_cluster_dns(with_kubernetes_service(sc))))))
 
 
 def with_servicelb(sc: Scenario) -> Scenario:
@@ -271,8 +271,19 @@ def plan_lab(sc: Scenario, ipam: dict[str, dict] | None = None,
                    pools=sc.pools if lb_provider(sc) == "metallb" else (),
                    advertisements=sc.advertisements,
                    replicasets=tuple(sorted(sets, key=lambda rs: rs.key)),
-                   ingresses=sc.ingresses, ingress_classes=sc.ingress_classes)
+                   ingresses=sc.ingresses, ingress_classes=sc.ingress_classes,
+                   tls_secrets=_named_tls(sc), gateway_classes=sc.gateway_classes,
+                   gateways=sc.gateways, http_routes=sc.http_routes,
+                   reference_grants=sc.reference_grants)
     return plan, {k: v.to_dict() for k, v in allocators.items()}
+
+
+def _named_tls(sc: Scenario) -> tuple:
+    """The TLS Secrets an Ingress or a Gateway's listener names (the controllers read only
+    those)."""
+    named = {f"{i.namespace}/{secret}" for i in sc.ingresses for _hosts, secret in i.tls}
+    named |= {c for g in sc.gateways for lst in g.listeners for c in lst.certs}
+    return tuple(s for s in sc.tls_secrets if s.key_name in named)
 
 
 def _check_held(sc: Scenario, before: dict[str, ServiceInfo]) -> None:

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from netlab.ingress.gateway import CONTROLLER as GATEWAY_CONTROLLER
+from netlab.ingress.gateway import GATEWAY_LABEL
 from netlab.ingress.routes import NGINX_CONTROLLER, TRAEFIK_CONTROLLER
 from netlab.model import (
+    GATEWAY_IMAGE,
     INGRESS_NGINX_IMAGE,
     Container,
     ContainerPort,
@@ -83,6 +86,31 @@ def with_ingress_nginx(sc: Scenario) -> Scenario:
                                           default=not any(c.default for c in classes)))
     return replace(sc, deployments=(*sc.deployments, deploy), services=services,
                    ingress_classes=classes)
+
+
+def with_gateways(sc: Scenario) -> Scenario:
+    """A Deployment and a LoadBalancer Service per Gateway of a class netlab serves (NGINX
+    Gateway Fabric's controllerName), named <gateway>-<class> in the Gateway's namespace, as
+    that controller provisions them."""
+    ours = {c.name for c in sc.gateway_classes if c.controller == GATEWAY_CONTROLLER}
+    deployments, services = list(sc.deployments), list(sc.services)
+    for gw in sc.gateways:
+        if gw.class_name not in ours:
+            continue
+        name = f"{gw.name}-{gw.class_name}"
+        labels = ((GATEWAY_LABEL, gw.name), ("app.kubernetes.io/instance", gw.name),
+                  ("app.kubernetes.io/name", name))
+        ports = sorted({lst.port for lst in gw.listeners})
+        container = Container(
+            name="nginx", image=GATEWAY_IMAGE,
+            ports=tuple(ContainerPort(p, f"port-{p}", "TCP") for p in ports),
+            readiness=Probe("http", 10254, "/healthz", period=1, failure_threshold=3))
+        deployments.append(Deployment(name, gw.namespace, 1, labels, labels,
+                                      PodSpec((container,)), labels))
+        services.append(Service(name, gw.namespace, tuple(
+            ServicePort(p, p, "TCP", f"port-{p}") for p in ports), labels,
+            type="LoadBalancer", external_traffic_policy="Local", labels=labels))
+    return replace(sc, deployments=tuple(deployments), services=tuple(services))
 
 
 def with_traefik_class(sc: Scenario) -> Scenario:

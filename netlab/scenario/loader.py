@@ -177,7 +177,9 @@ def build_scenario(docs: list[Doc], *, sources: tuple[str, ...] = (),
                         tuple({"file": d.file, "index": d.index, "body": d.body} for d in docs),
                         tuple(loaded.passive), tuple(loaded.pools),
                         tuple(loaded.advertisements), tuple(loaded.ingresses),
-                        tuple(loaded.ingress_classes))
+                        tuple(loaded.ingress_classes), tuple(loaded.tls_secrets),
+                        tuple(loaded.gateway_classes), tuple(loaded.gateways),
+                        tuple(loaded.http_routes), tuple(loaded.reference_grants))
     errors = cross_checks(scenario, loaded.namespaces, seen)
     if errors:
         raise ScenarioErrors(errors)
@@ -275,7 +277,8 @@ def cross_checks(sc: Scenario, namespaces: set[str],
     endpoints for services with selectors, check sources."""
     errors = []
     for (kind, ns, _name), doc in seen.items():
-        if kind in ("Pod", "Deployment", "Service", "Ingress") and ns not in namespaces:
+        if kind in ("Pod", "Deployment", "Service", "Ingress", "Gateway", "HTTPRoute") \
+                and ns not in namespaces:
             errors.append(doc.error(f"namespace '{ns}' does not exist (add a Namespace "
                                     "document)", "metadata.namespace"))
     errors += _capacity(sc)

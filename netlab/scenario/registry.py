@@ -11,12 +11,17 @@ from netlab.model import (
     CheckSpec,
     Deployment,
     EndpointsManifest,
+    Gateway,
+    GatewayClass,
+    HTTPRoute,
     Ingress,
     IngressClass,
     L2Advertisement,
     LabSpec,
     PodManifest,
+    ReferenceGrant,
     Service,
+    TlsSecret,
 )
 from netlab.scenario import validate
 from netlab.scenario.fieldpath import Report
@@ -38,6 +43,11 @@ class Loaded:
     passive: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, name, note)
     ingresses: list[Ingress] = field(default_factory=list)
     ingress_classes: list[IngressClass] = field(default_factory=list)
+    tls_secrets: list[TlsSecret] = field(default_factory=list)
+    gateway_classes: list[GatewayClass] = field(default_factory=list)
+    gateways: list[Gateway] = field(default_factory=list)
+    http_routes: list[HTTPRoute] = field(default_factory=list)
+    reference_grants: list[ReferenceGrant] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -77,7 +87,7 @@ def kind(name: str, api_versions: tuple[str, ...], schema: object, *, namespaced
 # name checked, nothing else), and listed once. (kind: (apiVersions, namespaced))
 _RBAC = ("rbac.authorization.k8s.io/v1", "rbac.authorization.k8s.io/v1beta1")
 NO_EFFECT: dict[str, tuple[tuple[str, ...], bool]] = {
-    "ServiceAccount": (("v1",), True), "Secret": (("v1",), True),
+    "ServiceAccount": (("v1",), True),
 "PersistentVolumeClaim": (("v1",), True),
     "PersistentVolume": (("v1",), False), "LimitRange": (("v1",), True),
     "ResourceQuota": (("v1",), True), "Role": (_RBAC, True), "RoleBinding": (_RBAC, True),
@@ -100,11 +110,6 @@ NO_EFFECT: dict[str, tuple[tuple[str, ...], bool]] = {
 NOT_YET: dict[str, tuple[tuple[str, ...], bool]] = {
     "NetworkPolicy": (("networking.k8s.io/v1",), True),
     "StatefulSet": (("apps/v1",), True),
-    "GatewayClass": (("gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"),
-                     False),
-    "Gateway": (("gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"), True),
-    "HTTPRoute": (("gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"), True),
-    "ReferenceGrant": (("gateway.networking.k8s.io/v1beta1",), True),
 }
 
 

@@ -98,6 +98,8 @@ KINDS: dict[str, dict] = {
         "ipAddressPools": ANY, "ipAddressPoolSelectors": ANY, "nodeSelectors": ANY,
         "interfaces": ANY}},
     "ConfigMap": {"metadata": _OBJECT_META, "data": ANY, "binaryData": ANY, "immutable": ANY},
+    "Secret": {"metadata": _OBJECT_META, "type": ANY, "data": ANY, "stringData": ANY,
+               "immutable": ANY},
     "Service": {"metadata": _OBJECT_META, "status": ANY, "spec": {
         "ports": [{"name": ANY, "protocol": ANY, "appProtocol": ANY, "port": ANY,
                    "targetPort": ANY, "nodePort": ANY}],
@@ -115,6 +117,18 @@ KINDS: dict[str, dict] = {
         "rules": [{"host": ANY, "http": {"paths": [{
             "path": ANY, "pathType": ANY, "backend": _INGRESS_BACKEND}]}}]}},
     "IngressClass": {"metadata": _OBJECT_META, "spec": {"controller": ANY, "parameters": ANY}},
+    "GatewayClass": {"metadata": _OBJECT_META, "status": ANY, "spec": {
+        "controllerName": ANY, "description": ANY, "parametersRef": ANY}},
+    "Gateway": {"metadata": _OBJECT_META, "status": ANY, "spec": {
+        "gatewayClassName": ANY, "addresses": ANY, "infrastructure": ANY,
+        "listeners": [{"name": ANY, "hostname": ANY, "port": ANY, "protocol": ANY,
+                       "tls": {"mode": ANY, "certificateRefs": ANY, "options": ANY},
+                       "allowedRoutes": ANY}]}},
+    "HTTPRoute": {"metadata": _OBJECT_META, "status": ANY, "spec": {
+        "parentRefs": ANY, "hostnames": ANY,
+        "rules": [{"name": ANY, "matches": ANY, "filters": ANY, "backendRefs": ANY,
+                   "timeouts": ANY, "sessionPersistence": ANY}]}},
+    "ReferenceGrant": {"metadata": _OBJECT_META, "spec": {"from": ANY, "to": ANY}},
     "Endpoints": {"metadata": _OBJECT_META, "subsets": [{
         "addresses": [{"ip": ANY, "hostname": ANY, "nodeName": ANY, "targetRef": ANY}],
         "notReadyAddresses": [{"ip": ANY, "hostname": ANY, "nodeName": ANY, "targetRef": ANY}],

@@ -222,3 +222,60 @@ def test_cookie_affinity_keeps_a_client_on_one_pod(lab):
             assert "INGRESSCOOKIE" in f.read()
     finally:
         subprocess.run(["rm", "-f", jar], check=False)
+
+
+def test_tls_from_a_secret_redirects_http_and_others_get_the_fake_certificate(lab):
+    """spec.tls with a kubernetes.io/tls Secret: https answers with its certificate, http
+    gets ingress-nginx's 308 to https (ssl-redirect's default); a host without a Secret is
+    served with the controller's "Kubernetes Ingress Controller Fake Certificate"."""
+    import base64
+
+    name, folder = lab
+    ip = controller_ip(name)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
+                    "/CN=secure.example.com", "-keyout", str(folder / "tls.key"), "-out",
+                    str(folder / "tls.crt")], check=True, capture_output=True)
+    b64 = {k: base64.b64encode((folder / f"tls.{k}").read_bytes()).decode()
+           for k in ("crt", "key")}
+    (folder / "tls.yaml").write_text(f"""\
+apiVersion: v1
+kind: Secret
+metadata: {{name: secure-tls}}
+type: kubernetes.io/tls
+data: {{tls.crt: {b64['crt']}, tls.key: {b64['key']}}}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{name: secure}}
+spec:
+  tls: [{{hosts: [secure.example.com], secretName: secure-tls}}]
+  rules:
+  - host: secure.example.com
+    http:
+      paths:
+      - {{path: /, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}
+""")
+    r = netlab("apply", "-f", str(folder / "tls.yaml"), "--lab", name)
+    assert r.returncode == 0, r.stderr
+    node = naming.node_netns(name, "node1")
+
+    def https(host: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["nsenter", f"--net=/run/netns/{node}", "--", "curl", "-skv",
+                               "-m", "3", "--resolve", f"{host}:443:{ip}",
+                               f"https://{host}/"], capture_output=True, text=True,
+                              check=False)
+    r = wait_for("https with the Secret's certificate",
+                 lambda: (x := https("secure.example.com")) and
+                 "CN=secure.example.com" in x.stderr and x)
+    assert "Hostname: web-" in r.stdout, r.stdout + r.stderr
+    code, _ = curl(name, ip, "secure.example.com")
+    assert code == 308
+    loc = subprocess.run(["nsenter", f"--net=/run/netns/{node}", "--", "curl", "-s", "-o",
+                          "/dev/null", "-w", "%{redirect_url}", "-H",
+                          "Host: secure.example.com", f"http://{ip}/a?b=1"],
+                         capture_output=True, text=True, check=False).stdout
+    assert loc == "https://secure.example.com/a?b=1"
+    other = https("web.example.com")
+    assert "Kubernetes Ingress Controller Fake Certificate" in other.stderr, other.stderr
+    assert "Hostname: web-" in other.stdout  # no TLS of its own: served, not redirected

@@ -238,7 +238,8 @@ def test_drift_is_repaired(tmp_path):
         in_ns(node, "ip", "link", "del", veth)
         wait_for("the second pod to be re-created", lambda: status_column(lab)[web[1]][:3] ==
                  ["1/1", "Running", "1"], 20)
-        wait_for("both backends to answer again", answers, 30)
+        # each failing poll takes up to 12 s (12 attempts, 1 s timeout): room for a few
+        wait_for("both backends to answer again", answers, 60)
         text = netlab("describe", f"pod/{web[0]}", "--lab", lab).stdout
         assert "SandboxChanged" in text and "it will be killed and re-created" in text
     finally:

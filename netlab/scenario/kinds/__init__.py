@@ -4,6 +4,7 @@ The Lab document is loaded first (``lab.py``), since every other kind is checked
 from netlab.scenario.kinds import (
     check,
     endpoints,
+    gateway,
     ingress,
     metallb,
     namespace,
@@ -12,4 +13,5 @@ from netlab.scenario.kinds import (
     workloads,
 )
 
-__all__ = ["check", "endpoints", "ingress", "metallb", "namespace", "pod", "service", "workloads"]
+__all__ = ["check", "endpoints", "gateway", "ingress", "metallb", "namespace", "pod", "service",
+           "workloads"]

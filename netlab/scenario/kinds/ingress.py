@@ -8,9 +8,17 @@ values that would not stay inside their nginx directive."""
 
 from __future__ import annotations
 
+import base64
 import re
 
-from netlab.model import Ingress, IngressBackend, IngressClass, IngressPath, IngressRule
+from netlab.model import (
+    Ingress,
+    IngressBackend,
+    IngressClass,
+    IngressPath,
+    IngressRule,
+    TlsSecret,
+)
 from netlab.scenario import schema, validate
 from netlab.scenario.fieldpath import Path, Report
 from netlab.scenario.registry import Loaded, Meta, kind
@@ -200,3 +208,36 @@ def load_ingress_class(body: dict, meta: Meta, r: Report, loaded: Loaded) -> Non
     ann = (body.get("metadata") or {}).get("annotations") or {}
     default = isinstance(ann, dict) and str(ann.get(DEFAULT_CLASS)) == "true"
     loaded.ingress_classes.append(IngressClass(meta.name, controller, default))
+
+
+TLS_TYPE = "kubernetes.io/tls"
+
+
+@kind("Secret", ("v1",), schema.KINDS["Secret"])
+def load_secret(body: dict, meta: Meta, r: Report, loaded: Loaded) -> None:
+    """A kubernetes.io/tls Secret is a certificate an Ingress may name; any other Secret
+    changes nothing in the lab."""
+    if body.get("type") != TLS_TYPE:
+        loaded.passive.append(("Secret", f"{meta.namespace}/{meta.name}",
+                               "no effect on the lab"))
+        return
+    data = body.get("data") if isinstance(body.get("data"), dict) else {}
+    plain = body.get("stringData") if isinstance(body.get("stringData"), dict) else {}
+    pem = {}
+    for field_, marker in (("tls.crt", "-----BEGIN CERTIFICATE-----"),
+                           ("tls.key", "PRIVATE KEY-----")):
+        text = plain.get(field_)
+        path = Path("stringData" if text is not None else "data").key(field_)
+        if text is None and field_ in data:
+            try:
+                text = base64.b64decode(str(data[field_]), validate=True).decode("ascii")
+            except (ValueError, UnicodeDecodeError):
+                r.add(path, "must be base64 of a PEM text")
+                continue
+        if not isinstance(text, str) or marker not in text:
+            r.add(path, f"a {TLS_TYPE} Secret needs {field_} in PEM ({marker})")
+            continue
+        pem[field_] = text
+    if len(pem) == 2:
+        loaded.tls_secrets.append(TlsSecret(meta.name, meta.namespace, pem["tls.crt"],
+                                            pem["tls.key"]))
