@@ -168,7 +168,8 @@ def _filter(r: Report, f: object, path: Path) -> RouteFilter | None:
                                   "are)")
         return None
     kind_ = f["type"]
-    key = kind_[0].lower() + kind_[1:]
+    key = {"RequestHeaderModifier": "requestHeaderModifier",
+           "RequestRedirect": "requestRedirect", "URLRewrite": "urlRewrite"}[kind_]
     body = f.get(key) or {}
     if kind_ == "RequestHeaderModifier":
         return RouteFilter(kind_, tuple(_pairs(r, body.get("set"), path.child(key, "set"),
