@@ -146,3 +146,22 @@ def test_gateway_config_golden(tmp_path):
     conf = render_gateway(gateway_plan(plan, plan.gateways[0]), "/tmp/nginx")
     assert_golden("gateway.conf", conf)
     assert nginx_accepts(conf, tmp_path) == ""
+
+
+def test_an_https_listener_serves_its_secret(tmp_path):
+    from tests.test_ingress import make_cert, tls_secret
+
+    cert, key = make_cert(tmp_path, "gw", "secure.example.com")
+    https = GATEWAY.replace("name: gw}", "name: gw2}").replace(
+        "  - {name: http, protocol: HTTP, port: 80}\n",
+        "  - {name: https, protocol: HTTPS, port: 443, hostname: secure.example.com,\n"
+        "     tls: {certificateRefs: [{name: gw-tls}]}}\n")
+    plan = plan_of(https, tls_secret("gw-tls", cert, key),
+                   route("r", "[{backendRefs: [{name: v2, port: 80}]}]").replace(
+                       "name: gw,", "name: gw2,"))
+    gw = next(g for g in plan.gateways if g.name == "gw2")
+    gp = gateway_plan(plan, gw)
+    conf = render_gateway(gp, "/tmp/nginx")
+    assert "listen 443 ssl;" in conf and "certs/default-gw-tls.pem" in conf
+    assert gp.listener_status["https"][1][1][:2] == ("ResolvedRefs", "True")
+    assert nginx_accepts(conf, tmp_path, plan.tls_secrets) == ""

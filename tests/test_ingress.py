@@ -320,3 +320,21 @@ def test_the_controller_renders_where_it_cannot_import():
                          check=False, cwd=pathlib.Path(__file__).parents[1])
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["['default/web']", "True"], out.stdout
+
+
+def test_describe_says_when_no_controller_of_the_lab_serves_the_class():
+    import time
+
+    from netlab.objects import describe_ingress
+    from netlab.objects.common import LabView
+
+    plan = plan_of(ingress("theirs", f"[{v1path('/')}]", cls="haproxy"),
+                   ingress("mine", f"[{v1path('/', 'missing')}]"))
+    view = LabView(plan, {}, time.time())
+    theirs, mine = plan.ingresses
+    text = describe_ingress(view, theirs, time.time())
+    assert "Ingress Class:    haproxy (no ingress controller in this lab serves it)" in text
+    assert "Address:          \n" in text
+    text = describe_ingress(view, mine, time.time())
+    assert "Ingress Class:    nginx\n" in text
+    assert 'missing:80 (<error: service "missing" not found>)' in text

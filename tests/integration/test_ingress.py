@@ -279,3 +279,33 @@ spec:
     other = https("web.example.com")
     assert "Kubernetes Ingress Controller Fake Certificate" in other.stderr, other.stderr
     assert "Hostname: web-" in other.stdout  # no TLS of its own: served, not redirected
+
+
+PATHS = """\
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: paths}
+spec:
+  rules:
+  - host: paths.example.com
+    http:
+      paths:
+      - {path: /a, pathType: Exact, backend: {service: {name: empty, port: {number: 80}}}}
+      - {path: /a, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+      - {path: /a/b, pathType: Prefix, backend: {service: {name: empty, port: {number: 80}}}}
+"""
+
+
+def test_path_types_and_their_precedence_with_real_requests(lab):
+    """Exact beats Prefix on the same path; Prefix is element-wise (/a/ and /a/x, not
+    /ab); the longer prefix wins. (empty answers 503, web 200: which one answered says which
+    path matched.)"""
+    name, folder = lab
+    ip = controller_ip(name)
+    (folder / "paths.yaml").write_text(PATHS)
+    assert netlab("apply", "-f", str(folder / "paths.yaml"), "--lab", name).returncode == 0
+    wait_for("the paths host", lambda: curl(name, ip, "paths.example.com", "/a/x")[0] == 200)
+    got = {p: curl(name, ip, "paths.example.com", p)[0]
+           for p in ("/a", "/a/", "/a/x", "/ab", "/a/b", "/a/b/c", "/a/bc")}
+    assert got == {"/a": 503, "/a/": 200, "/a/x": 200, "/ab": 404, "/a/b": 503,
+                   "/a/b/c": 503, "/a/bc": 200}, got
