@@ -228,6 +228,15 @@ EVERYTHING = [
     ingress("regex", f"[{v1path('/something(/|$)(.*)', kind='ImplementationSpecific')}]",
             '"nginx.ingress.kubernetes.io/use-regex": "true", '
             '"nginx.ingress.kubernetes.io/rewrite-target": /$2', host="re.example.com"),
+    ingress("forced", f"[{v1path('/', 'v2')}]",
+            '"nginx.ingress.kubernetes.io/force-ssl-redirect": "true", '
+            '"nginx.ingress.kubernetes.io/proxy-connect-timeout": "3", '
+            '"nginx.ingress.kubernetes.io/proxy-send-timeout": "30"', host="forced.example.com"),
+    ingress("default", f"[{v1path('/x', 'v2', 'Exact')}]", host="d.example.com",
+            extra="  defaultBackend: {service: {name: v2, port: {number: 80}}}"),
+    ingress("plain-canary", f"[{v1path('/x', 'web-svc-cip', 'Exact')}]",
+            '"nginx.ingress.kubernetes.io/canary": "true", '
+            '"nginx.ingress.kubernetes.io/canary-by-header": canary', host="d.example.com"),
 ]
 
 

@@ -202,12 +202,16 @@ def routes(plan: LabPlan, flavour: str = "nginx") -> Routes:
                 if secret and key not in secrets:
                     out.notes.append((ing.key, f"TLS Secret {key} not found: {h} gets the "
                                                "default certificate"))
-    default: Location | None = None
+    default: Location | None = None  # the catch-all server's
+    host_default: dict[str, Location] = {}  # a host's: its Ingress's spec.defaultBackend
     for ing in main:
-        if ing.default_backend is not None and default is None:
-            default = _location(plan, ing, "/", "Prefix", ing.default_backend, flavour)
+        own = _location(plan, ing, "/", "Prefix", ing.default_backend, flavour) \
+            if ing.default_backend is not None else None
+        default = default or own
         for rule in ing.rules:
             host = rule.host or CATCH_ALL
+            if own is not None:
+                host_default.setdefault(host, own)
             locs = by_host.setdefault(host, {})
             if flavour == "nginx" and (_flag(ing, "use-regex") or
                                        ing.annotation(ANN + "rewrite-target")):
@@ -233,14 +237,16 @@ def routes(plan: LabPlan, flavour: str = "nginx") -> Routes:
                     continue
                 by_host[host][key] = Location(**{**loc.__dict__, "canaries": (
                     *loc.canaries, _canary(plan, ing, p.backend))})
-    fallback = default or Location("/", "Prefix", "", None)
+    nothing = Location("/", "Prefix", "", None)  # the controller's default backend: 404
+    fallback = default or nothing
     for host in sorted(by_host):
         regex = host in regex_hosts
         locs = list(by_host[host].values())
         if flavour == "nginx":
             locs = _normalise(locs, regex)
         if not any(loc.path == "/" for loc in locs):
-            locs.append(Location(**{**fallback.__dict__, "path_type": "Prefix"}))
+            last = fallback if host == CATCH_ALL else host_default.get(host, nothing)
+            locs.append(Location(**{**last.__dict__, "path_type": "Prefix"}))
         locs = [Location(**{**loc.__dict__, "regex": regex}) for loc in locs]
         out.servers.append(Server(host, _ordered(locs), tls.get(host, "")))
     if CATCH_ALL not in by_host:
