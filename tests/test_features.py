@@ -105,9 +105,16 @@ def test_every_sysctl_netlab_writes_is_checked(monkeypatch):
     assert "sysctl" not in str(err.value) and "modprobe -a ip_vs'" in str(err.value)
 
 
-def test_unimplemented_proxy_mode_is_refused(monkeypatch):
+def test_nftables_mode_needs_nft(monkeypatch):
+    import netlab.lifecycle.preflight as pre
+
     preflight(monkeypatch, {})
-    with pytest.raises(UsageError, match="proxyMode nftables is not implemented yet"):
+    check_kernel(LabSpec(name="t", proxy_mode="nftables"))  # nft is here: go ahead
+
+    def missing(tool: str) -> str:
+        raise UsageError(f"{tool} is not installed: run scripts/setup")
+    monkeypatch.setattr(pre, "require_tool", missing)
+    with pytest.raises(UsageError, match="nft is not installed"):
         check_kernel(LabSpec(name="t", proxy_mode="nftables"))
     check_kernel(LabSpec(name="t", proxy_mode="ipvs"))  # all present: go ahead
 

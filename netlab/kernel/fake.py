@@ -54,6 +54,7 @@ class Netns:
     tables: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     ipsets: dict[str, set[str]] = field(default_factory=dict)
     ipvs: dict[Key, VirtualServer] = field(default_factory=dict)
+    nft_tables: set[str] = field(default_factory=set)  # "family name"
 
     def dump(self) -> dict:
         return {
@@ -67,6 +68,7 @@ class Netns:
             "ipsets": {n: sorted(e) for n, e in sorted(self.ipsets.items())},
             "ipvs": [(vs.key, vs.scheduler, vs.persistent_s, vs.real_servers)
                      for _k, vs in sorted(self.ipvs.items())],
+            **({"nft": sorted(self.nft_tables)} if self.nft_tables else {}),
         }
 
 
@@ -389,6 +391,26 @@ class FakeNetfilter:
                                                   f"to missing chain {target}")
         self.w.change("iptables-restore" + (" --noflush" if noflush else ""), netns, text)
         ns.tables = tables
+
+    def nft(self, netns: str, text: str) -> None:
+        """nft -f: the tables it adds or deletes (their contents are not modelled)."""
+        ns = self.w.ns(netns)
+        tables = set(ns.nft_tables)
+        for line in text.splitlines():
+            words = line.split()
+            if words[:2] == ["add", "table"]:
+                tables.add(" ".join(words[2:4]))
+            elif words[:2] == ["delete", "table"]:
+                if " ".join(words[2:4]) not in tables:
+                    raise FakeKernelError(f"nft: no table {' '.join(words[2:4])}")
+                tables.discard(" ".join(words[2:4]))
+            elif words[:2] == ["delete", "chain"] and " ".join(words[2:4]) not in tables:
+                raise FakeKernelError(f"nft: no table {' '.join(words[2:4])}")
+        self.w.change("nft -f", netns, text)
+        ns.nft_tables = tables
+
+    def nft_table_present(self, netns: str, family: str, table: str) -> bool:
+        return f"{family} {table}" in self.w.ns(netns).nft_tables
 
     def save(self, netns: str, flavour: str, table: str = "") -> str:
         ns = self.w.ns(netns)

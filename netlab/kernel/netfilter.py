@@ -102,3 +102,20 @@ def save(netns: str, flavour: str, table: str = "") -> str:
     if result.returncode != 0:
         raise NetlabError(f"iptables-save failed in {netns}: {result.stderr.strip()}")
     return result.stdout
+
+
+class NftError(NetlabError):
+    pass
+
+
+def nft(netns: str, text: str) -> None:
+    """Apply TEXT as one nft transaction (nft -f -) inside NETNS: all of it or nothing."""
+    tool = require_tool("nft")
+    result = run_in(netns, [tool, "-f", "-"], input=text, timeout=120)
+    if result.returncode != 0:
+        raise NftError(f"nft -f failed in {netns}: {result.stderr.strip()[:2000]}")
+
+
+def nft_table_present(netns: str, family: str, table: str) -> bool:
+    r = run_in(netns, [require_tool("nft"), "list", "table", family, table, "-t"], timeout=10)
+    return r.returncode == 0

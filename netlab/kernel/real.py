@@ -119,6 +119,12 @@ class RealNetfilter:
     def canary_present(self, netns: str, flavour: str) -> bool:
         return netfilter.canary_present(netns, flavour)
 
+    def nft(self, netns: str, text: str) -> None:
+        netfilter.nft(netns, text)
+
+    def nft_table_present(self, netns: str, family: str, table: str) -> bool:
+        return netfilter.nft_table_present(netns, family, table)
+
 
 class RealIpsets:
     def restore(self, netns: str, text: str) -> None:

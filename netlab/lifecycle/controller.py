@@ -63,6 +63,14 @@ def _real_hook(hook: Hook, pod: PodInfo, container: Container, node_netns: str, 
     return run_hook(hook, pod, container, node_netns, pid, timeout)
 
 
+def rules_present(rt: Runtime, netns: str) -> bool:
+    """kube-proxy's check that its rules were not flushed by hand: the canary chains
+    (iptables, IPVS), or its table (nftables)."""
+    if rt.plan.spec.proxy_mode == "nftables":
+        return rt.kernel.netfilter.nft_table_present(netns, "ip", "kube-proxy")
+    return rt.kernel.netfilter.canary_present(netns, rt.state.flavour)
+
+
 class Controller:
     def __init__(self, rt: Runtime, launcher: Launcher, probe: ProbeRunner = _real_probe,
                  clock: Callable[[], float] = time.monotonic,
@@ -118,8 +126,7 @@ class Controller:
             self.need_full = True
         elif now >= self.next_canary:
             self.next_canary = now + CANARY_EVERY_S
-            if not all(rt.kernel.netfilter.canary_present(n.netns, rt.state.flavour)
-                       for n in rt.plan.nodes):
+            if not all(rules_present(rt, n.netns) for n in rt.plan.nodes):
                 log.warning("lab %s: a node's tables were flushed; restoring them",
                             rt.plan.spec.name)
                 self.need_full = True

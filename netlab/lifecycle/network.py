@@ -11,6 +11,7 @@ from netlab.errors import NetlabError
 from netlab.lifecycle.runtime import Runtime
 from netlab.plan import kernel as kernel_needs
 from netlab.proxy.ipvs import DUMMY_DEVICE, diff
+from netlab.proxy.nftables import render_delete
 
 VXLAN_DEV, VXLAN_VNI, VXLAN_PORT, VXLAN_MTU = "flannel.1", 1, 8472, 1450
 
@@ -120,8 +121,11 @@ def prepare_proxy_mode(rt: Runtime, old: str) -> None:
 
 
 def finish_proxy_mode(rt: Runtime, old: str) -> None:
-    """After the new mode's first (full) sync: the old mode's ipsets go (no rule references
-    them any more)."""
+    """After the new mode's first (full) sync: the old mode's ipsets, or its ip kube-proxy
+    table, go (no rule references them any more)."""
     if old == "ipvs" and rt.plan.spec.proxy_mode != "ipvs":
         for node in rt.plan.nodes:
             rt.kernel.ipsets.destroy_all(node.netns)
+    if old == "nftables" and rt.plan.spec.proxy_mode != "nftables":
+        for node in rt.plan.nodes:
+            rt.kernel.netfilter.nft(node.netns, render_delete())

@@ -45,9 +45,8 @@ def check_kernel(spec: LabSpec, used: frozenset[str] = frozenset()) -> None:
             "this kernel has no SCTP connection tracking (nf_conntrack with "
             "CONFIG_NF_CT_PROTO_SCTP, or nf_conntrack not loaded), so kube-proxy's rules "
             "cannot balance SCTP Services: use TCP or UDP, or a kernel with it")
-    if spec.proxy_mode not in ("iptables", "ipvs"):
-        raise UsageError(f"proxyMode {spec.proxy_mode} is not implemented yet; use iptables "
-                         "or ipvs")
+    if spec.proxy_mode == "nftables":
+        require_tool("nft")
     release = platform.release()
     states = {m: features.module_state(m, release)
               for m in kernel_needs.required_modules(spec)}

@@ -8,9 +8,11 @@ sync state, so its next sync is full (kube-proxy: "after any failure the next sy
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import replace
 
+from netlab.errors import NetlabError
 from netlab.kernel.api import Kernel
 from netlab.lifecycle.runtime import Runtime
 from netlab.model.state import LabState, ProxyMetrics
@@ -21,6 +23,8 @@ from netlab.proxy import sync as proxy_sync
 from netlab.proxy.conntrack import stale_udp_endpoints
 from netlab.proxy.core import service_ports
 from netlab.proxy.ipvs import DUMMY_DEVICE
+
+log = logging.getLogger("netlab")
 
 
 def known_readiness(state: LabState) -> dict[str, bool]:
@@ -55,10 +59,17 @@ def note_ready(state: LabState, ready: dict[str, bool], now: float) -> None:
 def apply(kernel: Kernel, s: NodeSync, flavour: str) -> None:
     """One node's sync: ipsets, then the iptables transaction (whose rules may match the new
     sets), kube-ipvs0's addresses, the virtual servers, and stale UDP conntrack entries."""
+    if s.nft_cleanup:
+        try:
+            kernel.netfilter.nft(s.netns, s.nft_cleanup)
+        except NetlabError as exc:  # kube-proxy: "will retry later"; the sync goes on
+            log.warning("deleting stale nftables chains in %s failed: %s", s.netns, exc)
     if s.ipset:
         kernel.ipsets.restore(s.netns, s.ipset)
     if s.iptables:
         kernel.netfilter.restore(s.netns, flavour, s.iptables, noflush=s.noflush)
+    if s.nft:
+        kernel.netfilter.nft(s.netns, s.nft)
     if s.addresses is not None:
         with kernel.links.open(s.netns) as links:
             links.set_host_addresses(DUMMY_DEVICE, set(s.addresses))
@@ -90,6 +101,9 @@ def sync_rules(rt: Runtime, changed: set[str] | None = None,
             current = rt.kernel.ipvs.dump(node.netns, draft.reads)
             s, after = proxy_sync.ipvs_sync(plan.spec, node, draft, previous, current, stale,
                                             portmap)
+        elif plan.spec.proxy_mode == "nftables":
+            s, after = proxy_sync.nftables_sync(plan.spec, node, ports, previous, changed,
+                                                stale, portmap)
         else:
             s, after = proxy_sync.iptables_sync(plan.spec, node, ports, previous, changed,
                                                 stale, portmap)
@@ -115,6 +129,9 @@ def count(m: ProxyMetrics, s: NodeSync, seconds: float, services: int, now: floa
         m.full_syncs += 1
         m.full_duration_sum += seconds
         m.rules = rules_per_table(s.iptables)
+        if s.nft:
+            m.rules["nft ip kube-proxy"] = sum(1 for x in s.nft.splitlines()
+                                               if x.startswith("add rule "))
     else:
         m.partial_syncs += 1
         m.partial_duration_sum += seconds

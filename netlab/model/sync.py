@@ -63,6 +63,8 @@ class NodeSync:
     addresses: tuple[str, ...] | None = None  # kube-ipvs0's addresses (None: not IPVS mode)
     ipvs: tuple[IpvsOp, ...] = ()
     conntrack: tuple[tuple[str, int, str], ...] = ()  # stale UDP: (service IP, node port, ep)
+    nft: str = ""  # an nft -f transaction (nftables mode)
+    nft_cleanup: str = ""  # run before it, on its own: stale chains an earlier sync flushed
 
     def describe(self) -> str:
         """The sync as text, for `netlab steps`, debugging and tests."""
@@ -72,6 +74,10 @@ class NodeSync:
         if self.iptables:
             out += [f"## iptables-restore{' --noflush' if self.noflush else ''}",
                     self.iptables.rstrip("\n")]
+        if self.nft_cleanup:
+            out += ["## nft -f (cleanup)", self.nft_cleanup.rstrip("\n")]
+        if self.nft:
+            out += ["## nft -f", self.nft.rstrip("\n")]
         if self.addresses is not None:
             out += ["## kube-ipvs0 addresses", " ".join(self.addresses) or "(none)"]
         if self.ipvs:
@@ -92,3 +98,6 @@ class NodeSyncState:
     portmap: str = ""  # fingerprint of the portmap plugin's hostPort rules as last written
     ipsets: dict[str, tuple[str, ...]] | None = None  # the sets' entries (IPVS mode)
     ipvs_keys: dict[str, tuple[Key, ...]] = field(default_factory=dict)  # service -> its VSs
+    nft_chains: tuple[str, ...] = ()  # nftables mode: the service chains the table holds
+    nft_sets: tuple[str, ...] = ()  # its affinity sets
+    nft_stale: tuple[str, ...] = ()  # chains flushed by the last sync, deleted by the next

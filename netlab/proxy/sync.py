@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from netlab.model import LabPlan, LabSpec, NodeInfo
 from netlab.model.sync import Key, NodeSync, NodeSyncState, VirtualServer
 from netlab.plan import cni
-from netlab.proxy import iptables, ipvs
+from netlab.proxy import iptables, ipvs, nftables
 from netlab.proxy.core import ProxyConfig, ServicePortView, service_ports
 
 Stale = tuple[tuple[str, int, str], ...]
@@ -51,6 +51,27 @@ def iptables_sync(spec: LabSpec, node: NodeInfo, ports: Sequence[ServicePortView
                          portmap=_digest(portmap))
     return NodeSync(node.name, node.netns, full, iptables=text, noflush=not full,
                     conntrack=stale), done
+
+
+def nftables_sync(spec: LabSpec, node: NodeInfo, ports: Sequence[ServicePortView],
+                  previous: NodeSyncState | None, changed: set[str] | None,
+                  stale: Stale = (), portmap: str = "") -> tuple[NodeSync, NodeSyncState]:
+    """nftables mode: the ip kube-proxy table in one nft transaction (every sync full for
+    now), after the chains an earlier sync left stale are deleted. iptables keeps only what
+    the CNI plugins write (their masquerade, the portmap plugin's hostPorts): whole tables
+    restored, so nothing of iptables mode (KUBE- chains) stays."""
+    r = nftables.render(ports, config(spec, node), spec.service_cidr, [node.lan_ip],
+                        previous.nft_chains if previous else (),
+                        previous.nft_sets if previous else (),
+                        previous.nft_stale if previous else ())
+    cni_rules = iptables.merge_tables("*mangle\nCOMMIT\n", "*filter\nCOMMIT\n",
+                                      cni.render_masquerade(spec.pod_cidr, node.pod_cidr),
+                                      *([portmap] if portmap else []))
+    rewrite = previous is None or previous.portmap != _digest(portmap)
+    done = NodeSyncState(portmap=_digest(portmap), nft_chains=r.chains,
+                         nft_sets=r.affinity_sets, nft_stale=r.stale)
+    return NodeSync(node.name, node.netns, True, iptables=cni_rules if rewrite else "",
+                    noflush=False, nft=r.text, nft_cleanup=r.cleanup, conntrack=stale), done
 
 
 @dataclass(frozen=True)
@@ -105,6 +126,8 @@ def first_syncs(plan: LabPlan) -> list[NodeSync]:
         if plan.spec.proxy_mode == "ipvs":
             draft = ipvs_draft(plan.spec, node, ports, None, None)
             out.append(ipvs_sync(plan.spec, node, draft, None, {})[0])
+        elif plan.spec.proxy_mode == "nftables":
+            out.append(nftables_sync(plan.spec, node, ports, None, None)[0])
         else:
             out.append(iptables_sync(plan.spec, node, ports, None, None)[0])
     return out

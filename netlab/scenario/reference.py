@@ -27,7 +27,8 @@ LAB_FIELDS = (
     Field("spec.nodes", "[node1]", "the nodes (names are DNS labels)", "nodes"),
     Field("spec.clients", "[]", "hosts outside the cluster on the lab network: a name, or "
           "`{name, app: web, ports: [80]}` for a client that serves the web app", "clients"),
-    Field("spec.proxyMode", "iptables", "`iptables` or `ipvs`, as kube-proxy's --proxy-mode",
+    Field("spec.proxyMode", "iptables", "`iptables`, `ipvs` or `nftables`, as kube-proxy's "
+          "--proxy-mode",
           "proxy_mode"),
     Field("spec.routing", "host-gw", "pod traffic between nodes: `host-gw` (routes) or "
           "`vxlan` (flannel-style overlay)", "routing"),
