@@ -188,15 +188,14 @@ def test_the_six_services_as_kube_proxy_expects_them():
 
 def test_a_full_sync_deletes_what_the_previous_one_left():
     first = render(SIX, CFG, "172.30.0.0/16", ["192.168.0.2"])
-    second = render(SIX[:1], CFG, "172.30.0.0/16", ["192.168.0.2"], first.chains,
-                    first.affinity_sets)
+    second = render(SIX[:1], CFG, "172.30.0.0/16", ["192.168.0.2"], first.owned)
     gone = "endpoint-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80"
     assert f"flush chain ip kube-proxy {gone}" in second.text  # now, and deleted next time
     assert gone in second.stale and "delete chain" not in second.text
     assert "delete set ip kube-proxy affinity-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80" \
         in second.text
-    third = render(SIX[:1], CFG, "172.30.0.0/16", ["192.168.0.2"], second.chains,
-                   second.affinity_sets, second.stale)
+    third = render(SIX[:1], CFG, "172.30.0.0/16", ["192.168.0.2"], second.owned,
+                   second.stale)
     assert f"delete chain ip kube-proxy {gone}\n" in third.cleanup
     assert "service-ULMVA6XW-ns1/svc1/tcp/p80" not in third.cleanup
 
@@ -208,12 +207,9 @@ def test_nft_accepts_the_transaction_twice(tmp_path):
     if shutil.which("nft") is None:
         pytest.fail("nft is not installed: run scripts/setup")
     first = render(SIX, CFG, "172.30.0.0/16", ["192.168.0.2"])
-    again = render(SIX, CFG, "172.30.0.0/16", ["192.168.0.2"], first.chains,
-                   first.affinity_sets)
-    fewer = render(SIX[:2], CFG, "172.30.0.0/16", ["192.168.0.2"], again.chains,
-                   again.affinity_sets, again.stale)
-    later = render(SIX[:2], CFG, "172.30.0.0/16", ["192.168.0.2"], fewer.chains,
-                   fewer.affinity_sets, fewer.stale)
+    again = render(SIX, CFG, "172.30.0.0/16", ["192.168.0.2"], first.owned)
+    fewer = render(SIX[:2], CFG, "172.30.0.0/16", ["192.168.0.2"], again.owned, again.stale)
+    later = render(SIX[:2], CFG, "172.30.0.0/16", ["192.168.0.2"], fewer.owned, fewer.stale)
     files = [first.text, again.text, fewer.text, later.cleanup, later.text]
     for i, text in enumerate(files):
         (tmp_path / f"{i}.nft").write_text(text)
@@ -224,3 +220,44 @@ def test_nft_accepts_the_transaction_twice(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "service-42NFTM6N-ns2/svc2/tcp/p80" in r.stdout
     assert "svc5" not in r.stdout and "affinity" not in r.stdout
+
+
+def test_a_partial_sync_touches_only_the_changed_services():
+    first = render(SIX, CFG, "172.30.0.0/16", ["192.168.0.2"])
+    after = [v for v in SIX if v.service != "ns1/svc1"]
+    after[2] = ServicePortView(**{**after[2].__dict__, "endpoints": after[2].endpoints[:1]})
+    part = render(after, CFG, "172.30.0.0/16", ["192.168.0.2"], first.owned, (),
+                  {"ns1/svc1", "ns4/svc4"})
+    assert not part.full
+    assert "add table" not in part.text and "svc2" not in part.text
+    assert "delete element ip kube-proxy service-ips { 172.30.0.41 . tcp . 80 }" in part.text
+    assert "flush chain ip kube-proxy endpoint-5RFCDDV7-ns4/svc4/tcp/p80__10.180.0.5/80" \
+        in part.text
+    assert set(part.owned) == {f"ns{n}/svc{n}" for n in (2, 3, 4, 5, 6)}
+
+
+@pytest.mark.root
+def test_partial_syncs_leave_the_table_a_full_sync_would_write(tmp_path):
+    """In private namespaces: a full sync, a partial one (a service gone, one losing an
+    endpoint, one gaining its first), the next sync's cleanup; the table then lists as a
+    full sync of the new state does."""
+    first = render(SIX, CFG, "172.30.0.0/16", ["192.168.0.2"])
+    after = [v for v in SIX if v.service != "ns1/svc1"]
+    after[2] = ServicePortView(**{**after[2].__dict__, "endpoints": after[2].endpoints[:1]})
+    after[4] = ServicePortView(**{**after[4].__dict__, "endpoints": (Endpoint("10.180.0.9:80"),)})
+    changed = {"ns1/svc1", "ns4/svc4", "ns6/svc6"}
+    part = render(after, CFG, "172.30.0.0/16", ["192.168.0.2"], first.owned, (), changed)
+    then = render(after, CFG, "172.30.0.0/16", ["192.168.0.2"], part.owned, part.stale, set())
+    fresh = render(after, CFG, "172.30.0.0/16", ["192.168.0.2"])
+    for name, text in (("full", first.text), ("part", part.text), ("cleanup", then.cleanup),
+                       ("then", then.text or "\n"), ("fresh", fresh.text)):
+        (tmp_path / f"{name}.nft").write_text(text)
+    listing = "nft list table ip kube-proxy | sort"
+    steps = (f"set -e; nft -f $1/full.nft; nft -f $1/part.nft; sleep 1; nft -f $1/cleanup.nft;"
+             f" {listing}")
+    got = subprocess.run(["unshare", "-n", "sh", "-c", steps, "sh", str(tmp_path)],
+                         capture_output=True, text=True, check=False)
+    want = subprocess.run(["unshare", "-n", "sh", "-c", f"set -e; nft -f $1/fresh.nft; {listing}",
+                           "sh", str(tmp_path)], capture_output=True, text=True, check=False)
+    assert got.returncode == 0 and want.returncode == 0, got.stderr + want.stderr
+    assert got.stdout == want.stdout

@@ -98,6 +98,6 @@ class NodeSyncState:
     portmap: str = ""  # fingerprint of the portmap plugin's hostPort rules as last written
     ipsets: dict[str, tuple[str, ...]] | None = None  # the sets' entries (IPVS mode)
     ipvs_keys: dict[str, tuple[Key, ...]] = field(default_factory=dict)  # service -> its VSs
-    nft_chains: tuple[str, ...] = ()  # nftables mode: the service chains the table holds
-    nft_sets: tuple[str, ...] = ()  # its affinity sets
+    # nftables mode: per service, its chains, affinity sets and map elements in the table
+    nft_owned: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] | None = None
     nft_stale: tuple[str, ...] = ()  # chains flushed by the last sync, deleted by the next

@@ -251,13 +251,24 @@ def base_rules(cfg: ProxyConfig, service_cidr: str, node_ips: Sequence[str]) -> 
     return out
 
 
+Owned = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]  # chains, sets, elements
+
+
 @dataclass(frozen=True)
 class NftSync:
     text: str  # the nft -f transaction
-    chains: tuple[str, ...]  # the service chains it leaves (the next sync's stale check)
-    affinity_sets: tuple[str, ...]
+    owned: dict[str, Owned]  # service -> its chains, affinity sets and map elements
     stale: tuple[str, ...] = ()  # chains it flushed: deleted by the next sync's cleanup
     cleanup: str = ""  # run first, on its own: delete the chains an earlier sync flushed
+    full: bool = True
+
+    @property
+    def chains(self) -> tuple[str, ...]:
+        return tuple(sorted(c for o in self.owned.values() for c in o[0]))
+
+    @property
+    def affinity_sets(self) -> tuple[str, ...]:
+        return tuple(sorted(x for o in self.owned.values() for x in o[1]))
 
 
 def _set_name(line: str) -> str:
@@ -265,37 +276,55 @@ def _set_name(line: str) -> str:
 
 
 def render(ports: Sequence[ServicePortView], cfg: ProxyConfig, service_cidr: str,
-           node_ips: Sequence[str], previous_chains: Sequence[str] = (),
-           previous_sets: Sequence[str] = (), previous_stale: Sequence[str] = ()) -> NftSync:
-    """A full sync: base rules, then every service port. As kube-proxy does, the chains of
-    the previous sync that are gone are flushed now and deleted by the next sync's cleanup
-    (the kernel frees a chain that a flushed rule's verdict map pointed at only after the
-    transaction: deleting it in the same one fails with EBUSY); affinity sets that are gone
-    are deleted at once."""
-    out = base_rules(cfg, service_cidr, node_ips)
+           node_ips: Sequence[str], previous: dict[str, Owned] | None = None,
+           previous_stale: Sequence[str] = (), changed: set[str] | None = None) -> NftSync:
+    """A sync of the table. Full (CHANGED None, or no PREVIOUS): base rules, then every
+    service port. Partial: only the chains, affinity sets and map elements of the services
+    in CHANGED (their old elements deleted, their chains rewritten), as kube-proxy's partial
+    sync does; the rest of the table stays. Either way, as kube-proxy does, chains that are
+    gone are flushed now and deleted by the next sync's cleanup (the kernel frees a chain a
+    flushed rule's verdict map pointed at only after the transaction: deleting it in the same
+    one fails with EBUSY); affinity sets that are gone are deleted at once."""
+    previous = previous or {}
+    full = changed is None or not previous
+    out = base_rules(cfg, service_cidr, node_ips) if full else []
+    owned = {} if full else {k: v for k, v in previous.items() if k not in changed}
     chains: dict[str, list[str]] = {}
     sets: list[str] = []
     elements: list[str] = []
+    by_service: dict[str, tuple[list[str], list[str], list[str]]] = {}
     for v in ports:
+        if not full and v.service not in changed:
+            continue
         r = service_rules(v, cfg)
         chains.update(r.chains)
         sets += r.sets
         elements += [e.text() for e in r.elements]
-    set_names = [_set_name(s) for s in sets]
+        mine = by_service.setdefault(v.service, ([], [], []))
+        mine[0].extend(r.chains)
+        mine[1].extend(_set_name(x) for x in r.sets)
+        mine[2].extend(f"{e.container} {{ {e.key} }}" for e in r.elements)
+    for service, (c, st, el) in by_service.items():
+        owned[service] = (tuple(c), tuple(st), tuple(el))
+    if not full:  # the changed services' old elements go first (they point at chains)
+        out += [f"delete element {TABLE} {el}" for service in sorted(changed)
+                for el in previous.get(service, ((), (), ()))[2]]
     out += sets
     for name in chains:
         out += [f"add chain {TABLE} {name}", f"flush chain {TABLE} {name}"]
     for name, rules in chains.items():
         out += [f"add rule {TABLE} {name} {rule}" for rule in rules]
     out += elements
-    stale = sorted(set(previous_chains) - set(chains))
+    old = previous if full else {k: previous[k] for k in changed if k in previous}
+    now_chains = {c for o in owned.values() for c in o[0]}
+    now_sets = {x for o in owned.values() for x in o[1]}
+    stale = sorted({c for o in old.values() for c in o[0]} - now_chains)
     out += [f"flush chain {TABLE} {name}" for name in stale]
-    for name in sorted(set(previous_sets) - set(set_names)):
-        out.append(f"delete set {TABLE} {name}")
-    gone = sorted(set(previous_stale) - set(chains))
+    out += [f"delete set {TABLE} {name}"
+            for name in sorted({x for o in old.values() for x in o[1]} - now_sets)]
+    gone = sorted(set(previous_stale) - now_chains)
     cleanup = "".join(f"delete chain {TABLE} {name}\n" for name in gone)
-    return NftSync("\n".join(out) + "\n", tuple(sorted(chains)), tuple(sorted(set_names)),
-                   tuple(stale), cleanup)
+    return NftSync("\n".join(out) + "\n" if out else "", owned, tuple(stale), cleanup, full)
 
 
 def render_delete() -> str:

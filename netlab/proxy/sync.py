@@ -56,21 +56,20 @@ def iptables_sync(spec: LabSpec, node: NodeInfo, ports: Sequence[ServicePortView
 def nftables_sync(spec: LabSpec, node: NodeInfo, ports: Sequence[ServicePortView],
                   previous: NodeSyncState | None, changed: set[str] | None,
                   stale: Stale = (), portmap: str = "") -> tuple[NodeSync, NodeSyncState]:
-    """nftables mode: the ip kube-proxy table in one nft transaction (every sync full for
-    now), after the chains an earlier sync left stale are deleted. iptables keeps only what
-    the CNI plugins write (their masquerade, the portmap plugin's hostPorts): whole tables
-    restored, so nothing of iptables mode (KUBE- chains) stays."""
+    """nftables mode: the ip kube-proxy table in one nft transaction (partial: only the
+    CHANGED services), after the chains an earlier sync left stale are deleted. iptables
+    keeps only what the CNI plugins write (their masquerade, the portmap plugin's
+    hostPorts): whole tables restored, so nothing of iptables mode (KUBE- chains) stays."""
+    owned = previous.nft_owned if previous else None
     r = nftables.render(ports, config(spec, node), spec.service_cidr, [node.lan_ip],
-                        previous.nft_chains if previous else (),
-                        previous.nft_sets if previous else (),
-                        previous.nft_stale if previous else ())
+                        owned, previous.nft_stale if previous else (),
+                        None if owned is None else changed)
     cni_rules = iptables.merge_tables("*mangle\nCOMMIT\n", "*filter\nCOMMIT\n",
                                       cni.render_masquerade(spec.pod_cidr, node.pod_cidr),
                                       *([portmap] if portmap else []))
     rewrite = previous is None or previous.portmap != _digest(portmap)
-    done = NodeSyncState(portmap=_digest(portmap), nft_chains=r.chains,
-                         nft_sets=r.affinity_sets, nft_stale=r.stale)
-    return NodeSync(node.name, node.netns, True, iptables=cni_rules if rewrite else "",
+    done = NodeSyncState(portmap=_digest(portmap), nft_owned=r.owned, nft_stale=r.stale)
+    return NodeSync(node.name, node.netns, r.full, iptables=cni_rules if rewrite else "",
                     noflush=False, nft=r.text, nft_cleanup=r.cleanup, conntrack=stale), done
 
 

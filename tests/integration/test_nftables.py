@@ -57,6 +57,17 @@ def test_nftables_mode_is_restored_and_switches_both_ways(tmp_path):
         assert answers(name)
         nft, kube = tables(name)
         assert "table ip kube-proxy" in nft and kube == 0, (nft, kube)
+        # a third pod: the controller's partial sync adds its endpoint chain
+        r = netlab("scale", "deploy/web", "--replicas=3", "--lab", name)
+        assert r.returncode == 0, r.stderr
+        wait_for("three backends", lambda: netlab(
+            "check", "--lab", name, "pod/client", "http", "svc/web-svc-cip", "--attempts", "24",
+            "--backends", "3", "--timeout", "1").returncode == 0, 30)
+        metrics = in_ns(f"netlab.{name}.node.node1", "curl", "-s",
+                        "http://127.0.0.1:10249/metrics").stdout
+        partial = [x for x in metrics.splitlines() if x.startswith(
+            "kubeproxy_sync_partial_proxy_rules_duration_seconds_count")]
+        assert partial and float(partial[0].split()[-1]) >= 1, metrics[:2000]
         # someone deletes the table: the controller's check puts it back
         in_ns(f"netlab.{name}.node.node1", "nft", "delete", "table", "ip", "kube-proxy")
         wait_for("the table to come back", lambda: "kube-proxy" in tables(name)[0], 15)
