@@ -234,6 +234,14 @@ EVERYTHING = [
             '"nginx.ingress.kubernetes.io/proxy-send-timeout": "30"', host="forced.example.com"),
     ingress("default", f"[{v1path('/x', 'v2', 'Exact')}]", host="d.example.com",
             extra="  defaultBackend: {service: {name: v2, port: {number: 80}}}"),
+    ingress("pattern-canary", f"[{v1path('/', 'web-svc-cip')}]",
+            '"nginx.ingress.kubernetes.io/canary": "true", '
+            '"nginx.ingress.kubernetes.io/canary-by-header": X-Version, '
+            '"nginx.ingress.kubernetes.io/canary-by-header-pattern": "^v[0-9]+$"',
+            host="secure.example.com"),
+    ingress("no-redirect", f"[{v1path('/', 'v2')}]",
+            '"nginx.ingress.kubernetes.io/ssl-redirect": "false"', host="quiet.example.com",
+            extra="  tls: [{hosts: [quiet.example.com], secretName: secure-tls}]"),
     ingress("plain-canary", f"[{v1path('/x', 'web-svc-cip', 'Exact')}]",
             '"nginx.ingress.kubernetes.io/canary": "true", '
             '"nginx.ingress.kubernetes.io/canary-by-header": canary', host="d.example.com"),
