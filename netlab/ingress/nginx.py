@@ -11,7 +11,14 @@ default backend's 404. The ``traefik`` flavour answers as Traefik 1.7 does."""
 
 from __future__ import annotations
 
-from netlab.ingress.routes import CATCH_ALL, Canary, Location, Routes, Upstream
+from netlab.ingress.routes import (
+    CATCH_ALL,
+    DEFAULT_UPSTREAM,
+    Canary,
+    Location,
+    Routes,
+    Upstream,
+)
 
 HEALTHZ_PORT = 10254  # ingress-nginx's /healthz
 # ingress-nginx's self-signed "Kubernetes Ingress Controller Fake Certificate", which the
@@ -19,7 +26,7 @@ HEALTHZ_PORT = 10254  # ingress-nginx's /healthz
 DEFAULT_CERT = "/run/netlab-ingress/default.crt"
 DEFAULT_KEY = "/run/netlab-ingress/default.key"
 TRAEFIK_API_PORT = 8080  # Traefik 1.7's --api (dashboard)
-TRAEFIK_404 = "404 page not found\\n"
+TRAEFIK_404 = '"404 page not found\\n"'  # Go's http.NotFound, as an nginx string
 # the access log's variables, defined in every server (a location sets its own)
 SERVER_VARS = ('        set $proxy_upstream_name "-";\n'
                '        set $proxy_alternative_upstream_name "";\n')
@@ -86,14 +93,13 @@ def _location(loc: Location, canary_index: dict[int, int], flavour: str) -> list
         if up is not None:
             body += [f'set $service_name "{up.service.split("/", 1)[1]}";',
                      f'set $service_port "{up.port}";']
-    body.append(f'set $proxy_upstream_name "{up.name if up else "upstream-default-backend"}";')
+    body.append(f'set $proxy_upstream_name "{up.name if up else DEFAULT_UPSTREAM}";')
     if loc.ssl_redirect:
         body += ["if ($scheme = http) {", "    return 308 https://$host$request_uri;", "}"]
     if loc.app_root:
         body += ["if ($uri = /) {", f"    return 302 $scheme://$http_host{loc.app_root};", "}"]
     if up is None:
-        body.append('return 404 "404 page not found\\n";' if flavour == "traefik"
-                    else "return 404;")
+        body.append(f"return 404 {TRAEFIK_404};" if flavour == "traefik" else "return 404;")
     elif not up.servers:
         body.append("return 503;")
     else:

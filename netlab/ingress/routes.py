@@ -9,13 +9,26 @@ Two flavours share it: ``nginx`` (ingress-nginx's semantics and annotations) and
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from netlab.model import Ingress, IngressBackend, LabPlan, TlsSecret
+from netlab.model import (
+    Deployment,
+    Ingress,
+    IngressBackend,
+    IngressClass,
+    LabPlan,
+    LabSpec,
+    TlsSecret,
+)
 
 NGINX_CONTROLLER = "k8s.io/ingress-nginx"
 TRAEFIK_CONTROLLER = "traefik.io/ingress-controller"
 CONTROLLERS = {"nginx": NGINX_CONTROLLER, "traefik": TRAEFIK_CONTROLLER}
+# the built-in apps that are ingress controllers or Gateways, and the flavour each serves
+APP_FLAVOURS = {"ingress-nginx": "nginx", "traefik": "traefik", "gateway": "gateway"}
+NGINX_NAMESPACE = "ingress-nginx"  # where ingress-nginx's manifests put its controller
+NGINX_NAME = "ingress-nginx-controller"  # its Deployment (or DaemonSet) and Service
 ANN = "nginx.ingress.kubernetes.io/"
 DEFAULT_UPSTREAM = "upstream-default-backend"
 CATCH_ALL = "_"
@@ -78,11 +91,24 @@ class Routes:
     certs: dict[str, TlsSecret] = field(default_factory=dict)  # the Secrets servers use
 
 
-def class_of(plan: LabPlan, ing: Ingress) -> str:
+def running(spec: LabSpec, workloads: Iterable[Deployment]) -> set[str]:
+    """The flavours of the controllers the workloads run (by their images' built-in apps)."""
+    return {APP_FLAVOURS[a.app] for d in workloads for c in d.template.containers
+            if (a := spec.image_app(c.image)) is not None and a.app in APP_FLAVOURS}
+
+
+def class_of(classes: Iterable[IngressClass], ing: Ingress) -> str:
     """The Ingress's class: its own, else the default IngressClass's, else ""."""
     if ing.class_name:
         return ing.class_name
-    return next((c.name for c in plan.ingress_classes if c.default), "")
+    return next((c.name for c in classes if c.default), "")
+
+
+def controller_of(classes: Iterable[IngressClass], name: str) -> str:
+    """The controller of class NAME: its IngressClass's, or for a legacy annotation with no
+    IngressClass object, the controller that class name stands for."""
+    cls = next((c for c in classes if c.name == name), None)
+    return cls.controller if cls is not None else CONTROLLERS.get(name, "")
 
 
 def claims(plan: LabPlan, ing: Ingress, flavour: str) -> bool:
@@ -90,14 +116,10 @@ def claims(plan: LabPlan, ing: Ingress, flavour: str) -> bool:
     objects decide). An Ingress without any class goes to ingress-nginx when the lab runs it
     (its IngressClass is the default one, as minikube's addon marks it), else to Traefik 1.7,
     which serves every Ingress without a class annotation."""
-    name = class_of(plan, ing)
+    name = class_of(plan.ingress_classes, ing)
     if not name:
-        return flavour == "nginx" or not any(
-            d.name == "ingress-nginx-controller" for d in plan.workloads)
-    cls = next((c for c in plan.ingress_classes if c.name == name), None)
-    if cls is not None:
-        return cls.controller == CONTROLLERS[flavour]
-    return name == flavour  # the legacy annotation, with no IngressClass object
+        return flavour == "nginx" or "nginx" not in running(plan.spec, plan.workloads)
+    return controller_of(plan.ingress_classes, name) == CONTROLLERS[flavour]
 
 
 def upstream(plan: LabPlan, namespace: str, backend: IngressBackend) -> Upstream:
@@ -125,8 +147,13 @@ def _flag(ing: Ingress, name: str) -> bool:
     return ing.annotation(ANN + name) == "true"
 
 
+def _nginx_annotations(ing: Ingress) -> dict[str, str]:
+    """ING's nginx.ingress.kubernetes.io annotations, by their short names."""
+    return {k[len(ANN):]: v for k, v in ing.annotations if k.startswith(ANN)}
+
+
 def _canary(plan: LabPlan, ing: Ingress, backend: IngressBackend) -> Canary:
-    a = {k[len(ANN):]: v for k, v in ing.annotations if k.startswith(ANN)}
+    a = _nginx_annotations(ing)
     return Canary(ing.key, upstream(plan, ing.namespace, backend),
                   header=a.get("canary-by-header", ""),
                   header_value=a.get("canary-by-header-value", ""),
@@ -142,7 +169,7 @@ def _location(plan: LabPlan, ing: Ingress, path: str, path_type: str,
     up = upstream(plan, ing.namespace, backend)
     if flavour != "nginx":
         return Location(path, path_type, ing.key, up)
-    a = {k[len(ANN):]: v for k, v in ing.annotations if k.startswith(ANN)}
+    a = _nginx_annotations(ing)
     redirect = (tls and a.get("ssl-redirect", "true") == "true") or \
         a.get("force-ssl-redirect") == "true"
     rewrite = a.get("rewrite-target", "")

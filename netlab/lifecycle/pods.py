@@ -15,6 +15,8 @@ from dataclasses import replace
 from netlab.dns.resolv import hosts_file, kube_dns_ip, resolv_conf, service_env
 from netlab.errors import NetlabError
 from netlab.ingress.gateway import GATEWAY_LABEL
+from netlab.ingress.nginx import TRAEFIK_API_PORT
+from netlab.ingress.routes import APP_FLAVOURS
 from netlab.kernel.api import Launcher, PodAttachment
 from netlab.kernel.ns import netns_path
 from netlab.lifecycle.network import VXLAN_MTU
@@ -103,14 +105,15 @@ def container_request(plan: LabPlan, pod: PodInfo, c: Container, paths: Paths,
                     state_in_sandbox="/run/netlab-api/state.json")
     tcp = [p.container_port for p in c.ports if p.protocol == "TCP"]
     udp = [p.container_port for p in c.ports if p.protocol == "UDP"]
-    if app in INGRESS_APPS:  # a controller following the lab, as CoreDNS does
+    if app in APP_FLAVOURS:  # a controller following the lab, as CoreDNS does
         box["api"] = paths.lab
         box["volumes"].append([paths.volume(pod, INGRESS_STATUS), "/run/netlab-ingress", False])
         ports = tcp or list(image.ports)
         http = 80 if 80 in ports or not ports else ports[0]
-        return dict(req, app="ingress", flavour=INGRESS_APPS[app], run_dir="/tmp/nginx",
-                    http_port=http, api_port=8080 if app == "traefik" and 8080 in ports
-                    else None, state=paths.state, state_in_sandbox="/run/netlab-api/state.json",
+        return dict(req, app="ingress", flavour=APP_FLAVOURS[app], run_dir="/tmp/nginx",
+                    http_port=http, api_port=TRAEFIK_API_PORT if app == "traefik"
+                    and TRAEFIK_API_PORT in ports else None, state=paths.state,
+                    state_in_sandbox="/run/netlab-api/state.json",
                     status=f"{paths.volume(pod, INGRESS_STATUS)}/status.json",  # before the box
                     status_in_sandbox="/run/netlab-ingress/status.json",
                     gateway=f"{pod.namespace}/{pod.label_map.get(GATEWAY_LABEL, '')}")
@@ -119,8 +122,6 @@ def container_request(plan: LabPlan, pod: PodInfo, c: Container, paths: Paths,
     return dict(req, app="web", tcp=tcp, udp=udp, ips=[pod.ip])
 
 
-INGRESS_APPS = {"ingress-nginx": "nginx", "traefik": "traefik",
-                "gateway": "gateway"}  # built-in app -> flavour
 INGRESS_STATUS = "(ingress)"  # the controller's status folder, among the pod's volumes
 
 
@@ -148,7 +149,7 @@ def is_ingress_controller(plan: LabPlan, c: Container) -> bool:
     """An ingress controller's image with its own entrypoint (args, as ingress-nginx's
     manifest passes /nginx-ingress-controller and its flags, are that entrypoint's)."""
     image = plan.spec.image_app(c.image)
-    return not c.command and image is not None and image.app in INGRESS_APPS
+    return not c.command and image is not None and image.app in APP_FLAVOURS
 
 
 def runs_nothing(plan: LabPlan, c: Container) -> bool:

@@ -57,6 +57,13 @@ def human_age(seconds: float) -> str:
     return f"{h // 24}d"
 
 
+def lab_age(view: LabView) -> str:
+    """The AGE of objects made with the lab (Ingresses, Gateways and their classes)."""
+    import time
+
+    return human_age(time.time() - view.created)
+
+
 def table(headers: list[str], rows: list[list[str]]) -> str:
     """kubectl's layout: columns padded to the widest cell plus three spaces."""
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]

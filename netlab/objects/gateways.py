@@ -4,11 +4,9 @@ ResolvedRefs, attached routes per listener). Pure."""
 
 from __future__ import annotations
 
-import time
-
 from netlab.ingress.gateway import CONTROLLER, gateway_plan, resource_name, served
 from netlab.model import Gateway, HTTPRoute, LabPlan
-from netlab.objects.common import LabView, human_age, none_found, table
+from netlab.objects.common import LabView, lab_age, none_found, table
 
 
 def gateway_address(plan: LabPlan, gw: Gateway) -> list[str]:
@@ -18,16 +16,12 @@ def gateway_address(plan: LabPlan, gw: Gateway) -> list[str]:
     return list(svc.load_balancer_ips) if svc is not None and served(plan, gw) else []
 
 
-def _age(view: LabView) -> str:
-    return human_age(time.time() - view.created)
-
-
 def gatewayclasses_table(view: LabView) -> str:
     classes = view.plan.gateway_classes
     if not classes:
         return none_found(None)
     return table(["NAME", "CONTROLLER", "ACCEPTED", "AGE"],
-                 [[c.name, c.controller, str(c.controller == CONTROLLER), _age(view)]
+                 [[c.name, c.controller, str(c.controller == CONTROLLER), lab_age(view)]
                   for c in classes])
 
 
@@ -42,7 +36,7 @@ def gateways_table(view: LabView, namespace: str | None) -> str:
     for g in items:
         addr = gateway_address(plan, g)
         rows.append(([g.namespace] if namespace is None else []) +
-                    [g.name, g.class_name, ",".join(addr), str(bool(addr)), _age(view)])
+                    [g.name, g.class_name, ",".join(addr), str(bool(addr)), lab_age(view)])
     return table(head, rows)
 
 
@@ -52,7 +46,7 @@ def httproutes_table(view: LabView, namespace: str | None) -> str:
         return none_found(namespace)
     head = (["NAMESPACE"] if namespace is None else []) + ["NAME", "HOSTNAMES", "AGE"]
     return table(head, [([r.namespace] if namespace is None else []) +
-                        [r.name, str(list(r.hostnames)), _age(view)] for r in items])
+                        [r.name, str(list(r.hostnames)), lab_age(view)] for r in items])
 
 
 def _conditions(conds: list[tuple[str, str, str, str]], indent: str) -> list[str]:

@@ -7,16 +7,13 @@ from __future__ import annotations
 from netlab.ingress import routes as ingress_routes
 from netlab.ingress.status import ingress_key
 from netlab.model import Ingress, IngressBackend, LabPlan
-from netlab.objects.common import LabView, events_block, human_age, none_found, table, ts
-
-CONTROLLER_IMAGES = {"ingress-nginx": "nginx", "traefik": "traefik"}
+from netlab.objects.common import LabView, events_block, lab_age, none_found, table, ts
 
 
 def serving(plan: LabPlan, ing: Ingress) -> list[str]:
-    """The flavours of the controllers running in the lab that serve ING."""
-    running = {CONTROLLER_IMAGES[a.app] for d in plan.workloads for c in d.template.containers
-               if (a := plan.spec.image_app(c.image)) and a.app in CONTROLLER_IMAGES}
-    return [f for f in sorted(running) if ingress_routes.claims(plan, ing, f)]
+    """The flavours of the ingress controllers running in the lab that serve ING."""
+    return [f for f in sorted(ingress_routes.running(plan.spec, plan.workloads) - {"gateway"})
+            if ingress_routes.claims(plan, ing, f)]
 
 
 def address(plan: LabPlan, ing: Ingress) -> list[str]:
@@ -25,12 +22,12 @@ def address(plan: LabPlan, ing: Ingress) -> list[str]:
     Traefik 1.7 writes none."""
     if "nginx" not in serving(plan, ing):
         return []
-    svc = next((i.service for i in plan.services if i.service.namespace == "ingress-nginx"
-                and i.service.name == "ingress-nginx-controller"), None)
+    ns, name = ingress_routes.NGINX_NAMESPACE, ingress_routes.NGINX_NAME
+    svc = next((i.service for i in plan.services if i.service.namespace == ns
+                and i.service.name == name), None)
     if svc is not None and svc.type == "LoadBalancer":
         return list(svc.load_balancer_ips)
-    nodes = {p.node for p in plan.pods if p.namespace == "ingress-nginx"
-             and p.name.startswith("ingress-nginx-controller")}
+    nodes = {p.node for p in plan.pods if p.namespace == ns and p.name.startswith(name)}
     return [n.lan_ip for n in plan.nodes if n.name in nodes]
 
 
@@ -40,7 +37,7 @@ def _hosts(ing: Ingress) -> str:
 
 
 def _class(ing: Ingress, plan: LabPlan) -> str:
-    return ingress_routes.class_of(plan, ing) or "<none>"
+    return ingress_routes.class_of(plan.ingress_classes, ing) or "<none>"
 
 
 def ingresses_table(view: LabView, namespace: str | None) -> str:
@@ -52,15 +49,9 @@ def ingresses_table(view: LabView, namespace: str | None) -> str:
         ["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"]
     rows = [([i.namespace] if namespace is None else []) +
             [i.name, _class(i, plan), _hosts(i), ",".join(address(plan, i)),
-             "80, 443" if i.tls else "80", human_age(_now(view) - view.created)]
+             "80, 443" if i.tls else "80", lab_age(view)]
             for i in items]
     return table(head, rows)
-
-
-def _now(view: LabView) -> float:
-    import time
-
-    return time.time()
 
 
 def _backend(plan: LabPlan, namespace: str, b: IngressBackend) -> str:
@@ -132,5 +123,5 @@ def ingressclasses_table(view: LabView) -> str:
     if not classes:
         return none_found(None)
     return table(["NAME", "CONTROLLER", "PARAMETERS", "AGE"],
-                 [[c.name, c.controller, "<none>", human_age(_now(view) - view.created)]
+                 [[c.name, c.controller, "<none>", lab_age(view)]
                   for c in classes])

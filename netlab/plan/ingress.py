@@ -9,7 +9,15 @@ from dataclasses import replace
 
 from netlab.ingress.gateway import CONTROLLER as GATEWAY_CONTROLLER
 from netlab.ingress.gateway import GATEWAY_LABEL
-from netlab.ingress.routes import NGINX_CONTROLLER, TRAEFIK_CONTROLLER
+from netlab.ingress.routes import (
+    NGINX_CONTROLLER,
+    NGINX_NAME,
+    NGINX_NAMESPACE,
+    TRAEFIK_CONTROLLER,
+    class_of,
+    controller_of,
+    running,
+)
 from netlab.model import (
     GATEWAY_IMAGE,
     INGRESS_NGINX_IMAGE,
@@ -24,29 +32,20 @@ from netlab.model import (
     ServicePort,
 )
 
-NAMESPACE = "ingress-nginx"
-NAME = "ingress-nginx-controller"
+NAMESPACE, NAME = NGINX_NAMESPACE, NGINX_NAME
 LABELS = (("app.kubernetes.io/component", "controller"),
           ("app.kubernetes.io/instance", "ingress-nginx"),
           ("app.kubernetes.io/name", "ingress-nginx"))
 
 
-def _runs(sc: Scenario, app: str) -> bool:
-    """Do the manifests deploy a controller of APP (its image) themselves?"""
-    return any(sc.lab.image_app(c.image) and sc.lab.image_app(c.image).app == app
-               for d in sc.deployments for c in d.template.containers)
-
-
 def wants_nginx(sc: Scenario) -> bool:
     """Whether an Ingress goes to ingress-nginx: its class (or the default class) is nginx or
     an IngressClass of ingress-nginx's; or it has no class and no Traefik serves it."""
-    classes = {c.name: c.controller for c in sc.ingress_classes}
-    default = next((c.name for c in sc.ingress_classes if c.default), "")
+    traefik = "traefik" in running(sc.lab, sc.deployments)
     for ing in sc.ingresses:
-        name = ing.class_name or default
-        if not name and not _runs(sc, "traefik"):
-            return True
-        if classes.get(name, NGINX_CONTROLLER if name == "nginx" else "") == NGINX_CONTROLLER:
+        name = class_of(sc.ingress_classes, ing)
+        if (not name and not traefik) or \
+                (name and controller_of(sc.ingress_classes, name) == NGINX_CONTROLLER):
             return True
     return False
 
@@ -55,7 +54,8 @@ def with_ingress_nginx(sc: Scenario) -> Scenario:
     """Add ingress-nginx's controller when the Lab asks for it (or, with ``auto``, when an
     Ingress wants it and the manifests deploy none of their own)."""
     mode = sc.lab.ingress_controller
-    if mode == "none" or _runs(sc, "ingress-nginx") or (mode == "auto" and not wants_nginx(sc)):
+    if mode == "none" or "nginx" in running(sc.lab, sc.deployments) or \
+            (mode == "auto" and not wants_nginx(sc)):
         return sc
     host_network = sc.lab.ingress_service == "hostNetwork"
     container = Container(
@@ -115,7 +115,8 @@ def with_gateways(sc: Scenario) -> Scenario:
 
 def with_traefik_class(sc: Scenario) -> Scenario:
     """Traefik's IngressClass, when the manifests run Traefik and do not define it."""
-    if not _runs(sc, "traefik") or any(c.name == "traefik" for c in sc.ingress_classes):
+    if "traefik" not in running(sc.lab, sc.deployments) or \
+            any(c.name == "traefik" for c in sc.ingress_classes):
         return sc
     return replace(sc, ingress_classes=(*sc.ingress_classes,
                                         IngressClass("traefik", TRAEFIK_CONTROLLER)))
