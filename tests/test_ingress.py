@@ -323,7 +323,7 @@ class Sandbox:  # a container's view: netlab's and its venv's files are not ther
 sys.meta_path.insert(0, Sandbox())
 plan = run.from_data(run.LabPlan, state["plan"])
 controller = run.IngressController("/nonexistent", "nginx", "/tmp/nginx", "/nonexistent")
-conf, claimed = controller._render(plan)
+conf, claimed, _certs = controller._render(plan)
 print(claimed, "proxy_pass http://default-web-svc-cip-80;" in conf)
 """
 

@@ -22,6 +22,7 @@ from netlab.model import (
     Listener,
     RouteFilter,
     RouteMatch,
+    TlsSecret,
 )
 
 CONTROLLER = "gateway.nginx.org/nginx-gateway-controller"
@@ -57,6 +58,7 @@ class GatewayPlan:
     listener_status: dict[str, tuple[int, list[tuple[str, str, str, str]]]] = \
         field(default_factory=dict)  # name -> (attached routes, conditions)
     route_status: dict[str, list[tuple[str, str, str, str]]] = field(default_factory=dict)
+    certs: dict[str, TlsSecret] = field(default_factory=dict)  # the Secrets listeners use
 
 
 def served(plan: LabPlan, gw: Gateway) -> bool:
@@ -102,7 +104,7 @@ def precedence(t: Target, order: int) -> tuple:
 
 def gateway_plan(plan: LabPlan, gw: Gateway) -> GatewayPlan:
     out = GatewayPlan(gw.key)
-    secrets = {s.key_name for s in plan.tls_secrets}
+    tls = {s.key_name: s for s in plan.tls_secrets}
     if not served(plan, gw):
         out.gateway_status.append(("Accepted", "False", "NoController",
                                    f"no controller of this lab serves GatewayClass "
@@ -152,7 +154,7 @@ def gateway_plan(plan: LabPlan, gw: Gateway) -> GatewayPlan:
                                                                   "resolved"))
         out.route_status[route.key] = conds
     for lst in gw.listeners:
-        bad = [c for c in lst.certs if c not in secrets]
+        bad = [c for c in lst.certs if c not in tls]
         conds = [("Accepted", "True", "Accepted", "Listener is accepted"),
                  ("ResolvedRefs", "False", "InvalidCertificateRef",
                   f"Secret {bad[0]} not found") if bad else
@@ -167,6 +169,7 @@ def gateway_plan(plan: LabPlan, gw: Gateway) -> GatewayPlan:
                 if up is not None:
                     out.upstreams.setdefault(up.name, up)
     out.upstreams = dict(sorted(out.upstreams.items()))
+    out.certs = {c: tls[c] for s in out.servers for c in s.certs if c in tls}
     return out
 
 

@@ -29,10 +29,6 @@ from netlab.ingress.nginx import (
 )
 
 
-def _pcre(value: str) -> str:
-    return re.escape(value)
-
-
 def _locations(server: GwServer) -> dict[str, list[Target]]:
     """nginx location -> the matches that can apply there, in precedence order."""
     heads: dict[str, str] = {}  # location -> the path it stands for ("" : a regex)
@@ -75,11 +71,11 @@ def _fields(targets: list[Target]) -> list[str]:
 
 
 def _regex(t: Target, fields: list[str]) -> str:
-    want = {"$request_method": _pcre(t.match.method) if t.match.method else None}
+    want = {"$request_method": re.escape(t.match.method) if t.match.method else None}
     for kind, n, v in t.match.headers:
-        want[f"$http_{_var(n)}"] = f"(?:{v})" if kind == "RegularExpression" else _pcre(v)
+        want[f"$http_{_var(n)}"] = f"(?:{v})" if kind == "RegularExpression" else re.escape(v)
     for kind, n, v in t.match.queries:
-        want[f"$arg_{n}"] = f"(?:{v})" if kind == "RegularExpression" else _pcre(v)
+        want[f"$arg_{n}"] = f"(?:{v})" if kind == "RegularExpression" else re.escape(v)
     return "^" + "\\|".join(want.get(f) or "[^|]*" for f in fields) + "$"
 
 

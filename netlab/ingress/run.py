@@ -60,23 +60,16 @@ class IngressController:
         self.status = {"reloads": 0, "ok": True, "error": "", "culprits": [], "claimed": [],
                        "config": ""}
 
-    def _render(self, plan: LabPlan) -> tuple[str, list[str]]:
-        """The configuration, and the Ingresses it serves (a Gateway's: none)."""
+    def _render(self, plan: LabPlan) -> tuple[str, list[str], list[TlsSecret]]:
+        """The configuration, the Ingresses it serves (a Gateway's: none) and the Secrets
+        whose certificates it names."""
         if self.flavour == "gateway":
-            return render_gateway(self._gateway_plan(plan), self.run_dir, self.user), []
+            gw = next((g for g in plan.gateways if g.key == self.gateway), None)
+            gp = gateway_plan(plan, gw) if gw is not None else GatewayPlan(self.gateway)
+            return render_gateway(gp, self.run_dir, self.user), [], list(gp.certs.values())
         r = routes(plan, self.flavour)
-        return render(r, self.run_dir, self.http_port, self.api_port, self.user), r.claimed
-
-    def _gateway_plan(self, plan: LabPlan) -> GatewayPlan:
-        gw = next((g for g in plan.gateways if g.key == self.gateway), None)
-        return gateway_plan(plan, gw) if gw is not None else GatewayPlan(self.gateway)
-
-    def _certs(self, plan: LabPlan) -> list[TlsSecret]:
-        if self.flavour != "gateway":
-            return list(routes(plan, self.flavour).certs.values())
-        secrets = {s.key_name: s for s in plan.tls_secrets}
-        names = {c for s in self._gateway_plan(plan).servers for c in s.certs}
-        return [secrets[n] for n in sorted(names) if n in secrets]
+        return (render(r, self.run_dir, self.http_port, self.api_port, self.user), r.claimed,
+                list(r.certs.values()))
 
     def step(self) -> bool:
         """Follow the lab once: True when nginx was (re)loaded."""
@@ -88,10 +81,10 @@ class IngressController:
         if state is None:
             return False
         plan = from_data(LabPlan, state["plan"])
-        conf, claimed = self._render(plan)
+        conf, claimed, certs = self._render(plan)
         if conf == self.current:
             return False
-        self._write_certs(plan)
+        self._write_certs(certs)
         candidate = f"{self.conf_path}.new"
         with open(candidate, "w", encoding="utf-8") as f:
             f.write(conf)
@@ -115,10 +108,10 @@ class IngressController:
                      config=hashlib.sha256(conf.encode()).hexdigest()[:16])
         return True
 
-    def _write_certs(self, plan: LabPlan) -> None:
+    def _write_certs(self, certs: list[TlsSecret]) -> None:
         """The Secrets' certificates where the configuration names them (mode 0600)."""
         os.makedirs(f"{self.run_dir}/certs", mode=0o700, exist_ok=True)
-        for secret in self._certs(plan):
+        for secret in certs:
             path = cert_path(self.run_dir, secret.key_name)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
             with os.fdopen(fd, "w", encoding="ascii") as f:
@@ -129,7 +122,7 @@ class IngressController:
         out = []
         path = f"{self.conf_path}.one"
         for ing in plan.ingresses:
-            conf, claimed = self._render(replace(plan, ingresses=(ing,)))
+            conf, claimed, _certs = self._render(replace(plan, ingresses=(ing,)))
             if not claimed:
                 continue
             with open(path, "w", encoding="utf-8") as f:

@@ -318,7 +318,6 @@ class Ingress:
     rules: tuple[IngressRule, ...] = ()
     default_backend: IngressBackend | None = None
     tls: tuple[tuple[tuple[str, ...], str], ...] = ()  # (hosts, secretName)
-    api_version: str = "networking.k8s.io/v1"  # as written (the legacy ones are converted)
 
     @property
     def key(self) -> str:

@@ -43,7 +43,6 @@ BASE_CHAINS = (  # name, hook definition (kube-proxy 1.33+)
 )
 REGULAR_CHAINS = ("cluster-ips-check", "firewall-check", "mark-for-masquerade", "masquerading",
                   "nodeport-endpoints-check", "services", "service-endpoints-check")
-SERVICE_PREFIXES = ("service-", "local-", "external-", "endpoint-", "firewall-")
 MAPS = (  # name, type, comment
     ("firewall-ips", "ipv4_addr . inet_proto . inet_service : verdict",
      "destinations that are subject to LoadBalancerSourceRanges"),

@@ -60,10 +60,9 @@ def nftables_sync(spec: LabSpec, node: NodeInfo, ports: Sequence[ServicePortView
     CHANGED services), after the chains an earlier sync left stale are deleted. iptables
     keeps only what the CNI plugins write (their masquerade, the portmap plugin's
     hostPorts): whole tables restored, so nothing of iptables mode (KUBE- chains) stays."""
-    owned = previous.nft_owned if previous else None
     r = nftables.render(ports, config(spec, node), spec.service_cidr, [node.lan_ip],
-                        owned, previous.nft_stale if previous else (),
-                        None if owned is None else changed)
+                        previous.nft_owned if previous else None,
+                        previous.nft_stale if previous else (), changed)
     cni_rules = iptables.merge_tables("*mangle\nCOMMIT\n", "*filter\nCOMMIT\n",
                                       cni.render_masquerade(spec.pod_cidr, node.pod_cidr),
                                       *([portmap] if portmap else []))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 
 from netlab.scenario import validate
 from netlab.scenario.fieldpath import Path, Report
@@ -55,3 +56,19 @@ def whole(r: Report, value: object, path: Path, low: int, high: int | None, mess
     """A whole number from LOW to HIGH (no HIGH: no upper bound)."""
     return r.value(path, value, lambda v: not isinstance(v, bool) and isinstance(v, int)
                    and low <= v and (high is None or v <= high), message, default)
+
+
+def host_name(r: Report, value: object, path: Path) -> str:
+    """A host name as Ingress rules and the Gateway API take it: a DNS subdomain, optionally
+    with a leading "*." (one label), never an IP address. "" when it is not one."""
+    if not isinstance(value, str) or not value:
+        r.add(path, "must be a host name")
+        return ""
+    bare = value[2:] if value.startswith("*.") else value
+    if re.fullmatch(r"[0-9.]+", bare):
+        r.add(path, f"must be a DNS name, not an IP address: {value!r}")
+        return ""
+    if not r.check(path, validate.dns_subdomain(bare) and
+                   f"must be a DNS subdomain, optionally with a leading '*.': {value!r}"):
+        return ""
+    return value

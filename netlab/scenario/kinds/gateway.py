@@ -21,7 +21,7 @@ from netlab.model import (
 )
 from netlab.scenario import schema, validate
 from netlab.scenario.fieldpath import Path, Report
-from netlab.scenario.kinds.common import whole
+from netlab.scenario.kinds.common import host_name, whole
 from netlab.scenario.registry import Loaded, Meta, kind
 
 SPEC = Path("spec")
@@ -32,17 +32,6 @@ _VALUE = re.compile(r"^[^\"\\\r\n\0$;{}]*$")  # one line, nothing nginx would in
 _PATH = re.compile(r"^/[A-Za-z0-9/_.~%@:+!*,()=&-]*$")
 _REGEX_UNSAFE = re.compile(r"[\s\"';#]|\$\{")
 FILTERS = ("RequestHeaderModifier", "RequestRedirect", "URLRewrite")
-
-
-def _hostname(r: Report, value: object, path: Path) -> str:
-    if not isinstance(value, str) or not value:
-        r.add(path, "must be a host name")
-        return ""
-    bare = value[2:] if value.startswith("*.") else value
-    if r.check(path, validate.dns_subdomain(bare) and f"must be a DNS name, optionally with a "
-                                                     f"leading '*.': {value!r}"):
-        return value
-    return ""
 
 
 @kind("GatewayClass", (V1, V1BETA1), schema.KINDS["GatewayClass"], namespaced=False)
@@ -70,7 +59,7 @@ def _listener(r: Report, item: object, path: Path, namespace: str) -> Listener |
         ok = False
     port = whole(r, item.get("port"), path.child("port"), 1, 65535,
                  "port must be a whole number from 1 to 65535", 0)
-    hostname = _hostname(r, item["hostname"], path.child("hostname")) \
+    hostname = host_name(r, item["hostname"], path.child("hostname")) \
         if item.get("hostname") is not None else ""
     certs: list[str] = []
     tls = item.get("tls") or {}
@@ -188,7 +177,7 @@ def _filter(r: Report, f: object, path: Path) -> RouteFilter | None:
                                        "absolute path")
         return None
     host = body.get("hostname") or ""
-    if host and not _hostname(r, host, path.child(key, "hostname")):
+    if host and not host_name(r, host, path.child(key, "hostname")):
         return None
     if kind_ == "URLRewrite":
         return RouteFilter(kind_, hostname=host, path_type=ptype, path=str(value))
@@ -234,7 +223,7 @@ def load_http_route(body: dict, meta: Meta, r: Report, loaded: Loaded) -> None:
                         str(p.get("sectionName") or "")))
     if not parents:
         r.add(SPEC.child("parentRefs"), "an HTTPRoute needs a parentRef (its Gateway)")
-    hostnames = [_hostname(r, h, SPEC.child("hostnames").index(i))
+    hostnames = [host_name(r, h, SPEC.child("hostnames").index(i))
                  for i, h in enumerate(spec.get("hostnames") or [])]
     rules = []
     for i, rule in enumerate(spec.get("rules") or [{}]):

@@ -21,6 +21,7 @@ from netlab.model import (
 )
 from netlab.scenario import schema, validate
 from netlab.scenario.fieldpath import Path, Report
+from netlab.scenario.kinds.common import host_name
 from netlab.scenario.registry import Loaded, Meta, kind
 
 SPEC = Path("spec")
@@ -77,19 +78,8 @@ def _backend(r: Report, b: object, path: Path, legacy: bool) -> IngressBackend |
 
 
 def _host(r: Report, host: object, path: Path) -> str:
-    if host in (None, ""):
-        return ""
-    if not isinstance(host, str):
-        r.add(path, "must be a host name")
-        return ""
-    bare = host[2:] if host.startswith("*.") else host
-    if re.fullmatch(r"[0-9.]+", bare):
-        r.add(path, f"must be a DNS name, not an IP address: {host!r}")
-        return ""
-    if not r.check(path, validate.dns_subdomain(bare) and
-                   f"must be a DNS subdomain, optionally with a leading '*.': {host!r}"):
-        return ""
-    return host
+    """A rule's host ("" : none, any host)."""
+    return "" if host in (None, "") else host_name(r, host, path)
 
 
 def _path(r: Report, p: object, path: Path, legacy: bool, regex: bool) -> IngressPath | None:
@@ -194,7 +184,7 @@ def load_ingress(body: dict, meta: Meta, r: Report, loaded: Loaded) -> None:
     loaded.ingresses.append(Ingress(
         meta.name, meta.namespace, str(class_name),
         tuple(sorted((str(k), str(v)) for k, v in ann.items())), tuple(rules),
-        default_backend, tuple(tls), str(body.get("apiVersion"))))
+        default_backend, tuple(tls)))
 
 
 @kind("IngressClass", (V1, "networking.k8s.io/v1beta1"), schema.KINDS["IngressClass"],
