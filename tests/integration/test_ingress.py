@@ -9,9 +9,9 @@ controller pod's own address from node1.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
-import time
 
 import pytest
 
@@ -110,6 +110,13 @@ def curl(name: str, ip: str, host: str, path: str = "/") -> tuple[int, str]:
     return int(code or 0), body
 
 
+def reload_count(name: str) -> int:
+    """How many reloads the controller has reported (its RELOAD events)."""
+    out = netlab("get", "events", "-n", "ingress-nginx", "-o", "json", "--lab", name).stdout
+    return sum(e["count"] for e in json.loads(out)["items"]
+               if e["reason"] == "RELOAD" and e["type"] == "Normal")
+
+
 def test_reloads_drop_no_request(lab):
     """Endpoints and Ingresses change while a client keeps sending: nginx reloads each time
     (SIGHUP: old workers finish their requests), and no request fails."""
@@ -122,11 +129,11 @@ def test_reloads_drop_no_request(lab):
     stream = subprocess.Popen(["nsenter", f"--net=/run/netns/{naming.node_netns(name, 'node1')}",
                                "--", "sh", "-c", loop], stdout=subprocess.PIPE, text=True)
     try:
-        time.sleep(1)
         for replicas in ("5", "2"):
+            before = reload_count(name)
             r = netlab("scale", "deploy/web", f"--replicas={replicas}", "--lab", name)
             assert r.returncode == 0, r.stderr
-            time.sleep(1.5)
+            wait_for("nginx to reload", lambda b=before: reload_count(name) > b)
         (folder / "more.yaml").write_text(APP.split("---\n")[-1].replace(
             "{path: /empty,", "{path: /more, pathType: Prefix, backend: {service: {name: web, "
             "port: {number: 80}}}}\n      - {path: /empty,"))
