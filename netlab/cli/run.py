@@ -15,6 +15,7 @@ from netlab.kernel.api import real
 from netlab.lifecycle import pods, query
 from netlab.lifecycle.preflight import require_root
 from netlab.model import CheckSpec, Expect
+from netlab.plan import kubelet
 
 
 @main.command(name="exec", context_settings={"ignore_unknown_options": True})
@@ -45,7 +46,7 @@ def exec_env(state, where) -> dict[str, str]:
         return {}
     pod = next(p for p in state.plan.pods if p.key == where.pod)
     c = next(c for c in pod.spec.containers if c.name == where.container)
-    if c.runs_command:
+    if kubelet.runs_own_argv(state.plan.spec, c):
         return real().processes.environ(where.pid)
     return pods.container_env(state.plan, pod, c)
 

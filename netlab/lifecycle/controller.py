@@ -30,7 +30,7 @@ from netlab.lifecycle.change import Transaction, apply_change, plan_change, roll
 from netlab.lifecycle.runtime import LAUNCHER, Runtime
 from netlab.lifecycle.sync import note_ready, sync_rules
 from netlab.model import Container, Hook, PodInfo, Probe
-from netlab.plan import workloads
+from netlab.plan import kubelet, workloads
 from netlab.plan.endpoints import compute_endpoints
 from netlab.plan.probes import ProbeTracker
 from netlab.proxy.core import service_ports
@@ -142,7 +142,7 @@ class Controller:
         rt = self.rt
         changed = False
         for pod in rt.plan.pods:
-            if not any(pods.is_ingress_controller(rt.plan, c) for c in pod.spec.containers):
+            if not any(kubelet.plays_controller(rt.plan.spec, c) for c in pod.spec.containers):
                 continue
             report = pods.ingress_report(rt.paths, pod)
             seen = rt.state.ingress_reports.get(pod.key, {})

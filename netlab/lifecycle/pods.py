@@ -58,7 +58,7 @@ def write_pod_files(paths: Paths, plan: LabPlan, pod: PodInfo, host_resolv: str)
     for name in pod.spec.volumes:
         os.makedirs(paths.volume(pod, name), exist_ok=True)
         os.chmod(paths.volume(pod, name), 0o777)
-    if any(is_ingress_controller(plan, c) for c in pod.spec.containers):
+    if any(kubelet.plays_controller(plan.spec, c) for c in pod.spec.containers):
         os.makedirs(paths.volume(pod, INGRESS_STATUS), exist_ok=True)
     dns_ip = kube_dns_ip(plan.spec.service_cidr) if plan.spec.cluster_dns else ""
     with open(f"{etc}/resolv.conf", "w", encoding="utf-8") as f:
@@ -94,7 +94,7 @@ def container_request(plan: LabPlan, pod: PodInfo, c: Container, paths: Paths,
            "env": env, "cgroup": paths.container_cgroup(pod, c.name),
            "workdir": c.working_dir, "sandbox": box}
     image = plan.spec.image_app(c.image)
-    if c.runs_command and not is_ingress_controller(plan, c):
+    if kubelet.runs_own_argv(plan.spec, c):
         return dict(req, app="exec", argv=list(c.command) + list(c.args))
     app = image.app if image else "web"
     if app == "idle":
@@ -145,17 +145,10 @@ def pause_request(pod: PodInfo, paths: Paths) -> dict:
             "app": "idle", "comm": "pause", "sandbox": box}
 
 
-def is_ingress_controller(plan: LabPlan, c: Container) -> bool:
-    """An ingress controller's image with its own entrypoint (args, as ingress-nginx's
-    manifest passes /nginx-ingress-controller and its flags, are that entrypoint's)."""
-    image = plan.spec.image_app(c.image)
-    return not c.command and image is not None and image.app in APP_FLAVOURS
-
-
 def runs_nothing(plan: LabPlan, c: Container) -> bool:
     """An init container with no command whose image is no built-in app of netlab's: there
     is nothing it could run, so it completes at once."""
-    return not c.runs_command and plan.spec.image_app(c.image) is None
+    return not kubelet.runs_own_argv(plan.spec, c) and plan.spec.image_app(c.image) is None
 
 
 def with_uts(rt: Runtime, pod: PodInfo) -> PodInfo:

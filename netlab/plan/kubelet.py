@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from netlab.model import Container, PodSpec
+from netlab.ingress.routes import APP_FLAVOURS
+from netlab.model import Container, LabSpec, PodSpec
 from netlab.model.state import ContainerState
 
 BACK_OFF_START_S = 10.0
@@ -162,3 +163,17 @@ def pod_phase(spec: PodSpec, states: dict[str, ContainerState]) -> str:
     if all(st.exit_code == 0 for st in ended):
         return "Succeeded"
     return "Running" if spec.restart_policy == "OnFailure" else "Failed"
+
+
+def plays_controller(spec: LabSpec, c: Container) -> bool:
+    """An ingress controller's or a Gateway's image with no command of its own: netlab's
+    controller runs in it (args, as ingress-nginx's manifest passes /nginx-ingress-controller
+    and its flags, are that image's entrypoint's)."""
+    image = spec.image_app(c.image)
+    return not c.command and image is not None and image.app in APP_FLAVOURS
+
+
+def runs_own_argv(spec: LabSpec, c: Container) -> bool:
+    """Does container C run its own argv (its command, or args that name a program) rather
+    than a built-in app?"""
+    return c.runs_command and not plays_controller(spec, c)
