@@ -277,12 +277,15 @@ spec:
                  "CN=secure.example.com" in x.stderr and x)
     assert "Hostname: web-" in r.stdout, r.stdout + r.stderr
     # (old workers may take a connection or two just after a reload: wait for the new ones)
-    wait_for("the 308 to https", lambda: curl(name, ip, "secure.example.com")[0] == 308)
-    loc = subprocess.run(["nsenter", f"--net=/run/netns/{node}", "--", "curl", "-s", "-o",
-                          "/dev/null", "-w", "%{redirect_url}", "-H",
-                          "Host: secure.example.com", f"http://{ip}/a?b=1"],
-                         capture_output=True, text=True, check=False).stdout
-    assert loc == "https://secure.example.com/a?b=1"
+    def redirect() -> str:
+        return subprocess.run(["nsenter", f"--net=/run/netns/{node}", "--", "curl", "-s", "-o",
+                               "/dev/null", "-w", "%{http_code} %{redirect_url}", "-H",
+                               "Host: secure.example.com", f"http://{ip}/a?b=1"],
+                              capture_output=True, text=True, check=False).stdout
+    want = "308 https://secure.example.com/a?b=1"
+    # every answer from the new workers: wait until two in a row are (see the paths test)
+    wait_for("the 308 to https", lambda: redirect() == want and redirect() == want)
+    assert redirect() == want
     other = https("web.example.com")
     assert "Kubernetes Ingress Controller Fake Certificate" in other.stderr, other.stderr
     assert "Hostname: web-" in other.stdout  # no TLS of its own: served, not redirected
