@@ -6,6 +6,9 @@ mark, the localnet firewall, forwarding). Reference: kubernetes ``pkg/proxy/serv
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -16,6 +19,16 @@ KUBE_MARK_MASQ = "KUBE-MARK-MASQ"
 KUBE_POSTROUTING = "KUBE-POSTROUTING"
 KUBE_FORWARD = "KUBE-FORWARD"
 KUBE_FIREWALL = "KUBE-FIREWALL"
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def hash_prefix(text: str, chars: int) -> str:
+    """The first CHARS characters of base32(sha256(TEXT)): how kube-proxy names its chains.
+
+    Base32 turns each 5 bytes into 8 characters on their own, so only the digest's first
+    bytes are encoded (a full sync names tens of thousands of chains)."""
+    return base64.b32encode(hashlib.sha256(text.encode()).digest()[:5 * -(-chars // 8)]
+                            ).decode()[:chars]
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,6 @@ the way kube-proxy hashes them. Reference: kubernetes ``pkg/proxy/iptables/proxi
 
 from __future__ import annotations
 
-import base64
-import functools
 import hashlib
 import ipaddress
 from collections.abc import Iterable, Sequence
@@ -23,6 +21,7 @@ from netlab.proxy.core import (
     ServicePortView,
     categorize,
     forward_rules,
+    hash_prefix,
     localnet_firewall_rule,
     masquerade_rules,
 )
@@ -41,9 +40,8 @@ LARGE_CLUSTER_ENDPOINTS = 1000
 # -- names ---------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=1 << 18)
 def _hash16(text: str) -> str:
-    return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:16]
+    return hash_prefix(text, 16)
 
 
 def svc_chain(spn: str, protocol: str) -> str:

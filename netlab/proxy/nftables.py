@@ -21,12 +21,10 @@ map elements only.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from netlab.proxy.core import Endpoint, ProxyConfig, ServicePortView, categorize
+from netlab.proxy.core import Endpoint, ProxyConfig, ServicePortView, categorize, hash_prefix
 
 TABLE = "ip kube-proxy"
 NAME_MAX = 256  # NFT_NAME_MAXLEN
@@ -59,8 +57,7 @@ SETS = (("cluster-ips", "Active ClusterIPs"), ("nodeport-ips", "IPs that accept 
 
 def hash_and_truncate(base: str) -> str:
     """kube-proxy's hashAndTruncate: 8 characters of base32(sha256), then the readable name."""
-    digest = base64.b32encode(hashlib.sha256(base.encode()).digest()).decode()[:8]
-    name = f"{digest}-{base}"
+    name = f"{hash_prefix(base, 8)}-{base}"
     return name if len(name) <= NAME_MAX else name[:NAME_MAX - 3] + "..."
 
 
