@@ -29,8 +29,9 @@ def backends(plan, service_ref: str, attempts: int) -> set[str]:
     return set(r.summary.split("backend(s): ")[1].split(";")[0].split(", "))
 
 
-def test_scale_down_and_up_changes_who_answers(make_lab):
-    plan = make_lab(lab_doc(nodes=("node1", "node2")), deployment(replicas=3),
+@pytest.mark.parametrize("mode", ["iptables", "nftables"])
+def test_scale_down_and_up_changes_who_answers(make_lab, mode):
+    plan = make_lab(lab_doc(nodes=("node1", "node2"), mode=mode), deployment(replicas=3),
                     pod("client", command="[sleep, infinity]"),
                     service(cluster_ip="10.96.0.130"))
     lab = plan.spec.name
@@ -97,10 +98,11 @@ print(ask(), flush=True)
 """
 
 
-def test_udp_client_follows_a_replaced_server_pod(make_lab, tmp_path):
+@pytest.mark.parametrize("mode", ["iptables", "nftables"])
+def test_udp_client_follows_a_replaced_server_pod(make_lab, tmp_path, mode):
     import subprocess
 
-    plan = make_lab(lab_doc(), UDP_DEPLOY, pod("client", command="[sleep, infinity]"),
+    plan = make_lab(lab_doc(mode=mode), UDP_DEPLOY, pod("client", command="[sleep, infinity]"),
                     service(name="dns-svc", app="dns", port=53, target=5353, proto="UDP",
                             cluster_ip="10.96.0.131"))
     client = next(p for p in plan.pods if p.name == "client")

@@ -68,8 +68,9 @@ def pods_table(plan) -> dict[str, list[str]]:
     return {line.split()[0]: line.split() for line in out}
 
 
-def test_unready_pods_get_no_traffic(make_lab):
-    plan = make_lab(lab_doc(nodes=("node1", "node2")), PROBED,
+@pytest.mark.parametrize("mode", ["iptables", "nftables"])
+def test_unready_pods_get_no_traffic(make_lab, mode):
+    plan = make_lab(lab_doc(nodes=("node1", "node2"), mode=mode), PROBED,
                     pod("client", command="[sleep, infinity]"),
                     service(name="web", cluster_ip="10.96.0.120"))
     wait_for("good to be ready", lambda: pods_table(plan)["good"][1] == "1/1")
