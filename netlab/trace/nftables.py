@@ -1,0 +1,363 @@
+"""Walk a new connection through kube-proxy's ``ip kube-proxy`` table, as the kernel would.
+
+Pure: the ruleset is text, either an nft transaction as netlab writes it (``add rule ip
+kube-proxy CHAIN ...``, ``add element ...``) or the listing ``nft list table ip kube-proxy``
+prints (blocks, ``elements = { ... }``, ``meta mark | 0x00004000``). The walk follows the hooks
+in their priority order for a packet arriving at the node (prerouting, then input or forward,
+then postrouting) or sent by the node itself (output, postrouting). A ``numgen`` verdict map
+forks the walk: every endpoint comes out with its odds. Reference: kube-proxy's
+``pkg/proxy/nftables/helpers_test.go`` (tracePacket), which walks its rules the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import re
+import shlex
+from dataclasses import dataclass, field
+
+TABLE = "ip kube-proxy"
+MASQ_BIT = 0x4000
+# base chains in the order a packet meets them (their priorities)
+PREROUTING = ("filter-prerouting-pre-dnat", "nat-prerouting")
+OUTPUT = ("filter-output-pre-dnat", "nat-output", "filter-output")
+INPUT, FORWARD, POSTROUTING = ("filter-input",), ("filter-forward",), ("nat-postrouting",)
+TERMINAL = ("accept", "drop", "reject")
+
+
+class TraceError(ValueError):
+    """The ruleset holds something the walker does not understand (said with the rule)."""
+
+
+@dataclass
+class Ruleset:
+    chains: dict[str, list[str]] = field(default_factory=dict)
+    elements: dict[str, dict[str, str]] = field(default_factory=dict)  # set/map: key -> verdict
+
+
+@dataclass(frozen=True)
+class Packet:
+    src: str
+    dst: str
+    dport: int
+    proto: str = "tcp"
+    local: bool = False  # sent by the node itself (the output hook), not arriving at it
+
+
+@dataclass(frozen=True)
+class Hop:
+    chain: str
+    rule: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Path:
+    """One way the packet goes, with its odds."""
+
+    odds: float
+    hops: tuple[Hop, ...]
+    verdict: str  # accept, drop or reject
+    dnat: str = ""  # ip:port, when a rule rewrote the destination
+    masquerade: bool = False
+    mark: int = 0
+
+
+def parse(text: str) -> Ruleset:
+    """A Ruleset from an nft transaction or an ``nft list table`` listing."""
+    rs = Ruleset()
+    if re.search(r"^\s*table ip kube-proxy \{", text, re.M):
+        return _parse_listing(text, rs)
+    prefix = f"add rule {TABLE} "
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            chain, _, rule = line[len(prefix):].partition(" ")
+            rs.chains.setdefault(chain, []).append(rule)
+        elif line.startswith((f"add chain {TABLE} ", f"flush chain {TABLE} ")):
+            chain = line.split()[4]
+            rs.chains.setdefault(chain, [])
+            if line.startswith("flush"):
+                rs.chains[chain] = []
+        elif line.startswith(f"delete chain {TABLE} "):
+            rs.chains.pop(line.split()[4], None)
+        elif line.startswith((f"add element {TABLE} ", f"delete element {TABLE} ")):
+            words = line.split(" ", 5)
+            container, body = words[4], words[5].strip().strip("{}")
+            for key, verdict in _elements(body):
+                if line.startswith("add"):
+                    rs.elements.setdefault(container, {})[key] = verdict
+                else:
+                    rs.elements.get(container, {}).pop(key, None)
+        elif line.startswith((f"add map {TABLE} ", f"add set {TABLE} ")):
+            rs.elements.setdefault(line.split()[4], {})
+    return rs
+
+
+def _elements(body: str) -> list[tuple[str, str]]:
+    """``k1 comment "c" : v1, k2 : v2`` -> [(k1, v1), (k2, v2)]."""
+    out = []
+    for item in _split_top(body, ","):
+        item = re.sub(r'\s+comment\s+"[^"]*"', "", item.strip())
+        if not item:
+            continue
+        key, _, verdict = item.partition(" : ")
+        out.append((" ".join(key.split()), verdict.strip()))
+    return out
+
+
+def _split_top(text: str, sep: str) -> list[str]:
+    """Split TEXT at SEP outside braces and quotes."""
+    out, depth, quoted, cur = [], 0, False, []
+    for ch in text:
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch == "{":
+            depth += 1
+        elif not quoted and ch == "}":
+            depth -= 1
+        if ch == sep and depth == 0 and not quoted:
+            out.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    out.append("".join(cur))
+    return out
+
+
+def _parse_listing(text: str, rs: Ruleset) -> Ruleset:
+    block, name, collecting = "", "", None
+    for raw in text.splitlines():
+        line = raw.strip()
+        m = re.match(r"(chain|map|set) (\S+) \{$", line)
+        if m:
+            block, name = m.groups()
+            if block == "chain":
+                rs.chains[name] = []
+            else:
+                rs.elements[name] = {}
+            continue
+        if collecting is not None:
+            collecting.append(line)
+            if line.endswith("}"):
+                body = " ".join(collecting)
+                body = body[body.index("{") + 1:body.rindex("}")]
+                rs.elements[name].update(_elements(body))
+                collecting = None
+            continue
+        if line.startswith("elements = {"):
+            collecting = [line]
+            if line.endswith("}"):
+                rs.elements[name].update(_elements(line[line.index("{") + 1:-1]))
+                collecting = None
+            continue
+        if block == "chain" and line and line != "}" and not line.startswith(
+                ("type ", "comment ", "policy ")):
+            rs.chains[name].append(line)
+        if line == "}":
+            block = ""
+    return rs
+
+
+@dataclass(frozen=True)
+class _State:
+    pkt: Packet
+    node_ips: frozenset[str]
+    odds: float = 1.0
+    hops: tuple[Hop, ...] = ()
+    dnat: str = ""
+    mark: int = 0
+    masquerade: bool = False
+
+    def hop(self, chain: str, rule: str, note: str = "") -> _State:
+        return dataclasses.replace(self, hops=self.hops + (Hop(chain, rule, note),))
+
+    @property
+    def daddr(self) -> str:
+        return self.dnat.rsplit(":", 1)[0] if self.dnat else self.pkt.dst
+
+    @property
+    def dport(self) -> int:
+        return int(self.dnat.rsplit(":", 1)[1]) if self.dnat else self.pkt.dport
+
+
+# outcome of running a chain: "" (fell off the end or returned) or a terminal verdict
+_Result = list[tuple[_State, str]]
+
+
+def trace(rs: Ruleset, pkt: Packet, node_ips: frozenset[str] | set[str]) -> list[Path]:
+    """Every way a new connection PKT goes through the node, each with its odds."""
+    start = _State(pkt, frozenset(node_ips))
+    paths: list[Path] = []
+    for state, verdict in _hooks(rs, start, OUTPUT if pkt.local else PREROUTING):
+        if verdict != "accept":
+            paths.append(_path(state, verdict))
+            continue
+        after = [(state, "accept")]
+        if not pkt.local:
+            local = state.daddr in state.node_ips
+            after = _hooks(rs, state, INPUT if local else FORWARD)
+        for s2, v2 in after:
+            if v2 != "accept":
+                paths.append(_path(s2, v2))
+                continue
+            for s3, v3 in _hooks(rs, s2, POSTROUTING):
+                paths.append(_path(s3, v3))
+    return paths
+
+
+def _path(s: _State, verdict: str) -> Path:
+    return Path(s.odds, s.hops, verdict, s.dnat, s.masquerade, s.mark)
+
+
+def _hooks(rs: Ruleset, state: _State, chains: tuple[str, ...]) -> _Result:
+    results: _Result = [(state, "accept")]
+    for chain in chains:
+        if chain not in rs.chains:
+            continue
+        nxt: _Result = []
+        for s, v in results:
+            if v != "accept":
+                nxt.append((s, v))
+                continue
+            for s2, v2 in _run(rs, chain, s, depth=0):
+                nxt.append((s2, v2 or "accept"))  # a base chain's policy: accept
+        results = nxt
+    return results
+
+
+def _run(rs: Ruleset, chain: str, state: _State, depth: int) -> _Result:
+    if depth > 32:
+        raise TraceError(f"chain {chain}: jumps nested too deep (a loop?)")
+    if chain not in rs.chains:
+        raise TraceError(f"a rule jumps to chain {chain}, which the table does not have")
+    pending: _Result = [(state, "")]
+    done: _Result = []
+    for rule in rs.chains[chain]:
+        nxt: _Result = []
+        for s, _ in pending:
+            for s2, outcome in _rule(rs, chain, rule, s, depth):
+                if outcome == "next":
+                    nxt.append((s2, ""))
+                else:
+                    done.append((s2, "" if outcome == "return" else outcome))
+        pending = nxt
+        if not pending:
+            break
+    return done + pending
+
+
+def _rule(rs: Ruleset, chain: str, rule: str, s: _State, depth: int) -> list[tuple[_State, str]]:
+    """Apply RULE to S: a list of (state, outcome); outcome is "next" (go on with the next
+    rule), "return" (leave the chain), or a terminal verdict."""
+    words = shlex.split(re.sub(r'\s+comment\s+"[^"]*"$', "", rule), posix=False)
+    i = 0
+    matched: list[str] = []
+    while i < len(words):
+        w = words[i]
+        rest = " ".join(words[i:])
+        if rest.startswith("ct state new"):
+            i += 3
+        elif w == "numgen":
+            m = re.match(r"numgen random mod (\d+) vmap \{(.*)\}$", rest)
+            if not m:
+                raise TraceError(f"{chain}: cannot read {rule!r}")
+            n, branches = int(m.group(1)), _elements(m.group(2))
+            out = []
+            for key, verdict in branches:
+                forked = dataclasses.replace(s, odds=s.odds / n).hop(
+                    chain, rule, f"numgen picked {key} of {n}")
+                out += _verdict(rs, verdict, forked, depth)
+            return out
+        elif w in ("ip", "meta", "th", "fib") and re.match(
+                r"(ip daddr|meta l4proto|ip saddr)( \. (meta l4proto|th dport))* vmap @", rest):
+            m = re.match(r"((?:\S+ \S+)(?: \. \S+ \S+)*) vmap @(\S+)", rest)
+            key = _key(m.group(1), s)
+            verdict = rs.elements.get(m.group(2), {}).get(key)
+            if verdict is None:
+                return [(s, "next")]
+            return _verdict(rs, verdict, s.hop(chain, rule, f"{m.group(2)}[{key}]"), depth)
+        elif w == "ip" and words[i + 1] in ("saddr", "daddr"):
+            value = s.pkt.src if words[i + 1] == "saddr" else s.daddr
+            negate = words[i + 2] == "!="
+            j = i + 3 if negate else i + 2
+            target, j = _operand(words, j)
+            hit = _in(rs, value, target)
+            if hit == negate:
+                return [(s, "next")]
+            matched.append(" ".join(words[i:j]))
+            i = j
+        elif rest.startswith("fib saddr type local"):
+            if s.pkt.src not in s.node_ips and not s.pkt.local:
+                return [(s, "next")]
+            i += 4
+        elif rest.startswith("fib daddr type local"):
+            if s.daddr not in s.node_ips:
+                return [(s, "next")]
+            i += 4
+        elif re.match(r"(meta )?mark (and|&) 0x0*4000 == 0(x0+)?\b", rest):
+            if s.mark & MASQ_BIT:
+                return [(s, "next")]
+            i += 6 if w == "meta" else 5
+        elif re.match(r"(meta )?mark set (meta )?mark (or|\|) 0x0*4000", rest):
+            s = dataclasses.replace(s, mark=s.mark | MASQ_BIT).hop(chain, rule)
+            return [(s, "next")]
+        elif re.match(r"(meta )?mark set (meta )?mark (xor|\^) 0x0*4000", rest):
+            s = dataclasses.replace(s, mark=s.mark ^ MASQ_BIT)
+            return [(s, "next")]
+        elif w == "masquerade":
+            return [(dataclasses.replace(s, masquerade=True).hop(chain, rule), "accept")]
+        elif w == "update":  # ClientIP affinity remembers the source: no effect on this packet
+            return [(s, "next")]
+        elif rest.startswith("meta l4proto") and " dnat to " in rest:
+            m = re.match(r"meta l4proto (\S+) dnat (?:ip )?to (\S+)", rest)
+            if m.group(1) != s.pkt.proto:
+                return [(s, "next")]
+            return [(dataclasses.replace(s, dnat=m.group(2)).hop(chain, rule), "accept")]
+        elif w in ("jump", "goto", "return", "accept", "drop", "reject"):
+            note = ", ".join(matched)
+            return _verdict(rs, rest, s.hop(chain, rule, note) if w != "return" else s, depth)
+        else:
+            raise TraceError(f"{chain}: the walker cannot read {rule!r} (at {w!r})")
+    return [(s, "next")]
+
+
+def _verdict(rs: Ruleset, verdict: str, s: _State, depth: int) -> list[tuple[_State, str]]:
+    kind, _, target = verdict.partition(" ")
+    if kind in TERMINAL:
+        return [(s, kind)]
+    if kind == "return":
+        return [(s, "return")]
+    if kind not in ("jump", "goto"):
+        raise TraceError(f"unknown verdict {verdict!r}")
+    out = []
+    for s2, v in _run(rs, target, s, depth + 1):
+        if v:
+            out.append((s2, v))
+        else:  # the called chain ended: a jump goes on, a goto leaves this chain too
+            out.append((s2, "next" if kind == "jump" else "return"))
+    return out
+
+
+def _operand(words: list[str], j: int) -> tuple[str, int]:
+    if words[j] == "{":
+        end = words.index("}", j)
+        return " ".join(words[j:end + 1]), end + 1
+    return words[j], j + 1
+
+
+def _key(spec: str, s: _State) -> str:
+    values = {"ip daddr": s.daddr, "ip saddr": s.pkt.src, "meta l4proto": s.pkt.proto,
+              "th dport": str(s.dport)}
+    return " . ".join(values[" ".join(part.split())] for part in spec.split(" . "))
+
+
+def _in(rs: Ruleset, value: str, target: str) -> bool:
+    if target.startswith("@"):
+        items = list(rs.elements.get(target[1:], {}))
+    elif target.startswith("{"):
+        items = [x.strip() for x in target.strip("{} ").split(",")]
+    else:
+        items = [target]
+    addr = ipaddress.ip_address(value)
+    return any(addr in ipaddress.ip_network(x, strict=False) for x in items if x)
