@@ -18,17 +18,17 @@ spec:
   nodes: {nodes}
   clients: {clients}
   routing: {routing}
-  clusterDNS: {dns}
-  proxyMode: {mode}
+  clusterDNS: {dns}{mode}
 """
 
 
 def lab_doc(name: str = "t", nodes=("node1",), clients=(), routing: str = "host-gw",
-            dns: bool = False, mode: str = "iptables") -> str:
+            dns: bool = False, mode: str = "") -> str:
     """A Lab document; cluster DNS is off unless asked for, so tests that are not about DNS
     see exactly their own objects."""
     return LAB.format(name=name, nodes=list(nodes), clients=list(clients), routing=routing,
-                      dns="true" if dns else "false", mode=mode)
+                      dns="true" if dns else "false",
+                      mode=f"\n  proxyMode: {mode}" if mode else "")
 
 
 def deployment(name: str = "web", replicas: int = 3, port: int = 8000, port_name: str = "",

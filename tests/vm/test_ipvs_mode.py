@@ -141,3 +141,25 @@ def test_switching_modes_leaves_nothing_of_the_other(make_lab, tmp_path):
     assert in_ns(node, "ip", "link", "show", "kube-ipvs0").returncode != 0
     assert check(plan, "pod/client", "http", "svc/web-svc-cip").passed
     assert not check(plan, "pod/client", "ping", "svc/web-svc-cip", timeout_s=1).passed
+    # nftables <-> IPVS (issue 14): each leaves nothing of the other
+    switch("nftables")
+    assert_nftables_only(plan, node)
+    switch("ipvs")
+    assert "table ip kube-proxy" not in in_ns(node, "nft", "list", "tables").stdout
+    assert "TCP  10.96.0.100:80 rr" in in_ns(node, "ipvsadm", "-Ln").stdout
+    assert "KUBE-SERVICES" in in_ns(node, "iptables-save").stdout  # IPVS mode's own chains
+    assert check(plan, "pod/client", "ping", "svc/web-svc-cip").passed
+    switch("nftables")
+    assert_nftables_only(plan, node)
+
+
+def assert_nftables_only(plan, node: str) -> None:
+    """nftables mode: the ip kube-proxy table, no KUBE- chain, ipset, virtual server or
+    kube-ipvs0 left by another mode, and the service answers."""
+    assert "table ip kube-proxy" in in_ns(node, "nft", "list", "tables").stdout
+    assert "KUBE-" not in in_ns(node, "iptables-save").stdout
+    assert in_ns(node, "ipset", "list", "-n").stdout.strip() == ""
+    assert "10.96.0.100" not in in_ns(node, "ipvsadm", "-Ln").stdout
+    assert in_ns(node, "ip", "link", "show", "kube-ipvs0").returncode != 0
+    assert check(plan, "pod/client", "http", "svc/web-svc-cip", attempts=6,
+                 expect={"distinct_backends": 2}).passed
