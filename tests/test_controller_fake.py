@@ -150,3 +150,27 @@ def test_a_lab_process_that_died_is_started_again(tmp_path):
     assert new.pid != old.pid and kernel.processes.alive(new.pid, new.start)
     assert any(e.reason == "ProcessRestarted" and what in e.message
                for evs in rt.state.events.values() for e in evs)
+
+
+def test_a_flushed_or_deleted_nftables_table_is_written_again(tmp_path):
+    from netlab.lifecycle.controller import CANARY_EVERY_S
+
+    kernel, ld = make_lab(tmp_path, mode="nftables")
+    clock = Clock()
+    c = controller(kernel, ld, clock=clock)
+    c.tick()
+    node = c.rt.plan.nodes[0].netns
+    netfilter = kernel.netfilter
+
+    def table_after_a_check():
+        clock.now += CANARY_EVERY_S + 0.1
+        c.tick()
+        return netfilter.nft_chain_rules(node, "ip", "kube-proxy", "nat-prerouting")
+
+    assert table_after_a_check() == ["jump services"]
+    netfilter.nft(node, "flush table ip kube-proxy\n")  # its chains and sets stay
+    assert netfilter.nft_chain_rules(node, "ip", "kube-proxy", "nat-prerouting") == []
+    assert table_after_a_check() == ["jump services"]
+    netfilter.nft(node, "delete table ip kube-proxy\n")
+    assert netfilter.nft_chain_rules(node, "ip", "kube-proxy", "nat-prerouting") is None
+    assert table_after_a_check() == ["jump services"]

@@ -54,7 +54,8 @@ class Netns:
     tables: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     ipsets: dict[str, set[str]] = field(default_factory=dict)
     ipvs: dict[Key, VirtualServer] = field(default_factory=dict)
-    nft_tables: set[str] = field(default_factory=set)  # "family name"
+    # "family name" -> chain -> its rules
+    nft_tables: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     def dump(self) -> dict:
         return {
@@ -393,24 +394,36 @@ class FakeNetfilter:
         ns.tables = tables
 
     def nft(self, netns: str, text: str) -> None:
-        """nft -f: the tables it adds or deletes (their contents are not modelled)."""
+        """nft -f: the tables it adds, flushes or deletes and their chains' rules (the rules
+        as text; sets and maps are not modelled)."""
         ns = self.w.ns(netns)
-        tables = set(ns.nft_tables)
+        tables = copy.deepcopy(ns.nft_tables)  # atomic: all of it or nothing
         for line in text.splitlines():
             words = line.split()
+            name = " ".join(words[2:4])
             if words[:2] == ["add", "table"]:
-                tables.add(" ".join(words[2:4]))
-            elif words[:2] == ["delete", "table"]:
-                if " ".join(words[2:4]) not in tables:
-                    raise FakeKernelError(f"nft: no table {' '.join(words[2:4])}")
-                tables.discard(" ".join(words[2:4]))
-            elif words[:2] == ["delete", "chain"] and " ".join(words[2:4]) not in tables:
-                raise FakeKernelError(f"nft: no table {' '.join(words[2:4])}")
+                tables.setdefault(name, {})
+            elif words[:2] == ["delete", "table"] or words[:2] == ["delete", "chain"]:
+                if name not in tables:
+                    raise FakeKernelError(f"nft: no table {name}")
+                if words[1] == "table":
+                    del tables[name]
+                else:
+                    tables[name].pop(words[4], None)
+            elif words[:2] == ["flush", "table"] and name in tables:
+                tables[name] = {chain: [] for chain in tables[name]}
+            elif words[:2] in (["add", "chain"], ["flush", "chain"]) and name in tables:
+                rules = tables[name].setdefault(words[4], [])
+                if words[0] == "flush":
+                    rules.clear()
+            elif words[:2] == ["add", "rule"] and name in tables:
+                tables[name].setdefault(words[4], []).append(" ".join(words[5:]))
         self.w.change("nft -f", netns, text)
         ns.nft_tables = tables
 
-    def nft_table_present(self, netns: str, family: str, table: str) -> bool:
-        return f"{family} {table}" in self.w.ns(netns).nft_tables
+    def nft_chain_rules(self, netns: str, family: str, table: str,
+                        chain: str) -> list[str] | None:
+        return self.w.ns(netns).nft_tables.get(f"{family} {table}", {}).get(chain)
 
     def save(self, netns: str, flavour: str, table: str = "") -> str:
         ns = self.w.ns(netns)

@@ -116,6 +116,11 @@ def nft(netns: str, text: str) -> None:
         raise NftError(f"nft -f failed in {netns}: {result.stderr.strip()[:2000]}")
 
 
-def nft_table_present(netns: str, family: str, table: str) -> bool:
-    r = run_in(netns, [require_tool("nft"), "list", "table", family, table, "-t"], timeout=10)
-    return r.returncode == 0
+def nft_chain_rules(netns: str, family: str, table: str, chain: str) -> list[str] | None:
+    """The rules of one chain as ``nft list chain`` prints them, None when it is gone."""
+    r = run_in(netns, [require_tool("nft"), "list", "chain", family, table, chain], timeout=10)
+    if r.returncode != 0:
+        return None
+    lines = [line.strip() for line in r.stdout.splitlines()]
+    return [line for line in lines[2:] if line and line != "}"
+            and not line.startswith(("type ", "policy "))]

@@ -122,8 +122,9 @@ class RealNetfilter:
     def nft(self, netns: str, text: str) -> None:
         netfilter.nft(netns, text)
 
-    def nft_table_present(self, netns: str, family: str, table: str) -> bool:
-        return netfilter.nft_table_present(netns, family, table)
+    def nft_chain_rules(self, netns: str, family: str, table: str,
+                        chain: str) -> list[str] | None:
+        return netfilter.nft_chain_rules(netns, family, table, chain)
 
 
 class RealIpsets:

@@ -65,9 +65,11 @@ def _real_hook(hook: Hook, pod: PodInfo, container: Container, node_netns: str, 
 
 def rules_present(rt: Runtime, netns: str) -> bool:
     """kube-proxy's check that its rules were not flushed by hand: the canary chains
-    (iptables, IPVS), or its table (nftables)."""
+    (iptables, IPVS), or, in nftables mode, the jump into its services chain (gone when the
+    table is deleted, and when it is flushed: `nft flush table` keeps chains and sets)."""
     if rt.plan.spec.proxy_mode == "nftables":
-        return rt.kernel.netfilter.nft_table_present(netns, "ip", "kube-proxy")
+        rules = rt.kernel.netfilter.nft_chain_rules(netns, "ip", "kube-proxy", "nat-prerouting")
+        return bool(rules) and "jump services" in rules
     return rt.kernel.netfilter.canary_present(netns, rt.state.flavour)
 
 

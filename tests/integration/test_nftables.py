@@ -1,6 +1,6 @@
 """nftables mode in real namespaces: the ip kube-proxy table and nothing of iptables mode,
-a table deleted by hand restored by the lab's controller, and `apply` switching a running lab
-between iptables and nftables leaving nothing of the other mode.
+a table deleted or flushed by hand restored by the lab's controller, and `apply` switching a
+running lab between iptables and nftables leaving nothing of the other mode.
 
 Address plan: lab network 172.18.0.0/24 (node1 .2); pods 10.244.0.0/24; ClusterIP
 10.96.0.150 port 80 -> 8000.
@@ -71,6 +71,14 @@ def test_nftables_mode_is_restored_and_switches_both_ways(tmp_path):
         # someone deletes the table: the controller's check puts it back
         in_ns(f"netlab.{name}.node.node1", "nft", "delete", "table", "ip", "kube-proxy")
         wait_for("the table to come back", lambda: "kube-proxy" in tables(name)[0], 15)
+        assert answers(name)
+        # flushed: chains and sets stay, every rule goes; restored all the same
+        node = f"netlab.{name}.node.node1"
+        in_ns(node, "nft", "flush", "table", "ip", "kube-proxy")
+        assert "jump services" not in in_ns(node, "nft", "list", "chain", "ip", "kube-proxy",
+                                            "nat-prerouting").stdout
+        wait_for("the rules to come back", lambda: "jump services" in in_ns(
+            node, "nft", "list", "chain", "ip", "kube-proxy", "nat-prerouting").stdout, 15)
         assert answers(name)
         # to iptables mode: KUBE- chains, no nftables table
         r = netlab("apply", "-f", str(write(tmp_path, name, "iptables")), "--lab", name)
