@@ -113,9 +113,9 @@ class Netfilter(Protocol):
     def nft(self, netns: str, text: str) -> None:
         """One atomic nft transaction (nft -f -)."""
 
-    def nft_chain_rules(self, netns: str, family: str, table: str,
-                        chain: str) -> list[str] | None:
-        """The rules of one chain, as nft lists them; None when the table or chain is gone."""
+    def nft_list_chain(self, netns: str, family: str, table: str, chain: str) -> str | None:
+        """``nft list chain``: the chain as nft prints it; None when the table or chain is
+        gone."""
 
 
 class Ipsets(Protocol):

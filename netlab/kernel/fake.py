@@ -421,9 +421,12 @@ class FakeNetfilter:
         self.w.change("nft -f", netns, text)
         ns.nft_tables = tables
 
-    def nft_chain_rules(self, netns: str, family: str, table: str,
-                        chain: str) -> list[str] | None:
-        return self.w.ns(netns).nft_tables.get(f"{family} {table}", {}).get(chain)
+    def nft_list_chain(self, netns: str, family: str, table: str, chain: str) -> str | None:
+        rules = self.w.ns(netns).nft_tables.get(f"{family} {table}", {}).get(chain)
+        if rules is None:
+            return None
+        body = "".join(f"\t\t{rule}\n" for rule in rules)
+        return f"table {family} {table} {{\n\tchain {chain} {{\n{body}\t}}\n}}\n"
 
     def save(self, netns: str, flavour: str, table: str = "") -> str:
         ns = self.w.ns(netns)

@@ -116,11 +116,7 @@ def nft(netns: str, text: str) -> None:
         raise NftError(f"nft -f failed in {netns}: {result.stderr.strip()[:2000]}")
 
 
-def nft_chain_rules(netns: str, family: str, table: str, chain: str) -> list[str] | None:
-    """The rules of one chain as ``nft list chain`` prints them, None when it is gone."""
+def nft_list_chain(netns: str, family: str, table: str, chain: str) -> str | None:
+    """What ``nft list chain`` prints, None when the table or chain is gone."""
     r = run_in(netns, [require_tool("nft"), "list", "chain", family, table, chain], timeout=10)
-    if r.returncode != 0:
-        return None
-    lines = [line.strip() for line in r.stdout.splitlines()]
-    return [line for line in lines[2:] if line and line != "}"
-            and not line.startswith(("type ", "policy "))]
+    return r.stdout if r.returncode == 0 else None

@@ -122,9 +122,8 @@ class RealNetfilter:
     def nft(self, netns: str, text: str) -> None:
         netfilter.nft(netns, text)
 
-    def nft_chain_rules(self, netns: str, family: str, table: str,
-                        chain: str) -> list[str] | None:
-        return netfilter.nft_chain_rules(netns, family, table, chain)
+    def nft_list_chain(self, netns: str, family: str, table: str, chain: str) -> str | None:
+        return netfilter.nft_list_chain(netns, family, table, chain)
 
 
 class RealIpsets:

@@ -36,6 +36,7 @@ from netlab.plan.probes import ProbeTracker
 from netlab.proxy.core import service_ports
 from netlab.proxy.tracker import ChangeTracker
 from netlab.state import LabDir
+from netlab.trace import nftables as nft_walk
 
 log = logging.getLogger("netlab.controller")
 TICK_S = 0.2
@@ -68,8 +69,9 @@ def rules_present(rt: Runtime, netns: str) -> bool:
     (iptables, IPVS), or, in nftables mode, the jump into its services chain (gone when the
     table is deleted, and when it is flushed: `nft flush table` keeps chains and sets)."""
     if rt.plan.spec.proxy_mode == "nftables":
-        rules = rt.kernel.netfilter.nft_chain_rules(netns, "ip", "kube-proxy", "nat-prerouting")
-        return bool(rules) and "jump services" in rules
+        listing = rt.kernel.netfilter.nft_list_chain(netns, "ip", "kube-proxy", "nat-prerouting")
+        return listing is not None and \
+            "jump services" in nft_walk.parse(listing).chains.get("nat-prerouting", [])
     return rt.kernel.netfilter.canary_present(netns, rt.state.flavour)
 
 

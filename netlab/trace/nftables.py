@@ -17,8 +17,13 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-TABLE = "ip kube-proxy"
-MASQ_BIT = 0x4000
+from netlab.proxy.core import MASQ_MARK
+from netlab.proxy.nftables import TABLE
+
+MASQ_BIT = int(MASQ_MARK, 16)
+# a verdict map looked up by fields of the packet: ip daddr . meta l4proto . th dport vmap @m
+VMAP_LOOKUP = re.compile(r"((?:ip daddr|ip saddr|meta l4proto)(?: \. (?:meta l4proto|th dport))*)"
+                         r" vmap @(\S+)")
 # base chains in the order a packet meets them (their priorities)
 PREROUTING = ("filter-prerouting-pre-dnat", "nat-prerouting")
 OUTPUT = ("filter-output-pre-dnat", "nat-output", "filter-output")
@@ -61,13 +66,12 @@ class Path:
     verdict: str  # accept, drop or reject
     dnat: str = ""  # ip:port, when a rule rewrote the destination
     masquerade: bool = False
-    mark: int = 0
 
 
 def parse(text: str) -> Ruleset:
     """A Ruleset from an nft transaction or an ``nft list table`` listing."""
     rs = Ruleset()
-    if re.search(r"^\s*table ip kube-proxy \{", text, re.M):
+    if re.search(r"^\s*table \S+ \S+ \{", text, re.M):
         return _parse_listing(text, rs)
     prefix = f"add rule {TABLE} "
     for line in text.splitlines():
@@ -207,7 +211,7 @@ def trace(rs: Ruleset, pkt: Packet, node_ips: frozenset[str] | set[str]) -> list
 
 
 def _path(s: _State, verdict: str) -> Path:
-    return Path(s.odds, s.hops, verdict, s.dnat, s.masquerade, s.mark)
+    return Path(s.odds, s.hops, verdict, s.dnat, s.masquerade)
 
 
 def _hooks(rs: Ruleset, state: _State, chains: tuple[str, ...]) -> _Result:
@@ -269,9 +273,7 @@ def _rule(rs: Ruleset, chain: str, rule: str, s: _State, depth: int) -> list[tup
                     chain, rule, f"numgen picked {key} of {n}")
                 out += _verdict(rs, verdict, forked, depth)
             return out
-        elif w in ("ip", "meta", "th", "fib") and re.match(
-                r"(ip daddr|meta l4proto|ip saddr)( \. (meta l4proto|th dport))* vmap @", rest):
-            m = re.match(r"((?:\S+ \S+)(?: \. \S+ \S+)*) vmap @(\S+)", rest)
+        elif m := VMAP_LOOKUP.match(rest):
             key = _key(m.group(1), s)
             verdict = rs.elements.get(m.group(2), {}).get(key)
             if verdict is None:
