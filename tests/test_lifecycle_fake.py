@@ -42,8 +42,7 @@ def probed(docs: str) -> str:
 
 def make_lab(tmp_path, mode: str = "iptables", readiness: bool = False):
     name = f"f{next(_names)}"
-    lab = lab_doc(name=name, nodes=("node1", "node2")).replace(
-        "routing: host-gw", f"routing: host-gw\n  proxyMode: {mode}")
+    lab = lab_doc(name=name, nodes=("node1", "node2"), mode=mode)
     web = deployment(replicas=3)
     sc = scenario(lab, probed(web) if readiness else web,
                   deployment(name="api", replicas=2, port=9000), pod("client"),
@@ -241,8 +240,7 @@ def grow(ld):
 
 def switch(ld, mode: str):
     def edit(docs):
-        lab = lab_doc(name=ld.lab, nodes=("node1", "node2")).replace(
-            "routing: host-gw", f"routing: host-gw\n  proxyMode: {mode}")
+        lab = lab_doc(name=ld.lab, nodes=("node1", "node2"), mode=mode)
         return edits.apply(docs, parse_documents(lab, "lab.yaml"))[0]
     return edit
 

@@ -152,8 +152,7 @@ def test_apply_of_a_lab_changes_only_proxy_settings(make_lab, tmp_path):
     r = netlab("apply", "--lab", lab, "-f", str(tmp_path / "lab.yaml"))
     assert r.returncode == 2 and "only the proxy settings of the Lab" in r.stderr
     if not features.loaded(["ip_vs", "dummy"]):
-        (tmp_path / "lab.yaml").write_text(lab_doc(name=lab).replace(
-            "routing: host-gw", "routing: host-gw\n  proxyMode: ipvs"))
+        (tmp_path / "lab.yaml").write_text(lab_doc(name=lab, mode="ipvs"))
         r = netlab("apply", "--lab", lab, "-f", str(tmp_path / "lab.yaml"))
         assert r.returncode == 2 and "needed for proxyMode ipvs" in r.stderr
     from netlab.lifecycle.query import load

@@ -219,8 +219,7 @@ def test_proxy_mode_the_kernel_cannot_run_is_refused_before_any_change(tmp_path)
 
     name = unique_name("ipvs")
     path = tmp_path / "ipvs.yaml"
-    path.write_text(lab_doc(name=name).replace("routing: host-gw",
-                                               "routing: host-gw\n  proxyMode: ipvs"))
+    path.write_text(lab_doc(name=name, mode="ipvs"))
     if features.loaded(["ip_vs", "dummy"]):
         pytest.skip("this kernel can run IPVS mode (tests/vm covers it)")
     r = netlab("up", str(path))

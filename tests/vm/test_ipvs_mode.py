@@ -22,7 +22,7 @@ pytestmark = pytest.mark.vm  # kernel_ready (tests/conftest.py) loads the module
 
 
 def ipvs_lab(**kw) -> str:
-    return lab_doc(**kw).replace("routing: host-gw", "routing: host-gw\n  proxyMode: ipvs")
+    return lab_doc(**kw, mode="ipvs")
 
 
 def check(plan, source, protocol, target, **kw):
@@ -122,8 +122,7 @@ def test_switching_modes_leaves_nothing_of_the_other(make_lab, tmp_path):
     lab, node = plan.spec.name, plan.nodes[0].netns
 
     def switch(mode: str) -> None:
-        text = lab_doc(name=lab, nodes=("node1", "node2")).replace(
-            "routing: host-gw", f"routing: host-gw\n  proxyMode: {mode}")
+        text = lab_doc(name=lab, nodes=("node1", "node2"), mode=mode)
         (tmp_path / "lab.yaml").write_text(text)
         r = netlab("apply", "--lab", lab, "-f", str(tmp_path / "lab.yaml"))
         assert r.returncode == 0, r.stderr
