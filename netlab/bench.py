@@ -138,16 +138,3 @@ def bench_node(netns: str, mode: str) -> tuple[LabSpec, NodeInfo]:
     return spec, NodeInfo("node1", 0, netns, "172.18.0.2", "lanbench", "10.244.0.0/24",
                           "10.244.0.1", "0e:00:00:00:00:01")
 
-
-def sync_node(kernel, spec: LabSpec, node: NodeInfo, ports, previous, changed):
-    """One sync of NODE decided as the lab's controller decides it (proxy/sync.py), in the
-    lab's proxy mode: (the NodeSync to apply, the state the next sync starts from)."""
-    from netlab.proxy import sync as proxy_sync
-
-    if spec.proxy_mode == "ipvs":
-        draft = proxy_sync.ipvs_draft(spec, node, ports, previous, changed)
-        current = kernel.ipvs.dump(node.netns, draft.reads)
-        return proxy_sync.ipvs_sync(spec, node, draft, previous, current)
-    if spec.proxy_mode == "nftables":
-        return proxy_sync.nftables_sync(spec, node, ports, previous, changed)
-    return proxy_sync.iptables_sync(spec, node, ports, previous, changed)

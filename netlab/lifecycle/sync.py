@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 
 from netlab.errors import NetlabError
 from netlab.kernel.api import Kernel
 from netlab.lifecycle.runtime import Runtime
+from netlab.model import LabSpec, NodeInfo
 from netlab.model.state import LabState, ProxyMetrics
-from netlab.model.sync import NodeSync
+from netlab.model.sync import NodeSync, NodeSyncState
 from netlab.plan import cni
 from netlab.plan.endpoints import compute_endpoints
 from netlab.proxy import sync as proxy_sync
 from netlab.proxy.conntrack import stale_udp_endpoints
-from netlab.proxy.core import service_ports
+from netlab.proxy.core import ServicePortView, service_ports
 from netlab.proxy.ipvs import DUMMY_DEVICE
 
 log = logging.getLogger("netlab")
@@ -81,6 +83,20 @@ def apply(kernel: Kernel, s: NodeSync, flavour: str) -> None:
             kernel.conntrack.clear_udp_node_port(s.netns, node_port, ip)
 
 
+def decide(kernel: Kernel, spec: LabSpec, node: NodeInfo, ports: Sequence[ServicePortView],
+           previous: NodeSyncState | None, changed: set[str] | None,
+           stale: proxy_sync.Stale = (), portmap: str = "") -> tuple[NodeSync, NodeSyncState]:
+    """One node's sync in the lab's proxy mode, decided (IPVS mode first reads the virtual
+    servers the kernel holds): what to apply, and the state the next sync starts from."""
+    if spec.proxy_mode == "ipvs":
+        draft = proxy_sync.ipvs_draft(spec, node, ports, previous, changed)
+        current = kernel.ipvs.dump(node.netns, draft.reads)
+        return proxy_sync.ipvs_sync(spec, node, draft, previous, current, stale, portmap)
+    if spec.proxy_mode == "nftables":
+        return proxy_sync.nftables_sync(spec, node, ports, previous, changed, stale, portmap)
+    return proxy_sync.iptables_sync(spec, node, ports, previous, changed, stale, portmap)
+
+
 def sync_rules(rt: Runtime, changed: set[str] | None = None,
                readiness: dict[str, bool] | None = None) -> list[NodeSync]:
     """Sync every node; returns what was applied (for tests and debugging)."""
@@ -96,17 +112,7 @@ def sync_rules(rt: Runtime, changed: set[str] | None = None,
         rt.progress("service rules", i, len(plan.nodes))
         previous = rt.state.sync.pop(node.name, None)  # back only when this node succeeds
         portmap = cni.render_portmap(p for p in rt.state.all_pods() if p.node == node.name)
-        if plan.spec.proxy_mode == "ipvs":
-            draft = proxy_sync.ipvs_draft(plan.spec, node, ports, previous, changed)
-            current = rt.kernel.ipvs.dump(node.netns, draft.reads)
-            s, after = proxy_sync.ipvs_sync(plan.spec, node, draft, previous, current, stale,
-                                            portmap)
-        elif plan.spec.proxy_mode == "nftables":
-            s, after = proxy_sync.nftables_sync(plan.spec, node, ports, previous, changed,
-                                                stale, portmap)
-        else:
-            s, after = proxy_sync.iptables_sync(plan.spec, node, ports, previous, changed,
-                                                stale, portmap)
+        s, after = decide(rt.kernel, plan.spec, node, ports, previous, changed, stale, portmap)
         metrics = rt.state.proxy_metrics.setdefault(node.name, ProxyMetrics())
         t0 = time.monotonic()
         try:
