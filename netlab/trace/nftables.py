@@ -17,10 +17,10 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from netlab.proxy.core import MASQ_MARK
 from netlab.proxy.nftables import TABLE
+from netlab.trace.path import MASQ_BIT, Packet, Path, State, TraceError
 
-MASQ_BIT = int(MASQ_MARK, 16)
+__all__ = ["Packet", "Path", "Ruleset", "TraceError", "parse", "trace"]
 # a verdict map looked up by fields of the packet: ip daddr . meta l4proto . th dport vmap @m
 VMAP_LOOKUP = re.compile(r"((?:ip daddr|ip saddr|meta l4proto)(?: \. (?:meta l4proto|th dport))*)"
                          r" vmap @(\S+)")
@@ -31,41 +31,10 @@ INPUT, FORWARD, POSTROUTING = ("filter-input",), ("filter-forward",), ("nat-post
 TERMINAL = ("accept", "drop", "reject")
 
 
-class TraceError(ValueError):
-    """The ruleset holds something the walker does not understand (said with the rule)."""
-
-
 @dataclass
 class Ruleset:
     chains: dict[str, list[str]] = field(default_factory=dict)
     elements: dict[str, dict[str, str]] = field(default_factory=dict)  # set/map: key -> verdict
-
-
-@dataclass(frozen=True)
-class Packet:
-    src: str
-    dst: str
-    dport: int
-    proto: str = "tcp"
-    local: bool = False  # sent by the node itself (the output hook), not arriving at it
-
-
-@dataclass(frozen=True)
-class Hop:
-    chain: str
-    rule: str
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class Path:
-    """One way the packet goes, with its odds."""
-
-    odds: float
-    hops: tuple[Hop, ...]
-    verdict: str  # accept, drop or reject
-    dnat: str = ""  # ip:port, when a rule rewrote the destination
-    masquerade: bool = False
 
 
 def parse(text: str) -> Ruleset:
@@ -163,58 +132,32 @@ def _parse_listing(text: str, rs: Ruleset) -> Ruleset:
     return rs
 
 
-@dataclass(frozen=True)
-class _State:
-    pkt: Packet
-    node_ips: frozenset[str]
-    odds: float = 1.0
-    hops: tuple[Hop, ...] = ()
-    dnat: str = ""
-    mark: int = 0
-    masquerade: bool = False
-
-    def hop(self, chain: str, rule: str, note: str = "") -> _State:
-        return dataclasses.replace(self, hops=self.hops + (Hop(chain, rule, note),))
-
-    @property
-    def daddr(self) -> str:
-        return self.dnat.rsplit(":", 1)[0] if self.dnat else self.pkt.dst
-
-    @property
-    def dport(self) -> int:
-        return int(self.dnat.rsplit(":", 1)[1]) if self.dnat else self.pkt.dport
-
-
 # outcome of running a chain: "" (fell off the end or returned) or a terminal verdict
-_Result = list[tuple[_State, str]]
+_Result = list[tuple[State, str]]
 
 
 def trace(rs: Ruleset, pkt: Packet, node_ips: frozenset[str] | set[str]) -> list[Path]:
     """Every way a new connection PKT goes through the node, each with its odds."""
-    start = _State(pkt, frozenset(node_ips))
+    start = State(pkt, frozenset(node_ips))
     paths: list[Path] = []
     for state, verdict in _hooks(rs, start, OUTPUT if pkt.local else PREROUTING):
         if verdict != "accept":
-            paths.append(_path(state, verdict))
+            paths.append(state.path(verdict))
             continue
-        after = [(state, "accept")]
-        if not pkt.local:
-            local = state.daddr in state.node_ips
-            after = _hooks(rs, state, INPUT if local else FORWARD)
+        # delivered to the node itself: the input hook, and no postrouting
+        if not pkt.local and state.daddr in state.node_ips:
+            paths += [s2.path(v2) for s2, v2 in _hooks(rs, state, INPUT)]
+            continue
+        after = [(state, "accept")] if pkt.local else _hooks(rs, state, FORWARD)
         for s2, v2 in after:
             if v2 != "accept":
-                paths.append(_path(s2, v2))
+                paths.append(s2.path(v2))
                 continue
-            for s3, v3 in _hooks(rs, s2, POSTROUTING):
-                paths.append(_path(s3, v3))
+            paths += [s3.path(v3) for s3, v3 in _hooks(rs, s2, POSTROUTING)]
     return paths
 
 
-def _path(s: _State, verdict: str) -> Path:
-    return Path(s.odds, s.hops, verdict, s.dnat, s.masquerade)
-
-
-def _hooks(rs: Ruleset, state: _State, chains: tuple[str, ...]) -> _Result:
+def _hooks(rs: Ruleset, state: State, chains: tuple[str, ...]) -> _Result:
     results: _Result = [(state, "accept")]
     for chain in chains:
         if chain not in rs.chains:
@@ -230,7 +173,7 @@ def _hooks(rs: Ruleset, state: _State, chains: tuple[str, ...]) -> _Result:
     return results
 
 
-def _run(rs: Ruleset, chain: str, state: _State, depth: int) -> _Result:
+def _run(rs: Ruleset, chain: str, state: State, depth: int) -> _Result:
     if depth > 32:
         raise TraceError(f"chain {chain}: jumps nested too deep (a loop?)")
     if chain not in rs.chains:
@@ -251,7 +194,7 @@ def _run(rs: Ruleset, chain: str, state: _State, depth: int) -> _Result:
     return done + pending
 
 
-def _rule(rs: Ruleset, chain: str, rule: str, s: _State, depth: int) -> list[tuple[_State, str]]:
+def _rule(rs: Ruleset, chain: str, rule: str, s: State, depth: int) -> list[tuple[State, str]]:
     """Apply RULE to S: a list of (state, outcome); outcome is "next" (go on with the next
     rule), "return" (leave the chain), or a terminal verdict."""
     words = shlex.split(re.sub(r'\s+comment\s+"[^"]*"$', "", rule), posix=False)
@@ -269,7 +212,7 @@ def _rule(rs: Ruleset, chain: str, rule: str, s: _State, depth: int) -> list[tup
             n, branches = int(m.group(1)), _elements(m.group(2))
             out = []
             for key, verdict in branches:
-                forked = dataclasses.replace(s, odds=s.odds / n).hop(
+                forked = s.fork(1 / n).hop(
                     chain, rule, f"numgen picked {key} of {n}")
                 out += _verdict(rs, verdict, forked, depth)
             return out
@@ -324,7 +267,7 @@ def _rule(rs: Ruleset, chain: str, rule: str, s: _State, depth: int) -> list[tup
     return [(s, "next")]
 
 
-def _verdict(rs: Ruleset, verdict: str, s: _State, depth: int) -> list[tuple[_State, str]]:
+def _verdict(rs: Ruleset, verdict: str, s: State, depth: int) -> list[tuple[State, str]]:
     kind, _, target = verdict.partition(" ")
     if kind in TERMINAL:
         return [(s, kind)]
@@ -348,7 +291,7 @@ def _operand(words: list[str], j: int) -> tuple[str, int]:
     return words[j], j + 1
 
 
-def _key(spec: str, s: _State) -> str:
+def _key(spec: str, s: State) -> str:
     values = {"ip daddr": s.daddr, "ip saddr": s.pkt.src, "meta l4proto": s.pkt.proto,
               "th dport": str(s.dport)}
     return " . ".join(values[" ".join(part.split())] for part in spec.split(" . "))
