@@ -6,9 +6,10 @@ into one call of the layers below and printing the result.
     inspect.py  get, describe
     changes.py  apply, delete, scale
     run.py      exec, check
+    trace.py    trace (and graph)
 """
 
-from netlab.cli import changes, inspect, labs, run  # noqa: F401 (they register the commands)
+from netlab.cli import changes, inspect, labs, run, trace  # noqa: F401 (they register commands)
 from netlab.cli.base import main
 
 __all__ = ["main"]

@@ -9,12 +9,13 @@ lifecycle and the controller are tested without root (as knftables' Fake is for 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
 from netlab.model.sync import IpvsOp, Key, VirtualServer
+from netlab.model.trace import Route, TraceMatch
 
 Pid = tuple[int, int]  # (pid, start time): one process for its whole life
 
@@ -117,10 +118,14 @@ class Netfilter(Protocol):
         """``nft list chain``: the chain as nft prints it; None when the table or chain is
         gone."""
 
+    def nft_list_table(self, netns: str, family: str, table: str) -> str | None:
+        """``nft list table``: None when the table is gone."""
+
 
 class Ipsets(Protocol):
     def restore(self, netns: str, text: str) -> None: ...
     def destroy_all(self, netns: str) -> None: ...
+    def save(self, netns: str) -> str: ...
 
 
 class Ipvs(Protocol):
@@ -192,6 +197,21 @@ class Processes(Protocol):
         "" (not reported: it runs, or it was killed with its shim)."""
 
 
+class Tracing(Protocol):
+    """What ``netlab trace`` reads in a namespace, and the kernel's own trace."""
+
+    def addresses(self, netns: str) -> set[str]: ...
+    def route(self, netns: str, dst: str) -> Route: ...
+
+    def kernel_trace(self, netns: str, monitor: str, match: TraceMatch, local: bool,
+                     send: Callable[[], None]) -> str:
+        """What MONITOR (nft: ``nft monitor trace``; xtables: ``xtables-monitor --trace``)
+        prints while SEND makes the connection MATCH, traced by netlab's own table."""
+
+    def counters(self, netns: str, flavour: str) -> str:
+        """``iptables-save -c``."""
+
+
 @dataclass
 class Kernel:
     namespaces: Namespaces
@@ -205,6 +225,7 @@ class Kernel:
     processes: Processes
     cgroups: Cgroups
     sandboxes: Sandboxes
+    tracing: Tracing
 
 
 def real() -> Kernel:

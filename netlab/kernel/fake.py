@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from netlab.errors import NetlabError
 from netlab.kernel.api import Kernel, PodAttachment
 from netlab.model.sync import IpvsOp, Key, VirtualServer
+from netlab.model.trace import Route, TraceMatch
 
 NETNS_DIR = "/run/netns"
 BUILTIN_CHAINS = {
@@ -421,6 +422,14 @@ class FakeNetfilter:
         self.w.change("nft -f", netns, text)
         ns.nft_tables = tables
 
+    def nft_list_table(self, netns: str, family: str, table: str) -> str | None:
+        chains = self.w.ns(netns).nft_tables.get(f"{family} {table}")
+        if chains is None:
+            return None
+        body = "".join(f"\tchain {c} {{\n" + "".join(f"\t\t{r}\n" for r in rules) + "\t}\n"
+                       for c, rules in chains.items())
+        return f"table {family} {table} {{\n{body}}}\n"
+
     def nft_list_chain(self, netns: str, family: str, table: str, chain: str) -> str | None:
         rules = self.w.ns(netns).nft_tables.get(f"{family} {table}", {}).get(chain)
         if rules is None:
@@ -481,6 +490,14 @@ class FakeIpsets:
     def destroy_all(self, netns: str) -> None:
         self.w.change("ipset destroy", netns)
         self.w.ns(netns).ipsets.clear()
+
+    def save(self, netns: str) -> str:
+        # kube-proxy's sets hold ip,port members unless their name says otherwise
+        out = []
+        for name, members in sorted(self.w.ns(netns).ipsets.items()):
+            kind = "bitmap:port" if "NODE-PORT" in name else "hash:ip,port"
+            out += [f"create {name} {kind}"] + [f"add {name} {m}" for m in sorted(members)]
+        return "\n".join(out) + "\n"
 
 
 class FakeIpvs:
@@ -672,6 +689,29 @@ class FakeSandboxes:
         FakeNamespaces(self.w).create_uts(path, "(mount namespace template)")
 
 
+class FakeTracing:
+    """Addresses from the links; routes out of eth0; the kernel trace a test sets."""
+
+    def __init__(self, world: World) -> None:
+        self.w = world
+        self.output = ""  # what the monitor prints
+
+    def addresses(self, netns: str) -> set[str]:
+        return {a.split("/")[0] for lk in self.w.ns(netns).links.values() for a in lk.addresses}
+
+    def route(self, netns: str, dst: str) -> Route:
+        return Route("eth0")
+
+    def kernel_trace(self, netns: str, monitor: str, match: TraceMatch, local: bool,
+                     send: Callable[[], None]) -> str:
+        self.w.change("trace", netns, f"{monitor} {match}")
+        send()
+        return self.output
+
+    def counters(self, netns: str, flavour: str) -> str:
+        return FakeNetfilter(self.w).save(netns, flavour)
+
+
 class FakeKernel(Kernel):
     def __init__(self, sysctl_defaults: dict[str, str] | None = None) -> None:
         """SYSCTL_DEFAULTS: what every new namespace holds (as a real one holds values)."""
@@ -680,7 +720,8 @@ class FakeKernel(Kernel):
                          pods=FakePodNetwork(w), sysctls=FakeSysctls(w),
                          netfilter=FakeNetfilter(w), ipsets=FakeIpsets(w), ipvs=FakeIpvs(w),
                          conntrack=FakeConntrack(w), processes=FakeProcesses(w),
-                         cgroups=FakeCgroups(w), sandboxes=FakeSandboxes(w))
+                         cgroups=FakeCgroups(w), sandboxes=FakeSandboxes(w),
+                         tracing=FakeTracing(w))
 
     @property
     def log(self) -> list[tuple[str, str, str]]:

@@ -19,3 +19,11 @@ def restore(netns: str, text: str) -> None:
     result = run_in(netns, [require_tool("ipset"), "restore"], input=text, timeout=600)
     if result.returncode != 0:
         raise NetlabError(f"ipset restore failed in {netns}: {result.stderr.strip()}")
+
+
+def save(netns: str) -> str:
+    """``ipset save``: every set of NETNS with its members."""
+    result = run_in(netns, [require_tool("ipset"), "save"], timeout=60)
+    if result.returncode != 0:
+        raise NetlabError(f"ipset save failed in {netns}: {result.stderr.strip()}")
+    return result.stdout

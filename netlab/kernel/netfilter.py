@@ -120,3 +120,9 @@ def nft_list_chain(netns: str, family: str, table: str, chain: str) -> str | Non
     """What ``nft list chain`` prints, None when the table or chain is gone."""
     r = run_in(netns, [require_tool("nft"), "list", "chain", family, table, chain], timeout=10)
     return r.stdout if r.returncode == 0 else None
+
+
+def nft_list_table(netns: str, family: str, table: str) -> str | None:
+    """What ``nft list table`` prints, None when the table is gone."""
+    r = run_in(netns, [require_tool("nft"), "list", "table", family, table], timeout=60)
+    return r.stdout if r.returncode == 0 else None

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
-from netlab.kernel import cgroups, conntrack, ipset, ipvs, netfilter, process, rtnl, sandbox
+from netlab.kernel import (
+    cgroups,
+    conntrack,
+    ipset,
+    ipvs,
+    netfilter,
+    process,
+    rtnl,
+    sandbox,
+    tracing,
+)
 from netlab.kernel.api import Kernel, PodAttachment
 from netlab.kernel.links import Netns, get_sysctl, set_sysctls
 from netlab.kernel.ns import WORKER, netns_path, remove_nsfile
 from netlab.model.sync import IpvsOp, Key, VirtualServer
+from netlab.model.trace import Route, TraceMatch
 
 POD_ETH0_INDEX = 2  # the first interface after lo in a new namespace
 
@@ -125,10 +136,16 @@ class RealNetfilter:
     def nft_list_chain(self, netns: str, family: str, table: str, chain: str) -> str | None:
         return netfilter.nft_list_chain(netns, family, table, chain)
 
+    def nft_list_table(self, netns: str, family: str, table: str) -> str | None:
+        return netfilter.nft_list_table(netns, family, table)
+
 
 class RealIpsets:
     def restore(self, netns: str, text: str) -> None:
         ipset.restore(netns, text)
+
+    def save(self, netns: str) -> str:
+        return ipset.save(netns)
 
     def destroy_all(self, netns: str) -> None:
         ipset.destroy_all(netns)
@@ -223,8 +240,23 @@ class RealSandboxes:
             helper.wait()
 
 
+class RealTracing:
+    def addresses(self, netns: str) -> set[str]:
+        return tracing.addresses(netns)
+
+    def route(self, netns: str, dst: str) -> Route:
+        return tracing.route(netns, dst)
+
+    def kernel_trace(self, netns: str, monitor: str, match: TraceMatch, local: bool,
+                     send: Callable[[], None]) -> str:
+        return tracing.kernel_trace(netns, monitor, match, local, send)
+
+    def counters(self, netns: str, flavour: str) -> str:
+        return tracing.counters(netns, flavour)
+
+
 def kernel() -> Kernel:
     return Kernel(namespaces=RealNamespaces(), links=RealLinks(), pods=RealPodNetwork(),
                   sysctls=RealSysctls(), netfilter=RealNetfilter(), ipsets=RealIpsets(),
                   ipvs=RealIpvs(), conntrack=RealConntrack(), processes=RealProcesses(),
-                  cgroups=RealCgroups(), sandboxes=RealSandboxes())
+                  cgroups=RealCgroups(), sandboxes=RealSandboxes(), tracing=RealTracing())

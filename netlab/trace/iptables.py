@@ -259,23 +259,24 @@ def _target(t: Tables, table: str, chain: str, rule: Rule, a: tuple[str, ...], s
             raise TraceError(f"{chain}: the walker cannot read {rule.text!r}")
         s2 = dataclasses.replace(s, mark=mark)
         if mark & MASQ_BIT and not s.mark & MASQ_BIT:
-            s2 = s2.hop(chain, rule.text, rule.comment)
+            s2 = s2.hop(chain, rule.text, rule.comment, table)
         return [(s2, "next")]
     note = rule.comment
     if name == "DNAT":
         to = opts["--to-destination"]
         if ":" not in to:
             to = f"{to}:{s.dport}"
-        return [(dataclasses.replace(s, dnat=to).hop(chain, rule.text, note), "accept")]
+        return [(dataclasses.replace(s, dnat=to).hop(chain, rule.text, note, table), "accept")]
     if name == "MASQUERADE":
-        return [(dataclasses.replace(s, masquerade=True).hop(chain, rule.text, note), "accept")]
+        masqueraded = dataclasses.replace(s, masquerade=True)
+        return [(masqueraded.hop(chain, rule.text, note, table), "accept")]
     if name in ("ACCEPT", "DROP", "REJECT"):
-        return [(s.hop(chain, rule.text, note), name.lower())]
+        return [(s.hop(chain, rule.text, note, table), name.lower())]
     if name == "RETURN":
         return [(s, "return")]
     if name in t.chains.get(table, {}):
         out = []
-        for s2, v in _run(t, table, name, s.hop(chain, rule.text, note), depth + 1):
+        for s2, v in _run(t, table, name, s.hop(chain, rule.text, note, table), depth + 1):
             if v:
                 out.append((s2, v))
             else:  # the called chain ended: a jump goes on, a goto leaves this chain too

@@ -32,6 +32,7 @@ class Hop:
     chain: str  # a chain, or "IPVS" for the virtual server's choice
     rule: str
     note: str = ""
+    table: str = ""  # iptables' nat or filter ("" in nftables mode: all in ip kube-proxy)
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,8 @@ class State:
     mark: int = 0
     masquerade: bool = False
 
-    def hop(self, chain: str, rule: str, note: str = "") -> State:
-        return dataclasses.replace(self, hops=self.hops + (Hop(chain, rule, note),))
+    def hop(self, chain: str, rule: str, note: str = "", table: str = "") -> State:
+        return dataclasses.replace(self, hops=self.hops + (Hop(chain, rule, note, table),))
 
     def fork(self, odds: float) -> State:
         return dataclasses.replace(self, odds=self.odds * odds)

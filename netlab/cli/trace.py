@@ -1,0 +1,96 @@
+"""trace: a connection's path through kube-proxy's rules, explained and proved."""
+
+from __future__ import annotations
+
+import click
+
+from netlab import console
+from netlab.cli.base import attend, main
+from netlab.kernel.api import real
+from netlab.lifecycle import query
+from netlab.lifecycle.preflight import require_root
+from netlab.lifecycle.tracing import Explanation, explain
+from netlab.trace.path import Hop
+
+
+@main.command()
+@click.argument("source")
+@click.argument("destination")
+@click.option("--lab")
+@click.option("-n", "--namespace", default="default")
+@click.option("--udp", is_flag=True, help="A UDP flow (default TCP).")
+@click.option("--prove", is_flag=True,
+              help="Send one real connection and show the kernel's own trace of it.")
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text")
+def trace(source, destination, lab, namespace, udp, prove, output) -> None:
+    """Explain the path of a new connection from SOURCE (pod/, deploy/, node/, client/) to
+    DESTINATION (svc/NAME[:port], pod/NAME:port, node/NAME:port, ADDRESS:port), hop by hop
+    through the rules loaded in the node it enters."""
+    require_root()
+    state = query.load(attend(lab))
+    expl = explain(real(), state.plan, state, source, destination, namespace, udp, prove)
+    if output == "json":
+        console.print_data(expl.to_json(), "json")
+    else:
+        console.print_plain(render_text(expl))
+    if prove and expl.proof and not expl.proof.agrees:
+        raise SystemExit(1)
+
+
+def _hop(h: Hop) -> str:
+    return f"    {(h.table + ' ' + h.chain).strip():<34} {h.rule}"
+
+
+def _common(paths: list[tuple[Hop, ...]]) -> int:
+    n = 0
+    while paths and all(len(p) > n for p in paths) and len({p[n] for p in paths}) == 1:
+        n += 1
+    return n
+
+
+def render_text(e: Explanation) -> str:
+    s = e.ends
+    out = [f"{s.source} ({s.src_ip}) -> {s.destination} = {s.dst_ip}:{s.dport}/"
+           f"{s.proto.upper()}: {s.what}",
+           f"kube-proxy {e.mode} mode; the rules as loaded in {s.node} now", ""]
+    leaves = "the node itself sends it" if s.local else f"{s.source} sends it"
+    out.append(f"1. {leaves}: route {s.route}")
+    if s.arp:
+        out.append(f"   {s.arp} answers ARP for {s.dst_ip} (it announces the LoadBalancer "
+                   "address), so the packet enters it")
+    out.append(f"2. {s.node}'s netfilter" + (" and IPVS" if e.mode == "ipvs" else "") + ":")
+    hops = [b.path.hops for b in e.branches]
+    n = _common(hops)
+    out += [_hop(h) for h in (hops[0][:n] if hops else ())]
+    many = len(e.branches) > 1
+    out.append(f"3. {'one of ' + str(len(e.branches)) + ' ways' if many else 'the outcome'}:")
+    for b in e.branches:
+        p = b.path
+        if p.verdict == "accept" and p.dnat:
+            who = f"pod {b.endpoint} on {b.endpoint_node}" if b.endpoint else "not a pod"
+            head = f"DNAT to {p.dnat} ({who})"
+        elif p.verdict == "accept":
+            head = "accepted, its destination unchanged"
+        else:
+            head = f"{p.verdict.upper()} by {p.hops[-1].chain}" if p.hops else p.verdict
+        masq = "masqueraded (source becomes the node's address)" if p.masquerade else \
+            "not masqueraded"
+        out.append(f"   {p.odds * 100:5.1f}%  {head}; {masq}")
+        out += ["    " + _hop(h) for h in p.hops[n:]]
+        if b.onward:
+            out.append(f"           then route {b.onward}")
+    out.append("4. the way back:")
+    out += [f"   {line}" for line in e.back]
+    if e.proof:
+        pr = e.proof
+        out.append(f"5. proof: one real connection from {s.source}: {pr.reply}; the kernel's "
+                   f"own trace ({pr.monitor}) in {s.node}:")
+        out += [f"    {h.table + ' ' + h.chain:<34} {h.rule}" for h in pr.hops] or \
+            ["    (the kernel traced nothing)"]
+        if pr.dnat:
+            out.append(f"   the kernel sent it to {pr.dnat}")
+        if pr.note:
+            out.append(f"   note: {pr.note}")
+        out.append("   the walker's prediction " + ("AGREES with the kernel" if pr.agrees else
+                                                    "DIFFERS from the kernel"))
+    return "\n".join(out)
