@@ -100,6 +100,8 @@ def split_port(ref: str) -> tuple[str, str]:
 def resolve(plan: LabPlan, state: LabState | None, kernel: Kernel, source: str,
             destination: str, namespace: str = "default", udp: bool = False) -> Ends:
     proto = "udp" if udp else "tcp"
+    if source.partition("/")[0] not in ("pod", "deploy", "deployment", "node", "client"):
+        raise UsageError(f"{source}: a trace starts at pod/, deploy/, node/ or client/")
     ref, port_text = split_port(destination)
     what, dport = "", None
     kind, _, name = ref.partition("/")
@@ -145,15 +147,13 @@ def resolve(plan: LabPlan, state: LabState | None, kernel: Kernel, source: str,
     elif skind == "node":
         node, local = sname, True
         src_ip = route.prefsrc or plan.node(sname).lan_ip
-    elif skind == "client":
+    else:
         src_ip = route.prefsrc or next(c.lan_ip for c in plan.clients if c.name == sname)
         by_ip = {n.lan_ip: n.name for n in plan.nodes}
         node = by_ip.get(route.gateway) or by_ip.get(dst_ip) or arp
         if not node:
             raise UsageError(f"from {source}, {dst_ip} is not reached through a node (route "
                              f"{route_text}): nothing of kube-proxy's is on the way")
-    else:
-        raise UsageError(f"{source}: a trace starts at pod/, deploy/, node/ or client/")
     return Ends(source, src_ip, destination, dst_ip, dport, proto, node, local, bridged,
                 what, route_text, arp)
 
