@@ -1,6 +1,10 @@
-"""trace: a connection's path through kube-proxy's rules, explained and proved."""
+"""trace, graph: a connection's path through kube-proxy's rules, explained and proved; the
+lab as a picture."""
 
 from __future__ import annotations
+
+import json
+import sys
 
 import click
 
@@ -94,3 +98,55 @@ def render_text(e: Explanation) -> str:
         out.append("   the walker's prediction " + ("AGREES with the kernel" if pr.agrees else
                                                     "DIFFERS from the kernel"))
     return "\n".join(out)
+
+
+@main.command()
+@click.argument("lab", required=False)
+@click.option("-o", "--output", type=click.Choice(["svg", "png", "dot", "json"]), default="svg")
+@click.option("-f", "--file", "path", type=click.Path(dir_okay=False, writable=True),
+              help="Write the picture here (default: standard output).")
+@click.option("--trace", "traced", nargs=2, metavar="SOURCE DESTINATION",
+              help="Highlight the path of a connection, as netlab trace explains it.")
+@click.option("-n", "--namespace", default="default")
+def graph(lab, output, path, traced, namespace) -> None:
+    """Draw LAB: the lab network, nodes with their bridge and pods, clients, the routes
+    between nodes, Services with their addresses and endpoints, who announces each
+    LoadBalancer address, Ingresses and their backends (Graphviz)."""
+    from netlab.graph import dot, model
+    from netlab.lb.allocate import assignments
+
+    state = query.load(attend(lab))
+    plan = state.plan
+    g = model.build(plan, assignments(plan, frozenset(state.nodes_down)))
+    if traced:
+        require_root()
+        g.highlight = highlight(explain(real(), plan, state, *traced, namespace), plan)
+    if output == "json":
+        data = json.dumps(g.to_json(), indent=2).encode() + b"\n"
+    elif output == "dot":
+        data = dot.to_dot(g).encode()
+    else:
+        data = dot.render(dot.to_dot(g), output)
+    if path:
+        with open(path, "wb") as f:
+            f.write(data)
+    else:
+        sys.stdout.buffer.write(data)
+
+
+def highlight(e: Explanation, plan) -> set[str]:
+    """The boxes a traced connection passes: its source, the node it enters, the Service,
+    the endpoints it may reach and their nodes."""
+    s = e.ends
+    kind, _, name = s.source.partition("/")
+    pods = {p.ip: p for p in plan.pods if p.netns != plan.node(p.node).netns}
+    out = {f"node/{s.node}"}
+    out.add(f"pod/{pods[s.src_ip].key}" if s.src_ip in pods and kind in (
+        "pod", "deploy", "deployment") else f"{kind}/{name}")
+    key = s.what.split(" ", 1)[0]
+    if any(x.key == key for x in plan.services):
+        out.add(f"svc/{key}")
+    for b in e.branches:
+        if b.path.verdict == "accept" and b.endpoint:
+            out |= {f"pod/{b.endpoint}", f"node/{b.endpoint_node}"}
+    return out
