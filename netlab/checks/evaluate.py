@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from netlab.checks.probes import DnsReply, HttpReply, PingReply, TcpReply, counted
 from netlab.model import Expect
+from netlab.trace.path import Path
 
 PASS, FAIL, ERROR = "PASS", "FAIL", "ERROR"
 
@@ -174,4 +175,37 @@ def outage(before, after, seconds: float | None, expect: Expect, what: str) -> V
     if expect.max_outage is not None and seconds > expect.max_outage:
         return _fail(summary, f"the outage lasted {seconds:.2f}s, more than "
                               f"{expect.max_outage:g}s")
+    return Verdict(PASS, summary)
+
+
+def trace(paths: Sequence[tuple[Path, str]], expect: Expect) -> Verdict:
+    """PATHS: every way the walker found, each with the node of its endpoint ("" if none).
+    success: every path gets through (false: none does); masqueraded, via and
+    endpointOnNode hold for every path that gets through (via: for every path)."""
+    through = [(p, node) for p, node in paths if p.verdict == "accept"]
+    ends = counted(f"{p.dnat or p.verdict}" + (f" on {node}" if node else "") +
+                   (" masqueraded" if p.masquerade else "") for p, node in paths)
+    summary = f"{len(through)}/{len(paths)} paths get through: {ends}"
+    if not paths:
+        return _fail("no path", "the walker found no way through the node")
+    if expect.success and len(through) < len(paths):
+        stopped = next(p for p, _ in paths if p.verdict != "accept")
+        where = stopped.hops[-1].chain if stopped.hops else "the node"
+        return _fail(summary, f"expected every path to get through; {stopped.verdict} in "
+                              f"{where}")
+    if not expect.success and through:
+        return _fail(summary, "expected the connection to be dropped or rejected")
+    if expect.masqueraded is not None and any(p.masquerade != expect.masqueraded
+                                              for p, _ in through):
+        return _fail(summary, "expected " + ("" if expect.masqueraded else "no ") +
+                     "masquerading on every path")
+    if expect.via is not None:
+        missed = [p for p, _ in paths if not any(h.chain == expect.via or (
+            expect.via.endswith("-") and h.chain.startswith(expect.via)) for h in p.hops)]
+        if missed:
+            return _fail(summary, f"a path does not go through {expect.via}: " + " -> ".join(
+                h.chain for h in missed[0].hops))
+    if expect.endpoint_on_node is not None and any(node != expect.endpoint_on_node
+                                                   for _, node in through):
+        return _fail(summary, f"expected every endpoint on {expect.endpoint_on_node}")
     return Verdict(PASS, summary)

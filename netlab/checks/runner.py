@@ -213,6 +213,18 @@ def run_check(plan: LabPlan, check: CheckSpec, state: LabState | None = None) ->
         (attempt,) = run_attempts(where, {"argv": argv}, 1, deadline + check.attempts)
         verdict = evaluate.ping(probes.parse_ping(attempt, check.attempts), check.expect)
         command = shlex.join(argv)
+    elif check.protocol == "trace":
+        # the explanation reads the node's rules through the kernel layer, as netlab trace
+        from netlab.kernel.api import real
+        from netlab.lifecycle.tracing import explain
+
+        expl = explain(real(), plan, state, check.source, check.target, check.namespace,
+                       check.udp)
+        verdict = evaluate.trace([(b.path, b.endpoint_node) for b in expl.branches],
+                                 check.expect)
+        command = (f"netlab trace {check.source} {check.target}" +
+                   (" --udp" if check.udp else "") + f" (in {expl.ends.node}, "
+                   f"{expl.mode} mode)")
     elif check.protocol == "tcp":
         host, _ = resolve_target(plan, check.target, check.namespace)
         port = check.port or 0

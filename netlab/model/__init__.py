@@ -502,13 +502,16 @@ class Expect:
     answer_count: int | None = None
     max_outage: float | None = None  # during a node stop: seconds until answers come back
     backend_share: tuple[tuple[str, float, float], ...] = ()  # (pod name prefix, min %, max %)
+    masqueraded: bool | None = None  # trace: every path that gets through is (not) masqueraded
+    via: str | None = None  # trace: a chain (or its prefix) every path goes through
+    endpoint_on_node: str | None = None  # trace: every path that gets through ends on it
 
 
 @dataclass(frozen=True)
 class CheckSpec:
     name: str
     source: str  # pod/NAME, deploy/NAME, node/NAME, client/NAME
-    protocol: str  # http | ping | tcp | dns
+    protocol: str  # http | ping | tcp | dns | trace
     target: str  # svc/NAME, pod/NAME, node/NAME, client/NAME, an IP, or a DNS name
     namespace: str = "default"
     port: int | None = None
@@ -520,6 +523,7 @@ class CheckSpec:
     expect: Expect = field(default_factory=Expect)
     during: str = ""  # deploy/NAME: through a restarted rollout; node/NAME: a node stop
     headers: tuple[tuple[str, str], ...] = ()  # http: request headers (Host, a canary's)
+    udp: bool = False  # trace: a UDP flow
 
 
 @dataclass(frozen=True)

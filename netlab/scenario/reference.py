@@ -91,9 +91,15 @@ CHECK_FIELDS = (
     Field("spec.namespace", "default", "the namespace of pod/, deploy/ and svc/ names",
           "namespace"),
     Field("spec.http", "", "target of an HTTP check (curl): svc/, pod/, deploy/, node/, "
-          "client/NAME, an address, a DNS name or a URL; exactly one of http, ping, tcp, dns"),
+          "client/NAME, an address, a DNS name or a URL; exactly one of http, ping, tcp, dns, "
+          "trace"),
     Field("spec.ping", "", "target of a ping check"),
     Field("spec.tcp", "", "target of a TCP connect check (needs port)"),
+    Field("spec.trace", "", "destination of a trace check, as `netlab trace` takes it "
+          "(svc/NAME[:port], node/NAME:port, ADDRESS:port): the path of a new connection "
+          "through the rules loaded in the node it enters, judged by expect.success, "
+          "masqueraded, via and endpointOnNode; no traffic is sent"),
+    Field("spec.udp", "false", "trace: a UDP flow", "udp"),
     Field("spec.dns", "", "the name a DNS check asks for (dig, through the source's "
           "resolv.conf search list)"),
     Field("spec.port", "", "port (default: the Service's first port, a pod's first container "
@@ -128,6 +134,12 @@ CHECK_FIELDS = (
     Field("spec.expect.backendShare", "{}", "{POD-NAME-PREFIX: [MIN, MAX]}: the percentage of "
           "the HTTP answers that pods whose name starts so must give (a canary's weight)",
           "expect.backend_share"),
+    Field("spec.expect.masqueraded", "", "trace: every path that gets through is (true) or "
+          "is not (false) masqueraded", "expect.masqueraded"),
+    Field("spec.expect.via", "", "trace: a chain every path goes through (a name, or a "
+          "prefix such as KUBE-SVL-)", "expect.via"),
+    Field("spec.expect.endpointOnNode", "", "trace: every path that gets through ends at an "
+          "endpoint on this node", "expect.endpoint_on_node"),
     Field("spec.expect.answers", "[]", "DNS answers that must be among the answers",
           "expect.answers"),
     Field("spec.expect.answerCount", "", "exactly this many DNS answers",

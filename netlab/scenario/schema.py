@@ -153,12 +153,14 @@ LAB = {"metadata": {"name": ANY, "labels": ANY, "annotations": ANY}, "spec": LAB
 
 CHECK = {"metadata": {"name": ANY, "labels": ANY, "annotations": ANY}, "spec": {
     "from": ANY, "namespace": ANY, "http": ANY, "ping": ANY, "tcp": ANY, "dns": ANY,
+    "trace": ANY, "udp": ANY,
     "port": ANY, "path": ANY, "attempts": ANY, "timeoutSeconds": ANY, "type": ANY,
     "server": ANY, "during": {"rolloutRestart": ANY, "nodeStop": ANY}, "headers": ANY,
     "expect": {"success": ANY, "status": ANY, "bodyContains": ANY,
                               "distinctBackends": ANY, "sourceIP": ANY, "answers": ANY,
                               "answerCount": ANY, "maxOutageSeconds": ANY,
-                              "backendShare": ANY}}}
+                              "backendShare": ANY, "masqueraded": ANY, "via": ANY,
+                              "endpointOnNode": ANY}}}
 
 
 def unknown_fields(obj: object, schema: object, path: str = "") -> list[str]:

@@ -12,7 +12,8 @@ from netlab.scenario.kinds.common import boolean, whole
 from netlab.scenario.registry import Loaded, Meta, kind
 
 SOURCE_KINDS = ("pod", "deploy", "deployment", "node", "client")
-PROTOCOLS = ("http", "ping", "tcp", "dns")
+PROTOCOLS = ("http", "ping", "tcp", "dns", "trace")
+TRACE_ONLY = ("masqueraded", "via", "endpointOnNode")
 HTTP_ONLY = ("status", "bodyContains", "distinctBackends", "sourceIP", "backendShare")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 SPEC = Path("spec")
@@ -32,11 +33,13 @@ def load_check(body: dict, meta: Meta, r: Report, loaded: Loaded) -> None:
     protos = [p for p in PROTOCOLS if p in spec]
     proto = protos[0] if len(protos) == 1 else ""
     if not proto:
-        r.add(SPEC, "exactly one of http, ping, tcp, dns is required")
+        r.add(SPEC, "exactly one of http, ping, tcp, dns, trace is required")
     target = spec.get(proto) if proto else ""
     if proto and (not isinstance(target, str) or not target):
         r.add(SPEC.child(proto), "must name a target (svc/NAME, pod/NAME, node/NAME, "
                                  "client/NAME, an address or a DNS name)")
+    if proto == "trace" and spec.get("udp") is not None:
+        boolean(r, spec["udp"], SPEC.child("udp"), False)
     port = spec.get("port")
     if port is not None:
         r.check(SPEC.child("port"), validate.port_number(port))
@@ -74,7 +77,8 @@ def load_check(body: dict, meta: Meta, r: Report, loaded: Loaded) -> None:
         namespace=str(spec.get("namespace", "default")), port=port,
         path=str(spec.get("path", "/")), attempts=attempts, timeout_s=float(timeout),
         record_type=str(spec.get("type", "A")).upper(), server=str(spec.get("server", "")),
-        expect=expect, during=restart, headers=headers))
+        expect=expect, during=restart, headers=headers,
+        udp=proto == "trace" and spec.get("udp") is True))
 
 
 def _headers(r: Report, value: object, proto: str) -> tuple[tuple[str, str], ...]:
@@ -144,6 +148,14 @@ def _expect(r: Report, e: object, proto: str, attempts: int) -> Expect | None:
         r.add(path.child("answerCount"), "must be a whole number >= 0")
     if proto and proto != "dns" and (answers or count is not None):
         r.add(path, "answers and answerCount apply to dns checks")
+    if proto and proto != "trace" and any(e.get(k) is not None for k in TRACE_ONLY):
+        r.add(path, "masqueraded, via and endpointOnNode apply to trace checks")
+    masq = e.get("masqueraded")
+    if masq is not None:
+        masq = boolean(r, masq, path.child("masqueraded"), False)
+    for key in ("via", "endpointOnNode"):
+        if e.get(key) is not None and (not isinstance(e[key], str) or not e[key]):
+            r.add(path.child(key), "must be a name")
     return Expect(success=success, status=status,
                   body_contains=None if e.get("bodyContains") is None
                   else str(e["bodyContains"]),
@@ -152,4 +164,5 @@ def _expect(r: Report, e: object, proto: str, attempts: int) -> Expect | None:
                   answers=tuple(str(a) for a in answers), answer_count=count,
                   max_outage=None if e.get("maxOutageSeconds") is None
                   else float(e["maxOutageSeconds"]),
-                  backend_share=_share(r, e.get("backendShare"), path.child("backendShare")))
+                  backend_share=_share(r, e.get("backendShare"), path.child("backendShare")),
+                  masqueraded=masq, via=e.get("via"), endpoint_on_node=e.get("endpointOnNode"))
