@@ -124,3 +124,35 @@ def test_ipvs_uses_the_same_endpoints():
     servers = {v.key: v for v in ipvs.render(ports, NODE1, ["172.18.0.2"]).virtual_servers}
     assert servers[("10.96.0.150", 80, "TCP")].real_servers == (("10.244.0.11", 80),
                                                                  ("10.244.1.10", 80))
+
+
+# -- the same cases walked in nftables and IPVS modes (netlab/trace) --
+
+
+def walked(sc, mode: str, pkt: Packet, cfg=NODE1) -> set[str]:
+    from netlab.proxy import nftables
+    from netlab.trace import iptables as iptables_walk
+    from netlab.trace import nftables as nftables_walk
+    from netlab.trace.path import Packet as WalkPacket
+
+    plan = plan_lab(sc)[0]
+    ports = core.service_ports(plan.services, plan.endpoints)
+    wp = WalkPacket(pkt.src, pkt.dst, pkt.dport, pkt.proto)
+    ips = {cfg.node_ip, "127.0.0.1"}
+    if mode == "nftables":
+        text = nftables.render(ports, cfg, "10.96.0.0/12", [cfg.node_ip]).text
+        paths = nftables_walk.trace(nftables_walk.parse(text), wp, ips)
+    else:
+        s = ipvs.render(ports, cfg, (cfg.node_ip,), "rr", False)
+        t = iptables_walk.parse(ipvs.render_jumps() + s.iptables, s.ipset_restore(),
+                                s.virtual_servers)
+        paths = iptables_walk.trace(t, wp, ips | {vs.address for vs in s.virtual_servers})
+    return {p.dnat or p.verdict for p in paths}
+
+
+@pytest.mark.parametrize("mode", ["nftables", "ipvs"])
+def test_every_mode_prefers_ready_endpoints_and_falls_back_to_terminating(mode):
+    mixed = lab("Cluster", {"a": READY, "b": TERMINATING, "c": READY, "d": TERMINATING})
+    assert walked(mixed, mode, FROM_POD) == {"10.244.0.10:80", "10.244.1.10:80"}
+    only_terminating = lab("Cluster", {"b": TERMINATING, "d": TERMINATING, "a": GONE})
+    assert walked(only_terminating, mode, FROM_POD) == {"10.244.0.11:80", "10.244.1.11:80"}
