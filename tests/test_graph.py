@@ -8,6 +8,7 @@ Address plan: two nodes on 172.18.0.0/24 (node1 .2 with pods 10.244.0.0/24, node
 
 from __future__ import annotations
 
+import pathlib
 import shutil
 import xml.etree.ElementTree as ET
 
@@ -16,6 +17,8 @@ import pytest
 from netlab.graph import dot, model
 from netlab.plan.build import plan_lab
 from tests.helpers import deployment, lab_doc, scenario, service
+
+LESSONS = pathlib.Path(__file__).parent.parent / "scenarios"
 
 LB = """
 apiVersion: v1
@@ -89,3 +92,22 @@ def test_graphviz_draws_every_box_and_arrow():
     assert "client/laptop->lan" in titles
     texts = " ".join(t.text or "" for t in svg.iterfind(".//s:text", ns))
     assert "ClusterIP 10.96.0.100" in texts and "LB 192.0.2.10" in texts
+
+
+def test_the_ingress_controller_routes_by_each_ingress():
+    from netlab.scenario import load_scenario
+
+    plan, _ = plan_lab(load_scenario([str(LESSONS / "ingress-nginx.yaml")]))
+    g = model.build(plan)
+    routes = [(a.src, a.dst, a.label) for a in g.arrows if a.kind == "ingress"]
+    assert any(src.startswith("pod/ingress-nginx/ingress-nginx-controller-") and
+               dst == "ingress/default/web-ingress" for src, dst, _ in routes)
+    assert ("ingress/default/web-ingress", "svc/default/web-svc", "*/web") in routes
+
+
+def test_every_shipped_lesson_has_its_picture_in_the_readme():
+    readme = (LESSONS.parent / "README.md").read_text()
+    for f in sorted(LESSONS.glob("*.yaml")):
+        picture = LESSONS.parent / "docs" / "lessons" / f"{f.stem}.svg"
+        assert picture.exists(), f"{picture} missing: run scripts/lesson-pictures"
+        assert f"docs/lessons/{f.stem}.svg" in readme, f.stem

@@ -9,11 +9,13 @@ import sys
 import click
 
 from netlab import console
-from netlab.cli.base import attend, main
+from netlab.cli.base import attend, main, scenario
+from netlab.errors import UsageError
 from netlab.kernel.api import real
 from netlab.lifecycle import query
 from netlab.lifecycle.preflight import require_root
 from netlab.lifecycle.tracing import Explanation, explain
+from netlab.plan.build import plan_lab
 from netlab.trace.path import Hop
 
 
@@ -77,9 +79,9 @@ def render_text(e: Explanation) -> str:
             head = "accepted, its destination unchanged"
         else:
             head = f"{p.verdict.upper()} by {p.hops[-1].chain}" if p.hops else p.verdict
-        masq = "masqueraded (source becomes the node's address)" if p.masquerade else \
-            "not masqueraded"
-        out.append(f"   {p.odds * 100:5.1f}%  {head}; {masq}")
+        masq = "; masqueraded (source becomes the node's address)" if p.masquerade else \
+            "; not masqueraded" if p.verdict == "accept" else ""
+        out.append(f"   {p.odds * 100:5.1f}%  {head}{masq}")
         out += ["    " + _hop(h) for h in p.hops[n:]]
         if b.onward:
             out.append(f"           then route {b.onward}")
@@ -109,15 +111,21 @@ def render_text(e: Explanation) -> str:
               help="Highlight the path of a connection, as netlab trace explains it.")
 @click.option("-n", "--namespace", default="default")
 def graph(lab, output, path, traced, namespace) -> None:
-    """Draw LAB: the lab network, nodes with their bridge and pods, clients, the routes
-    between nodes, Services with their addresses and endpoints, who announces each
-    LoadBalancer address, Ingresses and their backends (Graphviz)."""
+    """Draw LAB (a running lab, or a scenario FILE.yaml as it would be built): the lab
+    network, nodes with their bridge and pods, clients, the routes between nodes, Services
+    with their addresses and endpoints, who announces each LoadBalancer address, Ingresses
+    and their backends (Graphviz)."""
     from netlab.graph import dot, model
     from netlab.lb.allocate import assignments
 
-    state = query.load(attend(lab))
-    plan = state.plan
-    g = model.build(plan, assignments(plan, frozenset(state.nodes_down)))
+    if lab and lab.endswith((".yaml", ".yml")):
+        if traced:
+            raise UsageError("--trace needs a running lab (netlab up FILE first)")
+        plan, down = plan_lab(scenario(lab, ()))[0], frozenset()
+    else:
+        state = query.load(attend(lab))
+        plan, down = state.plan, frozenset(state.nodes_down)
+    g = model.build(plan, assignments(plan, down))
     if traced:
         require_root()
         g.highlight = highlight(explain(real(), plan, state, *traced, namespace), plan)

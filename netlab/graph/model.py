@@ -104,10 +104,15 @@ def build(plan: LabPlan, announcers: dict[str, str] | None = None) -> Graph:
             if node:
                 g.arrows.append(Arrow(f"node/{node}", f"svc/{s.key}", "announce",
                                       f"ARP {ip}"))
+    controllers = [p for p in plan.pods if any(
+        (app := spec.image_app(c.image)) is not None and app.app == "ingress-nginx"
+        for c in p.spec.containers)]
     for ing in plan.ingresses:
         iid = f"ingress/{ing.namespace}/{ing.name}"
         g.boxes.append(Box(iid, "ingress", (f"ingress {ing.namespace}/{ing.name}",
                                             *(r.host or "*" for r in ing.rules))))
+        for c in controllers:  # nginx in the controller's pod routes by the Ingress
+            g.arrows.append(Arrow(f"pod/{c.key}", iid, "ingress", "nginx routes by"))
         for rule in ing.rules:
             for path in rule.paths:
                 g.arrows.append(Arrow(iid, f"svc/{ing.namespace}/{path.backend.service}",

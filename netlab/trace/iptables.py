@@ -273,7 +273,7 @@ def _target(t: Tables, table: str, chain: str, rule: Rule, a: tuple[str, ...], s
     if name in ("ACCEPT", "DROP", "REJECT"):
         return [(s.hop(chain, rule.text, note, table), name.lower())]
     if name == "RETURN":
-        return [(s, "return")]
+        return [(s.hop(chain, rule.text, note, table), "return")]
     if name in t.chains.get(table, {}):
         out = []
         for s2, v in _run(t, table, name, s.hop(chain, rule.text, note, table), depth + 1):

@@ -261,7 +261,7 @@ def _rule(rs: Ruleset, chain: str, rule: str, s: State, depth: int) -> list[tupl
             return [(dataclasses.replace(s, dnat=m.group(2)).hop(chain, rule), "accept")]
         elif w in ("jump", "goto", "return", "accept", "drop", "reject"):
             note = ", ".join(matched)
-            return _verdict(rs, rest, s.hop(chain, rule, note) if w != "return" else s, depth)
+            return _verdict(rs, rest, s.hop(chain, rule, note), depth)
         else:
             raise TraceError(f"{chain}: the walker cannot read {rule!r} (at {w!r})")
     return [(s, "next")]
