@@ -355,3 +355,24 @@ def test_describe_says_when_no_controller_of_the_lab_serves_the_class():
     text = describe_ingress(view, mine, time.time())
     assert "Ingress Class:    nginx\n" in text
     assert 'missing:80 (<error: service "missing" not found>)' in text
+
+
+def test_the_location_nginx_chooses_for_a_host_and_path():
+    from netlab.ingress.routes import choose
+
+    r = routes(plan_of(ingress("a", f"[{v1path('/a')}, {v1path('/a/b', 'v2', 'Exact')}, "
+                                    f"{v1path('/ab', kind='ImplementationSpecific')}]")))
+    picked = {p: (choose(r, "any", p)[1].path, choose(r, "any", p)[1].path_type)
+              for p in ("/a/b", "/a/c", "/a", "/abc", "/zzz")}
+    assert picked == {"/a/b": ("/a/b", "Exact"), "/a/c": ("/a/", "Prefix"),
+                      "/a": ("/a", "Exact"), "/abc": ("/ab", "ImplementationSpecific"),
+                      "/zzz": ("/", "Prefix")}
+    assert choose(r, "any", "/a/b")[1].upstream.service == "default/v2"
+    regex = routes(plan_of(
+        ingress("a", f"[{v1path('/a')}]", host="x.example.com"),
+        ingress("b", f"[{v1path('/b(/|$)(.*)', kind='ImplementationSpecific')}]",
+                annotations='"nginx.ingress.kubernetes.io/rewrite-target": "/$2"',
+                host="x.example.com")))
+    assert [choose(regex, "X.example.com:80", p)[1].path for p in ("/b/x", "/a/x", "/q")] == \
+        ["/b(/|$)(.*)", "/a", "/"]
+    assert choose(regex, "elsewhere", "/b/x")[0].host == "_"

@@ -14,6 +14,7 @@ from netlab.trace.prove import (
     counter_hits,
     kernel_dnat,
     matching_path,
+    packet_ids,
     parse_nft,
     parse_xtables,
     trace_table_script,
@@ -68,3 +69,11 @@ def test_the_kernel_path_is_compared_with_the_predicted_one():
     wrong_chain = Path(1.0, (Hop("KUBE-SVL-X", ""),), "accept", "10.244.1.2:8000")
     assert matching_path([wrong_chain], hops) == (wrong_chain, False)
     assert matching_path([other], hops) == (None, False)
+
+
+def test_packets_are_told_apart_by_their_ip_id():
+    lines = (GOLDEN / "monitor-xtables.txt").read_text().splitlines(True)
+    assert packet_ids(lines) == ["38993", "38994", "38995", "38996"]
+    assert packet_ids(lines[:4]) == ["38993"]  # the SYN's trace is not complete yet
+    nft = (GOLDEN / "monitor-nft.txt").read_text().splitlines(True)
+    assert packet_ids(nft)[:2] == ["38993", "38994"]

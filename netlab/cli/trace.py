@@ -27,14 +27,19 @@ from netlab.trace.path import Hop
 @click.option("--udp", is_flag=True, help="A UDP flow (default TCP).")
 @click.option("--prove", is_flag=True,
               help="Send one real connection and show the kernel's own trace of it.")
+@click.option("--host", default="", help="The Host header, when the path reaches an ingress "
+                                        "controller (default: the destination address).")
+@click.option("--path", "http_path", default="/", help="The request path, for an ingress "
+                                                       "controller's choice of location.")
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text")
-def trace(source, destination, lab, namespace, udp, prove, output) -> None:
+def trace(source, destination, lab, namespace, udp, prove, host, http_path, output) -> None:
     """Explain the path of a new connection from SOURCE (pod/, deploy/, node/, client/) to
     DESTINATION (svc/NAME[:port], pod/NAME:port, node/NAME:port, ADDRESS:port), hop by hop
     through the rules loaded in the node it enters."""
     require_root()
     state = query.load(attend(lab))
-    expl = explain(real(), state.plan, state, source, destination, namespace, udp, prove)
+    expl = explain(real(), state.plan, state, source, destination, namespace, udp, prove,
+                   host, http_path)
     if output == "json":
         console.print_data(expl.to_json(), "json")
     else:
@@ -87,6 +92,14 @@ def render_text(e: Explanation) -> str:
             out.append(f"           then route {b.onward}")
     out.append("4. the way back:")
     out += [f"   {line}" for line in e.back]
+    if e.ingress:
+        i = e.ingress
+        where = f"location {i.location} ({i.path_type}" + (f", from ingress {i.ingress})"
+                                                            if i.ingress else ")")
+        to = f"upstream {i.upstream}: {', '.join(i.servers) or 'no ready endpoint (503)'}" \
+            if i.upstream else "the default backend (404)"
+        out.append(f"   then nginx in {i.controller} picks server {i.server}, {where}, "
+                   f"and proxies to {to}")
     if e.proof:
         pr = e.proof
         out.append(f"5. proof: one real connection from {s.source}: {pr.reply}; the kernel's "

@@ -287,3 +287,27 @@ def routes(plan: LabPlan, flavour: str = "nginx") -> Routes:
     out.upstreams = dict(sorted(out.upstreams.items()))
     out.certs = {s.tls: secrets[s.tls] for s in out.servers if s.tls}
     return out
+
+
+def choose(r: Routes, host: str, path: str) -> tuple[Server, Location]:
+    """The server and location nginx picks for a request to HOST and PATH: the server named
+    HOST (a wildcard *.example.com for one label under it), else the catch-all; then an exact
+    location, else with regex locations the first whose pattern matches (in the order
+    written), else the longest prefix."""
+    import re
+
+    host = host.split(":")[0].lower()
+    server = next((s for s in r.servers if s.host == host), None) or next(
+        (s for s in r.servers if s.host.startswith("*.") and host.endswith(s.host[1:])
+         and "." not in host[:-len(s.host) + 1]), None) or next(
+        s for s in r.servers if s.host == CATCH_ALL)
+    for loc in server.locations:
+        if loc.path_type == "Exact" and loc.path == path and not loc.regex:
+            return server, loc
+    if any(loc.regex for loc in server.locations):
+        for loc in server.locations:
+            if re.match(loc.path, path, re.IGNORECASE):
+                return server, loc
+    best = max((loc for loc in server.locations if loc.path_type != "Exact" and
+                path.startswith(loc.path)), key=lambda loc: len(loc.path), default=None)
+    return server, best or server.locations[-1]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 
@@ -18,7 +19,7 @@ from netlab.errors import NetlabError
 from netlab.kernel.links import Netns
 from netlab.kernel.run import ns_argv, require_tool, run_in
 from netlab.model.trace import Route, TraceMatch
-from netlab.trace.prove import TRACE_TABLE, trace_table_script
+from netlab.trace.prove import TRACE_TABLE, packet_ids, trace_table_script
 
 
 def addresses(netns: str) -> set[str]:
@@ -40,8 +41,10 @@ def route(netns: str, dst: str) -> Route:
 
 
 def kernel_trace(netns: str, monitor: str, match: TraceMatch, local: bool,
-                 send: Callable[[], None], settle_s: float = 1.0) -> str:
-    """What MONITOR (nft or xtables) prints while SEND makes the connection MATCH."""
+                 send: Callable[[], None], settle_s: float = 2.0) -> str:
+    """What MONITOR (nft or xtables) prints while SEND makes the connection MATCH: read until
+    a second packet of the connection shows (the first one's trace is complete) or SETTLE_S
+    after SEND (a dropped or rejected packet has no second one)."""
     ipaddress.ip_address(match.src), ipaddress.ip_address(match.dst)  # validated: no text
     argv = [require_tool("nft"), "monitor", "trace"] if monitor == "nft" else \
         [require_tool("xtables-monitor"), "--trace"]
@@ -51,21 +54,30 @@ def kernel_trace(netns: str, monitor: str, match: TraceMatch, local: bool,
         raise NetlabError(f"cannot add netlab's trace table in {netns}: {r.stderr.strip()}")
     proc = subprocess.Popen(ns_argv(netns, argv), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
     try:
-        time.sleep(0.3)  # the monitor's netlink subscription is made as it starts
+        # the monitor subscribes to the trace group as it starts and says nothing when it
+        # has: give it a moment, and make sure it did not fail
+        time.sleep(0.3)
         if proc.poll() is not None:
-            raise NetlabError(f"{argv[0]} stopped at once: {proc.stdout.read().strip()}")
+            reader.join(1)
+            raise NetlabError(f"{argv[0]} stopped at once: {''.join(lines).strip()}")
         send()
-        time.sleep(settle_s)
+        deadline = time.monotonic() + settle_s
+        while time.monotonic() < deadline and len(packet_ids(lines)) < 2:
+            time.sleep(0.05)
     finally:
         proc.terminate()
         try:
-            out = proc.communicate(timeout=5)[0]
+            proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             proc.kill()
-            out = proc.communicate()[0]
+            proc.wait()
+        reader.join(2)
         run_in(netns, [nft, "delete", "table", "ip", TRACE_TABLE])
-    return out
+    return "".join(lines)
 
 
 def counters(netns: str, flavour: str) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from netlab.checks import probes
 from netlab.checks.runner import resolve_source, resolve_target, run_attempts
 from netlab.errors import UsageError
+from netlab.ingress.routes import choose, routes
 from netlab.kernel.api import Kernel
 from netlab.lb.allocate import assignments
 from netlab.model import LabPlan
@@ -65,6 +66,19 @@ class Proof:
 
 
 @dataclass(frozen=True)
+class IngressStep:
+    """What ingress-nginx does with the request once a path reaches its pod."""
+
+    controller: str  # the pod
+    server: str  # the server (host) nginx picked; "_" is the catch-all
+    location: str
+    path_type: str
+    ingress: str  # the Ingress that wrote the location ("" : the default backend)
+    upstream: str  # "" : the default backend, 404
+    servers: tuple[str, ...]  # the upstream's endpoints (ip:port), which nginx balances over
+
+
+@dataclass(frozen=True)
 class Explanation:
     ends: Ends
     mode: str
@@ -72,6 +86,7 @@ class Explanation:
     back: tuple[str, ...]
     proof: Proof | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    ingress: IngressStep | None = None
 
     def to_json(self) -> dict:
         out = {"source": self.ends.source, "destination": self.ends.destination,
@@ -83,6 +98,8 @@ class Explanation:
                               endpointNode=b.endpoint_node, onward=b.onward)
                          for b in self.branches],
                "back": list(self.back), "notes": list(self.notes)}
+        if self.ingress:
+            out["ingress"] = dataclasses.asdict(self.ingress)
         if self.proof:
             out["proof"] = dict(dataclasses.asdict(self.proof),
                                 hops=[dataclasses.asdict(h) for h in self.proof.hops])
@@ -221,7 +238,7 @@ def walk(kernel: Kernel, plan: LabPlan, ends: Ends) -> tuple[str, list[Path]]:
 
 def explain(kernel: Kernel, plan: LabPlan, state: LabState | None, source: str,
             destination: str, namespace: str = "default", udp: bool = False,
-            with_proof: bool = False) -> Explanation:
+            with_proof: bool = False, host: str = "", path: str = "/") -> Explanation:
     ends = resolve(plan, state, kernel, source, destination, namespace, udp)
     mode, paths = walk(kernel, plan, ends)
     node = plan.node(ends.node)
@@ -237,7 +254,27 @@ def explain(kernel: Kernel, plan: LabPlan, state: LabState | None, source: str,
                 f"{ep_ip} dev {r.dev}"
         branches.append(Branch(p, pod.key if pod else "", pod.node if pod else "", onward))
     proof = _prove(kernel, plan, state, ends, mode, paths, namespace) if with_proof else None
-    return Explanation(ends, mode, tuple(branches), tuple(_way_back(ends, paths)), proof)
+    step = _ingress(plan, branches, host or ends.dst_ip, path)
+    return Explanation(ends, mode, tuple(branches), tuple(_way_back(ends, paths)), proof,
+                       ingress=step)
+
+
+def _ingress(plan: LabPlan, branches: list[Branch], host: str, path: str
+             ) -> IngressStep | None:
+    """When the connection reaches an ingress-nginx pod: the location nginx chooses."""
+    pods = {p.key: p for p in plan.pods}
+    for b in branches:
+        pod = pods.get(b.endpoint)
+        if b.path.verdict != "accept" or pod is None or not any(
+                (app := plan.spec.image_app(c.image)) is not None and app.app ==
+                "ingress-nginx" for c in pod.spec.containers):
+            continue
+        server, loc = choose(routes(plan, "nginx"), host, path)
+        up = loc.upstream
+        return IngressStep(pod.key, server.host, loc.path, loc.path_type, loc.ingress,
+                           up.name if up else "", tuple(f"{ip}:{port}" for ip, port in
+                                                        (up.servers if up else ())))
+    return None
 
 
 def _way_back(ends: Ends, paths: list[Path]) -> list[str]:

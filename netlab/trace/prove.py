@@ -44,6 +44,17 @@ XT_TRACE = re.compile(r"^\s*TRACE: \d+ \S+ ([^:\s]+):([^:\s]+):(rule|policy|retu
 NFT_TRACE = re.compile(r"^trace id \S+ ip (\S+) (\S+) (rule|policy|packet:) ?(.*)$")
 
 
+def packet_ids(lines: list[str]) -> list[str]:
+    """The IP ids of the packets a monitor has shown so far, in order (the first one's trace
+    is complete once a second one shows)."""
+    out: list[str] = []
+    for line in list(lines):
+        m = re.search(r"(?:^PACKET:.* ID=|packet: .*ip id )(\d+)", line)
+        if m and m.group(1) not in out:
+            out.append(m.group(1))
+    return out
+
+
 def parse_xtables(text: str) -> list[KernelHop]:
     """The rules ``xtables-monitor --trace`` shows for the first packet of the connection."""
     hops, first_id = [], None

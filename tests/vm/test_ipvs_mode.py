@@ -8,6 +8,7 @@ both nodes; ClusterIPs 10.96.0.100 (web), 10.96.0.101 (sticky), 10.96.0.102 (sel
 from __future__ import annotations
 
 import collections
+import json
 import re
 
 import pytest
@@ -57,6 +58,20 @@ def test_round_robin_ping_and_what_the_tools_show(make_lab):
     assert "KUBE-SVC-" not in saved  # none of the iptables mode's chains
     dummy = in_ns(node, "ip", "addr", "show", "kube-ipvs0").stdout
     assert "10.96.0.100/32" in dummy and "state DOWN" in dummy
+    # netlab trace reads the ipsets and virtual servers back: IPVS's choice, one in three
+    r = netlab("trace", "--lab", plan.spec.name, "pod/client", "svc/web-svc-cip", "-o", "json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["mode"] == "ipvs" and len(out["paths"]) == 3
+    assert {round(p["odds"], 3) for p in out["paths"]} == {0.333}
+    assert all(any(h["chain"] == "IPVS" and h["rule"] == "TCP 10.96.0.100:80 rr"
+                   for h in p["hops"]) for p in out["paths"])
+    r = netlab("trace", "--lab", plan.spec.name, "pod/client", "svc/web-svc-cip", "--prove",
+               "-o", "json", timeout=180)
+    proof = json.loads(r.stdout)["proof"]
+    assert r.returncode == 0 and proof["answered"] and proof["hops"], (r.stdout, r.stderr)
+    assert proof["monitor"] == "xtables-monitor --trace"
+    assert any(h["chain"] == "KUBE-SERVICES" for h in proof["hops"])
 
 
 def test_node_port_affinity_local_policy_hairpin_and_no_endpoints(make_lab):
