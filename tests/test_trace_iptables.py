@@ -141,6 +141,16 @@ IPVS_FLOWS = [
      {("10.244.0.2:8000", True, 0.5), ("10.244.1.3:8000", True, 0.5)}),
     ("LB address from a blocked source: dropped", Packet(OUTSIDE, "192.0.2.10", 80),
      {("drop", False, 1.0)}),
+    ("LB address from an allowed source: masqueraded", Packet(CLIENT, "192.0.2.10", 80),
+     {("10.244.0.2:8000", True, 0.5), ("10.244.1.3:8000", True, 0.5)}),
+    ("ETP Local NodePort: KUBE-NODE-PORT-LOCAL keeps the client's address", Packet(
+        CLIENT, "172.18.0.2", 30082), {("10.244.1.2:8000", False, 1.0)}),
+    ("external IP from a pod: masqueraded", Packet(POD, "192.0.2.12", 80),
+     {("10.244.0.2:8000", True, 0.5), ("10.244.1.3:8000", True, 0.5)}),
+    ("ITP Local without a local endpoint: no real server, rejected", Packet(
+        POD, "10.96.0.114", 80), {("reject", False, 1.0)}),
+    ("selectorless: the hand-written address", Packet(POD, "10.96.0.115", 80),
+     {("172.18.0.254:80", False, 1.0)}),
 ]
 
 
