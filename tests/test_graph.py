@@ -111,3 +111,4 @@ def test_every_shipped_lesson_has_its_picture_in_the_readme():
         picture = LESSONS.parent / "docs" / "lessons" / f"{f.stem}.svg"
         assert picture.exists(), f"{picture} missing: run scripts/lesson-pictures"
         assert f"docs/lessons/{f.stem}.svg" in readme, f.stem
+
