@@ -254,12 +254,12 @@ def explain(kernel: Kernel, plan: LabPlan, state: LabState | None, source: str,
                 f"{ep_ip} dev {r.dev}"
         branches.append(Branch(p, pod.key if pod else "", pod.node if pod else "", onward))
     proof = _prove(kernel, plan, state, ends, mode, paths, namespace) if with_proof else None
-    step = _ingress(plan, branches, host or ends.dst_ip, path)
+    step = ingress_step(plan, branches, host or ends.dst_ip, path)
     return Explanation(ends, mode, tuple(branches), tuple(_way_back(ends, paths)), proof,
                        ingress=step)
 
 
-def _ingress(plan: LabPlan, branches: list[Branch], host: str, path: str
+def ingress_step(plan: LabPlan, branches: list[Branch], host: str, path: str
              ) -> IngressStep | None:
     """When the connection reaches an ingress-nginx pod: the location nginx chooses."""
     pods = {p.key: p for p in plan.pods}
