@@ -325,9 +325,15 @@ def _prove(kernel: Kernel, plan: LabPlan, state, ends: Ends, mode: str, paths: l
                 "are the rules whose packet counters moved (other traffic may add some)")
     else:
         monitor = "nft monitor trace" if mode == "nftables" else "xtables-monitor --trace"
-        text = kernel.tracing.kernel_trace(node.netns, "nft" if mode == "nftables" else
-                                           "xtables", match, ends.local, send)
-        hops = prove.parse_nft(text) if mode == "nftables" else prove.parse_xtables(text)
+        parse = prove.parse_nft if mode == "nftables" else prove.parse_xtables
+        hops = []
+        for _ in range(3):  # a monitor not yet listening saw nothing: one more connection
+            replies.clear()
+            hops = parse(kernel.tracing.kernel_trace(
+                node.netns, "nft" if mode == "nftables" else "xtables", match, ends.local,
+                send))
+            if hops:
+                break
     if mode == "ipvs":
         note = (note + "; " if note else "") + ("IPVS picks the real server after the "
                                                  "netfilter hooks: the kernel's trace ends "
