@@ -170,4 +170,6 @@ def highlight(e: Explanation, plan) -> set[str]:
     for b in e.branches:
         if b.path.verdict == "accept" and b.endpoint:
             out |= {f"pod/{b.endpoint}", f"node/{b.endpoint_node}"}
+    if kind == "client" or len({n for n in out if n.startswith("node/")}) > 1:
+        out.add("lan")  # it crosses the lab network
     return out
