@@ -133,3 +133,18 @@ def test_bad_references_are_refused_in_one_line(lab, args, needle):
     r = netlab("trace", "--lab", name, *args)
     assert r.returncode == 2 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, \
         r.stderr
+
+
+def test_graph_of_the_running_lab_lights_the_traced_path(lab):
+    name, mode = lab
+    r = netlab("graph", name, "--trace", "pod/client", "svc/web:80", "-o", "json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    webs = {b["id"] for b in out["boxes"] if b["id"].startswith("pod/default/web-")}
+    assert len(webs) == 2
+    assert set(out["highlight"]) == {"pod/default/client", "node/node1", "node/node2",
+                                     "svc/default/web", "lan", *webs}
+    assert f"kube-proxy: {mode}" in next(b for b in out["boxes"]
+                                          if b["id"] == "node/node1")["label"]
+    svg = netlab("graph", name, "-o", "svg").stdout
+    assert svg.lstrip().startswith("<?xml") and "svc default/web" in svg
