@@ -176,3 +176,18 @@ def test_ipvs_virtual_server_without_real_servers_rejects():
     t.virtual[key] = dataclasses.replace(t.virtual[key], real_servers=())
     (path,) = trace(t, Packet(POD, "10.96.0.110", 80), ips)
     assert path.verdict == "reject" and "no real server" in path.hops[-1].note
+
+
+def test_why_a_path_is_masqueraded_names_the_rule_that_asked():
+    t = parse(node_rules())
+    why = {p.why_masqueraded for p in trace(t, Packet(CLIENT, "172.18.0.2", 30080), NODE1_IPS)}
+    assert why == {f"{render_iptables.ext_chain('default/np', 'tcp')}: masquerade traffic "
+                   "for default/np external destinations"}
+    hairpin = next(p for p in trace(t, Packet("10.244.0.2", "10.96.0.110", 80), NODE1_IPS)
+                   if p.masquerade)
+    assert hairpin.why_masqueraded.endswith(": default/np, -s 10.244.0.2")
+    (leaving,) = trace(t, Packet(POD, "10.96.0.110", 81), NODE1_IPS)
+    assert leaving.why_masqueraded == "FLANNEL-POSTRTG: flanneld masq, -s 10.244.0.0/16 " \
+        "! -d 224.0.0.0/4"
+    assert all(not p.why_masqueraded for p in trace(t, Packet(POD, "10.96.0.110", 80),
+                                                     NODE1_IPS))

@@ -84,7 +84,8 @@ def render_text(e: Explanation) -> str:
             head = "accepted, its destination unchanged"
         else:
             head = f"{p.verdict.upper()} by {p.hops[-1].chain}" if p.hops else p.verdict
-        masq = "; masqueraded (source becomes the node's address)" if p.masquerade else \
+        masq = f"; masqueraded (source becomes the node's address), asked by " \
+            f"{p.why_masqueraded}" if p.masquerade else \
             "; not masqueraded" if p.verdict == "accept" else ""
         out.append(f"   {p.odds * 100:5.1f}%  {head}{masq}")
         out += ["    " + _hop(h) for h in p.hops[n:]]

@@ -4,6 +4,7 @@ take through one node, each with its odds, the rules it met and what became of i
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 
 from netlab.proxy.core import MASQ_MARK
@@ -46,9 +47,31 @@ class Path:
     masquerade: bool = False  # its source is rewritten to the node's address on the way out
     marked: bool = False  # it carries kube-proxy's masquerade mark (0x4000)
 
+    @property
+    def why_masqueraded(self) -> str:
+        """The rule that asked for it: kube-proxy's mark (KUBE-MARK-MASQ, mark-for-masquerade)
+        or a masquerade rule of its own (the CNI's), with the rule's comment when it has one."""
+        if not self.masquerade:
+            return ""
+        marks = [h for h in self.hops if h.rule.endswith(("-j KUBE-MARK-MASQ",
+                                                            "jump mark-for-masquerade"))
+                 or "jump mark-for-masquerade comment" in h.rule]
+        own = [h for h in self.hops if "MASQUERADE" in h.rule or h.rule.startswith("masq")]
+        h = (marks or own or [None])[0]
+        if h is None:
+            return ""
+        cond = re.sub(r'(-m comment )?--comment ("[^"]*"|\S+)|comment "[^"]*"', "",
+                      h.rule.split(" -j ")[0]).strip()
+        cond = "" if cond.startswith(("jump ", "-j ", "masquerade")) else \
+            " ".join(cond.split(" jump ")[0].split())
+        if set(cond.split()) <= set(h.note.replace(",", " ").split()):
+            cond = ""  # the walker's note already names the matches (nftables)
+        said = ", ".join(x for x in (h.note, cond) if x) or "every packet reaching it"
+        return f"{h.chain}: {said}"
+
     def to_json(self) -> dict:
         return {"odds": round(self.odds, 6), "verdict": self.verdict, "dnat": self.dnat,
-                "masquerade": self.masquerade,
+                "masquerade": self.masquerade, "whyMasqueraded": self.why_masqueraded,
                 "hops": [dataclasses.asdict(h) for h in self.hops]}
 
 
