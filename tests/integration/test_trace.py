@@ -3,8 +3,9 @@ the node's loaded rules, the kernel's own trace of one real connection (--prove)
 with it, a tampered rule explained, and bad references refused before anything runs.
 
 Address plan: lab network 172.18.0.0/24 (node1 .2, node2 .3, client laptop .254); pods
-10.244.1.0/24 on node1, 10.244.2.0/24 on node2 (two web pods, one per node, port 8000,
-and pod client on node1); ClusterIP 10.96.0.160 port 80; NodePort 30090.
+10.244.0.0/24 on node1, 10.244.1.0/24 on node2 (two web pods, one per node, port 8000,
+and pod client on node1); ClusterIP 10.96.0.160 port 80, and 53/UDP -> 8053 where nothing
+listens; NodePort 30090.
 """
 
 from __future__ import annotations
@@ -32,7 +33,12 @@ CLUSTERIP = """
 apiVersion: v1
 kind: Service
 metadata: {name: web}
-spec: {clusterIP: 10.96.0.160, selector: {app: web}, ports: [{port: 80, targetPort: 8000}]}
+spec:
+  clusterIP: 10.96.0.160
+  selector: {app: web}
+  ports:
+  - {name: http, port: 80, targetPort: 8000}
+  - {name: dns, port: 53, targetPort: 8053, protocol: UDP}
 """
 
 
@@ -95,6 +101,16 @@ def test_prove_the_kernel_takes_a_predicted_path(lab):
     assert "netlab-trace" not in tables
 
 
+def test_a_udp_flow_is_traced_and_proved_even_without_an_answer(lab):
+    name, mode = lab
+    r, out = trace(name, "pod/client", "svc/web:dns", "--udp", "--prove")
+    assert out["packet"]["proto"] == "udp" and out["packet"]["dport"] == 53
+    assert sorted(p["dnat"].split(":")[1] for p in out["paths"]) == ["8053", "8053"]
+    proof = out["proof"]
+    assert r.returncode == 0 and proof["agrees"] and proof["dnat"].endswith(":8053"), proof
+    assert not proof["answered"]  # nothing listens on 8053: the trace still shows the way
+
+
 def test_node_port_from_a_client_is_masqueraded(lab):
     name, mode = lab
     _, out = trace(name, "client/laptop", "node/node2:30090")
@@ -125,6 +141,7 @@ def test_a_tampered_rule_is_explained(lab):
 @pytest.mark.parametrize("args,needle", [
     (("pod/nobody", "svc/web"), "pod/nobody is not in lab"),
     (("pod/client", "svc/web:99"), "svc/web has no TCP port 99"),
+    (("pod/client", "svc/web:80", "--udp"), "svc/web has no UDP port 80"),
     (("pod/client", "10.96.0.160"), "say which port"),
     (("svc/web", "svc/web"), "a trace starts at pod/, deploy/, node/ or client/"),
 ])
