@@ -10,6 +10,7 @@ the node's network namespace.
 from __future__ import annotations
 
 import ipaddress
+import os
 import subprocess
 import threading
 import time
@@ -58,12 +59,14 @@ def kernel_trace(netns: str, monitor: str, match: TraceMatch, local: bool,
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
     reader.start()
     try:
-        # the monitor subscribes to the trace group as it starts and says nothing when it
-        # has: give it a moment, and make sure it did not fail
-        time.sleep(0.3)
-        if proc.poll() is not None:
-            reader.join(1)
-            raise NetlabError(f"{argv[0]} stopped at once: {''.join(lines).strip()}")
+        # the monitor says nothing once it listens: wait for its socket to join the group
+        deadline = time.monotonic() + 10
+        while not _listening(proc.pid):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                reader.join(1)
+                raise NetlabError(f"{argv[0]} did not start listening for traces in {netns}: "
+                                  f"{''.join(lines).strip() or 'no word from it'}")
+            time.sleep(0.01)
         send()
         deadline = time.monotonic() + settle_s
         while time.monotonic() < deadline and len(packet_ids(lines)) < 2:
@@ -78,6 +81,24 @@ def kernel_trace(netns: str, monitor: str, match: TraceMatch, local: bool,
         reader.join(2)
         run_in(netns, [nft, "delete", "table", "ip", TRACE_TABLE])
     return "".join(lines)
+
+
+NETLINK_NETFILTER = 12
+NFNLGRP_NFTRACE = 9
+
+
+def _listening(pid: int) -> bool:
+    """Has process PID a netfilter netlink socket in the trace group (``/proc/PID/net/netlink``
+    lists its namespace's sockets with their groups; its fds name its own)?"""
+    try:
+        own = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+        with open(f"/proc/{pid}/net/netlink") as f:
+            rows = [line.split() for line in f][1:]
+    except OSError:
+        return False
+    return any(len(r) >= 10 and r[1] == str(NETLINK_NETFILTER)
+               and int(r[3], 16) & (1 << (NFNLGRP_NFTRACE - 1)) and f"socket:[{r[9]}]" in own
+               for r in rows)
 
 
 def counters(netns: str, flavour: str) -> str:

@@ -326,14 +326,8 @@ def _prove(kernel: Kernel, plan: LabPlan, state, ends: Ends, mode: str, paths: l
     else:
         monitor = "nft monitor trace" if mode == "nftables" else "xtables-monitor --trace"
         parse = prove.parse_nft if mode == "nftables" else prove.parse_xtables
-        hops = []
-        for _ in range(3):  # a monitor not yet listening saw nothing: one more connection
-            replies.clear()
-            hops = parse(kernel.tracing.kernel_trace(
-                node.netns, "nft" if mode == "nftables" else "xtables", match, ends.local,
-                send))
-            if hops:
-                break
+        hops = parse(kernel.tracing.kernel_trace(
+            node.netns, "nft" if mode == "nftables" else "xtables", match, ends.local, send))
     if mode == "ipvs":
         note = (note + "; " if note else "") + ("IPVS picks the real server after the "
                                                  "netfilter hooks: the kernel's trace ends "
