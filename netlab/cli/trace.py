@@ -161,7 +161,7 @@ def highlight(e: Explanation, plan) -> set[str]:
     the endpoints it may reach and their nodes."""
     s = e.ends
     kind, _, name = s.source.partition("/")
-    pods = {p.ip: p for p in plan.pods if p.netns != plan.node(p.node).netns}
+    pods = {p.ip: p for p in plan.pods if not p.spec.host_network}
     out = {f"node/{s.node}"}
     out.add(f"pod/{pods[s.src_ip].key}" if s.src_ip in pods and kind in (
         "pod", "deploy", "deployment") else f"{kind}/{name}")

@@ -56,7 +56,7 @@ def build(plan: LabPlan, announcers: dict[str, str] | None = None) -> Graph:
         g.boxes.append(Box(f"client/{c.name}", "client", (f"client {c.name}", c.lan_ip)))
         g.arrows.append(Arrow(f"client/{c.name}", "lan", "link", c.lan_veth))
     for p in plan.pods:
-        host = p.netns == plan.node(p.node).netns
+        host = p.spec.host_network
         g.boxes.append(Box(f"pod/{p.key}", "pod", (
             p.name if p.namespace == "default" else p.key,
             f"{p.ip}" + (" (hostNetwork)" if host else ""),

@@ -159,7 +159,7 @@ def resolve(plan: LabPlan, state: LabState | None, kernel: Kernel, source: str,
     if skind in ("pod", "deploy", "deployment"):
         pod = _pod(plan, skind, sname, namespace)
         src_ip, node = pod.ip, pod.node
-        local = pod.netns == plan.node(pod.node).netns  # hostNetwork
+        local = pod.spec.host_network
         bridged = not local
     elif skind == "node":
         node, local = sname, True
@@ -242,7 +242,7 @@ def explain(kernel: Kernel, plan: LabPlan, state: LabState | None, source: str,
     ends = resolve(plan, state, kernel, source, destination, namespace, udp)
     mode, paths = walk(kernel, plan, ends)
     node = plan.node(ends.node)
-    pods = {p.ip: p for p in plan.pods if p.netns != plan.node(p.node).netns}
+    pods = {p.ip: p for p in plan.pods if not p.spec.host_network}
     branches = []
     for p in sorted(paths, key=lambda p: (-p.odds, p.dnat)):
         ep_ip = p.dnat.rsplit(":", 1)[0] if p.dnat else ""
