@@ -81,6 +81,14 @@ class CheckResult:
         return self.result == evaluate.PASS
 
 
+def pods_of(plan: LabPlan, kind: str, name: str, namespace: str) -> list[PodInfo]:
+    """The pods pod/NAME or deploy/NAME stands for in NAMESPACE, by name (the first is the one
+    a check uses)."""
+    return sorted((p for p in plan.pods if p.namespace == namespace and
+                   (p.name == name if kind == "pod" else p.owner == f"Deployment/{name}")),
+                  key=lambda p: p.name)
+
+
 def resolve_source(plan: LabPlan, ref: str, namespace: str = "default",
                    state: LabState | None = None, container: str = "") -> Where:
     """Where REF (node/, client/, pod/ or deploy/NAME) runs things; a pod's running container
@@ -97,15 +105,11 @@ def resolve_source(plan: LabPlan, ref: str, namespace: str = "default",
         for c in plan.clients:
             if c.name == name:
                 return Where(ref, c.netns, f"{uts_dir}/{c.name}")
-    elif kind == "pod":
-        for p in plan.pods:
-            if p.name == name and p.namespace == namespace:
-                return in_container(ref, p, state, container)
-    elif kind in ("deploy", "deployment"):
-        pods = sorted((p for p in plan.pods if p.owner == f"Deployment/{name}"
-                       and p.namespace == namespace), key=lambda p: p.name)
+    elif kind in ("pod", "deploy", "deployment"):
+        pods = pods_of(plan, kind, name, namespace)
         if pods:
-            return in_container(f"{ref} ({pods[0].name})", pods[0], state, container)
+            label = ref if kind == "pod" else f"{ref} ({pods[0].name})"
+            return in_container(label, pods[0], state, container)
     raise UsageError(f"{ref} is not in lab '{plan.spec.name}' (namespace {namespace})")
 
 
@@ -121,9 +125,7 @@ def resolve_target(plan: LabPlan, ref: str, namespace: str = "default") -> tuple
                     raise UsageError(f"{ref} is headless: it has no ClusterIP to reach")
                 return s.cluster_ip, s.service.ports[0].port
     elif kind in ("pod", "deploy", "deployment"):
-        pods = sorted((p for p in plan.pods if p.namespace == namespace and
-                       (p.name == name if kind == "pod" else p.owner == f"Deployment/{name}")),
-                      key=lambda p: p.name)
+        pods = pods_of(plan, kind, name, namespace)
         if pods:
             ports = [cp.container_port for c in pods[0].spec.containers for cp in c.ports]
             return pods[0].ip, ports[0] if ports else 80

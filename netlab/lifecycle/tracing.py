@@ -13,7 +13,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from netlab.checks import probes
-from netlab.checks.runner import resolve_source, resolve_target, run_attempts
+from netlab.checks.runner import pods_of, resolve_source, resolve_target, run_attempts
 from netlab.errors import UsageError
 from netlab.ingress.routes import choose, routes
 from netlab.kernel.api import Kernel
@@ -150,14 +150,21 @@ def resolve(plan: LabPlan, state: LabState | None, kernel: Kernel, source: str,
                          "reference") from None
     what = what or _what(plan, dst_ip, dport)
     skind, _, sname = source.partition("/")
-    route = kernel.tracing.route(_source_netns(plan, source, namespace, state), dst_ip)
+    pod = None
+    if skind in ("pod", "deploy", "deployment"):
+        pods = pods_of(plan, skind, sname, namespace)
+        if not pods:
+            raise UsageError(f"{source} is not in lab '{plan.spec.name}' "
+                             f"(namespace {namespace})")
+        pod = pods[0]
+    netns = pod.netns if pod else resolve_source(plan, source, namespace, state).netns
+    route = kernel.tracing.route(netns, dst_ip)
     route_text = f"{dst_ip} via {route.gateway} dev {route.dev}" if route.gateway else \
         f"{dst_ip} dev {route.dev}"
     lb = assignments(plan, frozenset(state.nodes_down if state else ()))
     arp = lb.get(dst_ip, "")
     local = bridged = False
-    if skind in ("pod", "deploy", "deployment"):
-        pod = _pod(plan, skind, sname, namespace)
+    if pod is not None:
         src_ip, node = pod.ip, pod.node
         local = pod.spec.host_network
         bridged = not local
@@ -173,23 +180,6 @@ def resolve(plan: LabPlan, state: LabState | None, kernel: Kernel, source: str,
                              f"{route_text}): nothing of kube-proxy's is on the way")
     return Ends(source, src_ip, destination, dst_ip, dport, proto, node, local, bridged,
                 what, route_text, arp)
-
-
-def _pod(plan: LabPlan, kind: str, name: str, namespace: str):
-    pods = sorted((p for p in plan.pods if p.namespace == namespace and
-                   (p.name == name if kind == "pod" else p.owner == f"Deployment/{name}")),
-                  key=lambda p: p.name)
-    if not pods:
-        raise UsageError(f"{kind}/{name} is not in lab '{plan.spec.name}' "
-                         f"(namespace {namespace})")
-    return pods[0]
-
-
-def _source_netns(plan: LabPlan, source: str, namespace: str, state) -> str:
-    kind, _, name = source.partition("/")
-    if kind in ("pod", "deploy", "deployment"):
-        return _pod(plan, kind, name, namespace).netns
-    return resolve_source(plan, source, namespace, state).netns
 
 
 def _what(plan: LabPlan, ip: str, port: int) -> str:
