@@ -159,8 +159,7 @@ def resolve(plan: LabPlan, state: LabState | None, kernel: Kernel, source: str,
         pod = pods[0]
     netns = pod.netns if pod else resolve_source(plan, source, namespace, state).netns
     route = kernel.tracing.route(netns, dst_ip)
-    route_text = f"{dst_ip} via {route.gateway} dev {route.dev}" if route.gateway else \
-        f"{dst_ip} dev {route.dev}"
+    route_text = route.to(dst_ip)
     lb = assignments(plan, frozenset(state.nodes_down if state else ()))
     arp = lb.get(dst_ip, "")
     local = bridged = False
@@ -237,11 +236,8 @@ def explain(kernel: Kernel, plan: LabPlan, state: LabState | None, source: str,
     for p in sorted(paths, key=lambda p: (-p.odds, p.dnat)):
         ep_ip = p.dnat.rsplit(":", 1)[0] if p.dnat else ""
         pod = pods.get(ep_ip)
-        onward = ""
-        if ep_ip and p.verdict == "accept":
-            r = kernel.tracing.route(node.netns, ep_ip)
-            onward = f"{ep_ip} via {r.gateway} dev {r.dev}" if r.gateway else \
-                f"{ep_ip} dev {r.dev}"
+        onward = kernel.tracing.route(node.netns, ep_ip).to(ep_ip) \
+            if ep_ip and p.verdict == "accept" else ""
         branches.append(Branch(p, pod.key if pod else "", pod.node if pod else "", onward))
     proof = _prove(kernel, plan, state, ends, mode, paths, namespace) if with_proof else None
     step = ingress_step(plan, branches, host or ends.dst_ip, path)

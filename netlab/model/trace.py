@@ -11,6 +11,11 @@ class Route:
     gateway: str = ""
     prefsrc: str = ""
 
+    def to(self, dst: str) -> str:
+        """As ``ip route get DST`` says it."""
+        return f"{dst} via {self.gateway} dev {self.dev}" if self.gateway else \
+            f"{dst} dev {self.dev}"
+
 
 @dataclass(frozen=True)
 class TraceMatch:
