@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from netlab.ingress.routes import controller_pods
 from netlab.model import LabPlan
 
 
@@ -104,9 +105,7 @@ def build(plan: LabPlan, announcers: dict[str, str] | None = None) -> Graph:
             if node:
                 g.arrows.append(Arrow(f"node/{node}", f"svc/{s.key}", "announce",
                                       f"ARP {ip}"))
-    controllers = [p for p in plan.pods if any(
-        (app := spec.image_app(c.image)) is not None and app.app == "ingress-nginx"
-        for c in p.spec.containers)]
+    controllers = controller_pods(plan, "nginx")
     for ing in plan.ingresses:
         iid = f"ingress/{ing.namespace}/{ing.name}"
         g.boxes.append(Box(iid, "ingress", (f"ingress {ing.namespace}/{ing.name}",

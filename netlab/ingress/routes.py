@@ -19,6 +19,7 @@ from netlab.model import (
     IngressClass,
     LabPlan,
     LabSpec,
+    PodInfo,
     TlsSecret,
 )
 
@@ -95,6 +96,13 @@ def running(spec: LabSpec, workloads: Iterable[Deployment]) -> set[str]:
     """The flavours of the controllers the workloads run (by their images' built-in apps)."""
     return {APP_FLAVOURS[a.app] for d in workloads for c in d.template.containers
             if (a := spec.image_app(c.image)) is not None and a.app in APP_FLAVOURS}
+
+
+def controller_pods(plan: LabPlan, flavour: str = "nginx") -> list[PodInfo]:
+    """The pods running a controller of FLAVOUR (by their images' built-in apps)."""
+    return [p for p in plan.pods if any(
+        (a := plan.spec.image_app(c.image)) is not None and APP_FLAVOURS.get(a.app) == flavour
+        for c in p.spec.containers)]
 
 
 def class_of(classes: Iterable[IngressClass], ing: Ingress) -> str:

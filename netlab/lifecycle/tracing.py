@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from netlab.checks import probes
 from netlab.checks.runner import pods_of, resolve_source, resolve_target, run_attempts
 from netlab.errors import UsageError
-from netlab.ingress.routes import choose, routes
+from netlab.ingress.routes import choose, controller_pods, routes
 from netlab.kernel.api import Kernel
 from netlab.lb.allocate import assignments
 from netlab.model import LabPlan
@@ -248,12 +248,10 @@ def explain(kernel: Kernel, plan: LabPlan, state: LabState | None, source: str,
 def ingress_step(plan: LabPlan, branches: list[Branch], host: str, path: str
              ) -> IngressStep | None:
     """When the connection reaches an ingress-nginx pod: the location nginx chooses."""
-    pods = {p.key: p for p in plan.pods}
+    controllers = {p.key: p for p in controller_pods(plan, "nginx")}
     for b in branches:
-        pod = pods.get(b.endpoint)
-        if b.path.verdict != "accept" or pod is None or not any(
-                (app := plan.spec.image_app(c.image)) is not None and app.app ==
-                "ingress-nginx" for c in pod.spec.containers):
+        pod = controllers.get(b.endpoint)
+        if b.path.verdict != "accept" or pod is None:
             continue
         server, loc = choose(routes(plan, "nginx"), host, path)
         up = loc.upstream
