@@ -17,6 +17,7 @@ from netlab.lifecycle.preflight import require_root
 from netlab.lifecycle.tracing import Explanation, explain
 from netlab.plan.build import plan_lab
 from netlab.trace.path import Hop
+from netlab.trace.prove import KernelHop
 
 
 @main.command()
@@ -48,7 +49,7 @@ def trace(source, destination, lab, namespace, udp, prove, host, http_path, outp
         raise SystemExit(1)
 
 
-def _hop(h: Hop) -> str:
+def _hop(h: Hop | KernelHop) -> str:
     return f"    {(h.table + ' ' + h.chain).strip():<34} {h.rule}"
 
 
@@ -105,7 +106,7 @@ def render_text(e: Explanation) -> str:
         pr = e.proof
         out.append(f"5. proof: one real connection from {s.source}: {pr.reply}; the kernel's "
                    f"own trace ({pr.monitor}) in {s.node}:")
-        out += [f"    {h.table + ' ' + h.chain:<34} {h.rule}" for h in pr.hops] or \
+        out += [_hop(h) for h in pr.hops] or \
             ["    (the kernel traced nothing)"]
         if pr.dnat:
             out.append(f"   the kernel sent it to {pr.dnat}")

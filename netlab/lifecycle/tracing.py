@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from netlab.checks import probes
 from netlab.checks.runner import pods_of, resolve_source, resolve_target, run_attempts
@@ -85,7 +85,6 @@ class Explanation:
     branches: tuple[Branch, ...]
     back: tuple[str, ...]
     proof: Proof | None = None
-    notes: tuple[str, ...] = field(default_factory=tuple)
     ingress: IngressStep | None = None
 
     def to_json(self) -> dict:
@@ -97,7 +96,7 @@ class Explanation:
                "paths": [dict(b.path.to_json(), endpoint=b.endpoint,
                               endpointNode=b.endpoint_node, onward=b.onward)
                          for b in self.branches],
-               "back": list(self.back), "notes": list(self.notes)}
+               "back": list(self.back)}
         if self.ingress:
             out["ingress"] = dataclasses.asdict(self.ingress)
         if self.proof:
