@@ -54,6 +54,7 @@ class Netns:
     sysctls: dict[str, str] = field(default_factory=dict)
     tables: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     ipsets: dict[str, set[str]] = field(default_factory=dict)
+    ipset_types: dict[str, str] = field(default_factory=dict)  # set -> hash:ip,port, ...
     ipvs: dict[Key, VirtualServer] = field(default_factory=dict)
     # "family name" -> chain -> its rules
     nft_tables: dict[str, dict[str, list[str]]] = field(default_factory=dict)
@@ -462,7 +463,7 @@ class FakeIpsets:
 
     def restore(self, netns: str, text: str) -> None:
         ns = self.w.ns(netns)
-        sets = copy.deepcopy(ns.ipsets)
+        sets, types = copy.deepcopy(ns.ipsets), dict(ns.ipset_types)
         for n, line in enumerate(text.splitlines(), start=1):
             words = line.split()
             if not words:
@@ -472,6 +473,7 @@ class FakeIpsets:
                 if name in sets and "-exist" not in words:
                     raise FakeKernelError(f"ipset restore: set {name} exists, line {n}")
                 sets.setdefault(name, set())
+                types[name] = words[2]
             elif name not in sets:
                 raise FakeKernelError(f"ipset restore: set {name} does not exist, line {n}")
             elif op == "flush":
@@ -485,18 +487,18 @@ class FakeIpsets:
             else:
                 raise FakeKernelError(f"ipset restore: cannot parse line {n}: {line}")
         self.w.change("ipset restore", netns, text)
-        ns.ipsets = sets
+        ns.ipsets, ns.ipset_types = sets, types
 
     def destroy_all(self, netns: str) -> None:
         self.w.change("ipset destroy", netns)
         self.w.ns(netns).ipsets.clear()
 
     def save(self, netns: str) -> str:
-        # kube-proxy's sets hold ip,port members unless their name says otherwise
+        ns = self.w.ns(netns)
         out = []
-        for name, members in sorted(self.w.ns(netns).ipsets.items()):
-            kind = "bitmap:port" if "NODE-PORT" in name else "hash:ip,port"
-            out += [f"create {name} {kind}"] + [f"add {name} {m}" for m in sorted(members)]
+        for name, members in sorted(ns.ipsets.items()):
+            out += [f"create {name} {ns.ipset_types[name]}"] + [
+                f"add {name} {m}" for m in sorted(members)]
         return "\n".join(out) + "\n"
 
 
