@@ -18,7 +18,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from netlab.model.sync import VirtualServer
-from netlab.trace.path import MASQ_BIT, Packet, Path, State, TraceError
+from netlab.trace.path import (
+    MASQ_BIT,
+    Packet,
+    Path,
+    Result,
+    State,
+    TraceError,
+    run_rules,
+    through_hooks,
+)
 
 __all__ = ["Packet", "Path", "Tables", "TraceError", "parse", "run_chain", "trace"]
 
@@ -77,10 +86,6 @@ def parse(save: str, ipsets: str = "", virtual: Iterable[VirtualServer] = ()) ->
     return t
 
 
-# outcome of running a chain: "" (fell off its end or returned) or a terminal verdict
-_Result = list[tuple[State, str]]
-
-
 def trace(t: Tables, pkt: Packet, node_ips: Iterable[str]) -> list[Path]:
     """Every way a new connection PKT goes through the node, each with its odds."""
     start = State(pkt, frozenset(node_ips))
@@ -114,22 +119,12 @@ def run_chain(t: Tables, table: str, chain: str, pkt: Packet,
                                                     State(pkt, frozenset(node_ips)), 0)]
 
 
-def _hooks(t: Tables, state: State, chains: list[tuple[str, str]]) -> _Result:
-    results: _Result = [(state, "accept")]
-    for table, chain in chains:
-        if chain not in t.chains.get(table, {}):
-            continue
-        nxt: _Result = []
-        for s, v in results:
-            if v != "accept":
-                nxt.append((s, v))
-                continue
-            nxt += [(s2, v2 or "accept") for s2, v2 in _run(t, table, chain, s, 0)]
-        results = nxt
-    return results
+def _hooks(t: Tables, state: State, chains: list[tuple[str, str]]) -> Result:
+    return through_hooks(state, chains, lambda tc, s: _run(t, *tc, s, 0)
+                         if tc[1] in t.chains.get(tc[0], {}) else None)
 
 
-def _ipvs(t: Tables, s: State) -> _Result:
+def _ipvs(t: Tables, s: State) -> Result:
     """IPVS after filter INPUT: a virtual server for the destination picks a real server."""
     vs = t.virtual.get((s.daddr, s.dport, s.pkt.proto))
     if vs is None:
@@ -148,26 +143,12 @@ def _ipvs(t: Tables, s: State) -> _Result:
     return out
 
 
-def _run(t: Tables, table: str, chain: str, state: State, depth: int) -> _Result:
-    if depth > 32:
-        raise TraceError(f"{table} {chain}: jumps nested too deep (a loop?)")
+def _run(t: Tables, table: str, chain: str, state: State, depth: int) -> Result:
     rules = t.chains.get(table, {}).get(chain)
     if rules is None:
         raise TraceError(f"a rule jumps to chain {chain}, which table {table} does not have")
-    pending: _Result = [(state, "")]
-    done: _Result = []
-    for rule in rules:
-        nxt: _Result = []
-        for s, _ in pending:
-            for s2, outcome in _rule(t, table, chain, rule, s, depth):
-                if outcome == "next":
-                    nxt.append((s2, ""))
-                else:
-                    done.append((s2, "" if outcome == "return" else outcome))
-        pending = nxt
-        if not pending:
-            break
-    return done + pending
+    return run_rules(chain, rules, depth, state,
+                     lambda rule, s: _rule(t, table, chain, rule, s, depth))
 
 
 def _rule(t: Tables, table: str, chain: str, rule: Rule, s: State,

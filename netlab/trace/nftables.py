@@ -18,7 +18,16 @@ import shlex
 from dataclasses import dataclass, field
 
 from netlab.proxy.nftables import TABLE
-from netlab.trace.path import MASQ_BIT, Packet, Path, State, TraceError
+from netlab.trace.path import (
+    MASQ_BIT,
+    Packet,
+    Path,
+    Result,
+    State,
+    TraceError,
+    run_rules,
+    through_hooks,
+)
 
 __all__ = ["Packet", "Path", "Ruleset", "TraceError", "parse", "trace"]
 # a verdict map looked up by fields of the packet: ip daddr . meta l4proto . th dport vmap @m
@@ -132,10 +141,6 @@ def _parse_listing(text: str, rs: Ruleset) -> Ruleset:
     return rs
 
 
-# outcome of running a chain: "" (fell off the end or returned) or a terminal verdict
-_Result = list[tuple[State, str]]
-
-
 def trace(rs: Ruleset, pkt: Packet, node_ips: frozenset[str] | set[str]) -> list[Path]:
     """Every way a new connection PKT goes through the node, each with its odds."""
     start = State(pkt, frozenset(node_ips))
@@ -157,41 +162,16 @@ def trace(rs: Ruleset, pkt: Packet, node_ips: frozenset[str] | set[str]) -> list
     return paths
 
 
-def _hooks(rs: Ruleset, state: State, chains: tuple[str, ...]) -> _Result:
-    results: _Result = [(state, "accept")]
-    for chain in chains:
-        if chain not in rs.chains:
-            continue
-        nxt: _Result = []
-        for s, v in results:
-            if v != "accept":
-                nxt.append((s, v))
-                continue
-            for s2, v2 in _run(rs, chain, s, depth=0):
-                nxt.append((s2, v2 or "accept"))  # a base chain's policy: accept
-        results = nxt
-    return results
+def _hooks(rs: Ruleset, state: State, chains: tuple[str, ...]) -> Result:
+    return through_hooks(state, chains, lambda chain, s: _run(rs, chain, s, 0)
+                         if chain in rs.chains else None)
 
 
-def _run(rs: Ruleset, chain: str, state: State, depth: int) -> _Result:
-    if depth > 32:
-        raise TraceError(f"chain {chain}: jumps nested too deep (a loop?)")
+def _run(rs: Ruleset, chain: str, state: State, depth: int) -> Result:
     if chain not in rs.chains:
         raise TraceError(f"a rule jumps to chain {chain}, which the table does not have")
-    pending: _Result = [(state, "")]
-    done: _Result = []
-    for rule in rs.chains[chain]:
-        nxt: _Result = []
-        for s, _ in pending:
-            for s2, outcome in _rule(rs, chain, rule, s, depth):
-                if outcome == "next":
-                    nxt.append((s2, ""))
-                else:
-                    done.append((s2, "" if outcome == "return" else outcome))
-        pending = nxt
-        if not pending:
-            break
-    return done + pending
+    return run_rules(chain, rs.chains[chain], depth, state,
+                     lambda rule, s: _rule(rs, chain, rule, s, depth))
 
 
 def _rule(rs: Ruleset, chain: str, rule: str, s: State, depth: int) -> list[tuple[State, str]]:

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from netlab.proxy.core import MASQ_MARK
 
 MASQ_BIT = int(MASQ_MARK, 16)
+R = TypeVar("R")  # a rule, as a walker holds it
+C = TypeVar("C")  # a base chain, as a walker names it
 
 
 class TraceError(ValueError):
@@ -104,6 +108,48 @@ class State:
     def path(self, verdict: str) -> Path:
         return Path(self.odds, self.hops, verdict, self.dnat, self.masquerade,
                     bool(self.mark & MASQ_BIT))
+
+
+# what running a chain gives: (state, "" when it fell off the end or returned, else a verdict)
+Result = list[tuple[State, str]]
+MAX_DEPTH = 32
+
+
+def run_rules(chain: str, rules: Iterable[R], depth: int, state: State,
+              apply: Callable[[R, State], list[tuple[State, str]]]) -> Result:
+    """Run STATE through RULES in order, forking where APPLY forks: APPLY answers (state,
+    outcome) pairs, outcome "next" (on to the next rule), "return" (leave the chain) or a
+    terminal verdict. Both walkers run their chains so."""
+    if depth > MAX_DEPTH:
+        raise TraceError(f"chain {chain}: jumps nested too deep (a loop?)")
+    pending: Result = [(state, "")]
+    done: Result = []
+    for rule in rules:
+        nxt: Result = []
+        for s, _ in pending:
+            for s2, outcome in apply(rule, s):
+                if outcome == "next":
+                    nxt.append((s2, ""))
+                else:
+                    done.append((s2, "" if outcome == "return" else outcome))
+        pending = nxt
+        if not pending:
+            break
+    return done + pending
+
+
+def through_hooks(state: State, chains: Iterable[C],
+                  run: Callable[[C, State], Result]) -> Result:
+    """STATE through base CHAINS in their order (RUN gives None for a chain the node lacks);
+    a packet falling off a base chain meets its policy, accept."""
+    results: Result = [(state, "accept")]
+    for chain in chains:
+        nxt: Result = []
+        for s, v in results:
+            ran = run(chain, s) if v == "accept" else None
+            nxt += [(s, v)] if ran is None else [(s2, v2 or "accept") for s2, v2 in ran]
+        results = nxt
+    return results
 
 
 def merged(paths: list[Path]) -> list[Path]:
