@@ -15,7 +15,7 @@ from __future__ import annotations
 import pytest
 
 from netlab.plan.build import plan_lab
-from netlab.plan.cni import render_masquerade
+from netlab.plan.cni import render_masquerade, render_portmap
 from netlab.proxy import iptables as render_iptables
 from netlab.proxy import ipvs
 from netlab.proxy.core import service_ports
@@ -23,6 +23,7 @@ from netlab.trace.iptables import Packet, TraceError, parse, trace
 from netlab.trace.path import merged
 from tests.helpers import deployment, lab_doc, scenario
 from tests.test_iptables_render import CFG, MULTI, NODE2, rendered, services_scenario
+from tests.test_workload_kinds import daemonset, ds_pods
 
 NODE1_IPS = {"172.18.0.2", "10.244.0.1", "127.0.0.1"}
 NODE2_IPS = {"172.18.0.3", "10.244.1.1", "127.0.0.1"}
@@ -191,3 +192,26 @@ def test_why_a_path_is_masqueraded_names_the_rule_that_asked():
         "! -d 224.0.0.0/4"
     assert all(not p.why_masqueraded for p in trace(t, Packet(POD, "10.96.0.110", 80),
                                                      NODE1_IPS))
+
+
+def host_port_node():
+    """Node1's rules with the portmap plugin's: a DaemonSet pod maps node port 8080 to its 80."""
+    pod = next(p for p in ds_pods(daemonset()) if p.node == "node1")
+    return parse(render_iptables.merge_tables(node_rules(), render_portmap([pod]))), pod
+
+
+def test_a_host_port_is_forwarded_by_the_portmap_plugins_rules():
+    t, pod = host_port_node()
+    (path,) = trace(t, Packet(CLIENT, "172.18.0.2", 8080), NODE1_IPS)
+    assert (path.verdict, path.dnat, path.masquerade) == ("accept", f"{pod.ip}:80", False)
+    dnat = [h for h in path.hops if h.chain.startswith(("CNI-", "PREROUTING"))]
+    assert [h.chain for h in dnat][-3:-1] == ["PREROUTING", "CNI-HOSTPORT-DNAT"]
+    assert dnat[-1].chain.startswith("CNI-DN-") and dnat[-1].table == "nat"
+    assert dnat[-1].rule.endswith(f"-j DNAT --to-destination {pod.ip}:80")
+    # the pod reaching its own host port comes back masqueraded (the plugin's hairpin mark)
+    (hairpin,) = trace(t, Packet(pod.ip, "172.18.0.2", 8080), NODE1_IPS)
+    assert hairpin.dnat == f"{pod.ip}:80" and hairpin.masquerade
+    assert hairpin.why_masqueraded.startswith("CNI-HOSTPORT-MASQ: ")
+    # a port it does not map is the node's own
+    (other,) = trace(t, Packet(CLIENT, "172.18.0.2", 8081), NODE1_IPS)
+    assert (other.verdict, other.dnat) == ("accept", "")

@@ -119,9 +119,13 @@ def run_chain(t: Tables, table: str, chain: str, pkt: Packet,
                                                     State(pkt, frozenset(node_ips)), 0)]
 
 
+def hook(t: Tables, table: str, chain: str, state: State) -> Result | None:
+    """STATE through base CHAIN of TABLE; None when the node has no such chain."""
+    return _run(t, table, chain, state, 0) if chain in t.chains.get(table, {}) else None
+
+
 def _hooks(t: Tables, state: State, chains: list[tuple[str, str]]) -> Result:
-    return through_hooks(state, chains, lambda tc, s: _run(t, *tc, s, 0)
-                         if tc[1] in t.chains.get(tc[0], {}) else None)
+    return through_hooks(state, chains, lambda tc, s: hook(t, *tc, s))
 
 
 def _ipvs(t: Tables, s: State) -> Result:
@@ -195,6 +199,8 @@ def _match(t: Tables, a: tuple[str, ...], i: int, s: State, rule: Rule,
         return s.pkt.proto == a[i + 1], 2
     if w == "--dport":
         return s.dport == int(a[i + 1]), 2
+    if w == "--dports":  # -m multiport: 80,443,8000:8080
+        return any(_port_in(s.dport, p) for p in a[i + 1].split(",")), 2
     if w == "--comment":
         return True, 2
     if w == "--ctstate":
@@ -264,6 +270,11 @@ def _target(t: Tables, table: str, chain: str, rule: Rule, a: tuple[str, ...], s
                 out.append((s2, "next" if kind == "-j" else "return"))
         return out
     raise TraceError(f"{chain}: a rule jumps to {name}, which table {table} does not have")
+
+
+def _port_in(port: int, spec: str) -> bool:
+    low, _, high = spec.partition(":")
+    return int(low) <= port <= int(high or low)
 
 
 def _in(addr: str, cidr: str) -> bool:
