@@ -15,9 +15,13 @@ import subprocess
 
 import pytest
 
+from netlab.plan.cni import render_masquerade, render_portmap
+from netlab.proxy.iptables import merge_tables
 from netlab.proxy.nftables import render
+from netlab.trace import iptables as iptables_walk
 from netlab.trace.nftables import Packet, TraceError, parse, trace
 from tests.test_nftables_render import CFG, SIX
+from tests.test_workload_kinds import daemonset, ds_pods
 
 NODE = "192.168.0.2"
 POD, OUTSIDE, ALLOWED = "10.0.0.2", "198.51.100.7", "203.0.113.5"
@@ -59,9 +63,9 @@ FLOWS = [
 ]
 
 
-def outcomes(rules, pkt) -> set[tuple[str, bool, float]]:
+def outcomes(rules, pkt, cni=None) -> set[tuple[str, bool, float]]:
     return {(p.dnat if p.dnat and p.verdict == "accept" else p.verdict, p.masquerade,
-             round(p.odds, 6)) for p in trace(rules, pkt, {NODE})}
+             round(p.odds, 6)) for p in trace(rules, pkt, {NODE}, cni)}
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +116,32 @@ def test_the_kernels_listing_walks_as_the_rendered_rules(rules):
     assert set(listed.chains) == set(rules.chains)
     for _, pkt, want in FLOWS:
         assert outcomes(listed, pkt) == want, pkt
+
+
+def cni_tables():
+    """What the pod network keeps in iptables beside kube-proxy's table: flannel's masquerade
+    for pod traffic leaving the cluster, and the portmap plugin's hostPort (node port 8080 to
+    a DaemonSet pod's 80)."""
+    pod = next(p for p in ds_pods(daemonset()) if p.node == "node1")
+    save = merge_tables(render_masquerade("10.0.0.0/8", "10.0.0.0/24"), render_portmap([pod]))
+    return iptables_walk.parse(save), pod
+
+
+def test_the_pod_networks_iptables_rules_are_walked_beside_the_table(rules):
+    cni, pod = cni_tables()
+    # a pod reaching out of the cluster: flannel masquerades it, kube-proxy has no say
+    (out,) = trace(rules, Packet(POD, OUTSIDE, 443), {NODE}, cni)
+    assert out.masquerade and out.why_masqueraded.startswith("FLANNEL-POSTRTG: flanneld masq")
+    assert [(h.table, h.chain) for h in out.hops][-2:] == [("nat", "POSTROUTING"),
+                                                             ("nat", "FLANNEL-POSTRTG")]
+    (plain,) = trace(rules, Packet(POD, OUTSIDE, 443), {NODE})
+    assert not plain.masquerade  # without the pod network's rules nothing masquerades it
+    # pod to service stays unmasqueraded; a node port from outside is kube-proxy's masquerade
+    assert outcomes(rules, Packet(POD, "172.30.0.41", 80), cni) == {
+        ("10.180.0.1:80", False, 1.0)}
+    (np,) = trace(rules, Packet(OUTSIDE, NODE, 3003), {NODE}, cni)
+    assert np.masquerade and np.why_masqueraded.startswith("external-")
+    # a host port: the portmap plugin's DNAT in iptables' nat table
+    (hp,) = trace(rules, Packet(OUTSIDE, NODE, 8080), {NODE}, cni)
+    assert (hp.verdict, hp.dnat) == ("accept", f"{pod.ip}:80")
+    assert any(h.table == "nat" and h.chain.startswith("CNI-DN-") for h in hp.hops)

@@ -11,6 +11,7 @@ import pathlib
 from netlab.model.trace import TraceMatch
 from netlab.trace.path import Hop, Path
 from netlab.trace.prove import (
+    KernelHop,
     counter_hits,
     kernel_dnat,
     matching_path,
@@ -62,13 +63,29 @@ def test_counters_that_moved():
 
 def test_the_kernel_path_is_compared_with_the_predicted_one():
     hops = parse_xtables((GOLDEN / "monitor-xtables.txt").read_text())
-    right = Path(0.5, (Hop("PREROUTING", ""), Hop("KUBE-SERVICES", ""),
-                       Hop("KUBE-SEP-J6CHEYK7ZZU2B4XO", "")), "accept", "10.244.1.2:8000")
-    other = Path(0.5, (Hop("KUBE-SEP-OTHER", ""),), "accept", "10.244.0.2:8000")
+    right = Path(0.5, (Hop("PREROUTING", "", table="nat"), Hop("KUBE-SERVICES", "", table="nat"),
+                       Hop("KUBE-SEP-J6CHEYK7ZZU2B4XO", "", table="nat")), "accept",
+                 "10.244.1.2:8000")
+    other = Path(0.5, (Hop("KUBE-SEP-OTHER", "", table="nat"),), "accept", "10.244.0.2:8000")
     assert matching_path([other, right], hops) == (right, True)
-    wrong_chain = Path(1.0, (Hop("KUBE-SVL-X", ""),), "accept", "10.244.1.2:8000")
+    wrong_chain = Path(1.0, (Hop("KUBE-SVL-X", "", table="nat"),), "accept", "10.244.1.2:8000")
     assert matching_path([wrong_chain], hops) == (wrong_chain, False)
     assert matching_path([other], hops) == (None, False)
+
+
+def test_tables_at_one_priority_may_run_in_either_order():
+    """kube-proxy's table and iptables' nat table hook in at the same priority: the kernel
+    runs the one registered last first, so the order is checked within each table."""
+    kernel = [KernelHop("nat", "POSTROUTING", "", "jump FLANNEL-POSTRTG"),
+              KernelHop("nat", "FLANNEL-POSTRTG", "", "accept"),
+              KernelHop("kube-proxy", "nat-postrouting", "", "jump masquerading"),
+              KernelHop("kube-proxy", "masquerading", "", "return")]
+    predicted = Path(1.0, (Hop("nat-postrouting", ""), Hop("masquerading", ""),
+                           Hop("POSTROUTING", "", table="nat"),
+                           Hop("FLANNEL-POSTRTG", "", table="nat")), "accept", masquerade=True)
+    assert matching_path([predicted], kernel) == (predicted, True)
+    backwards = Path(1.0, (Hop("masquerading", ""), Hop("nat-postrouting", "")), "accept")
+    assert matching_path([backwards], kernel) == (backwards, False)
 
 
 def test_packets_are_told_apart_by_their_ip_id():

@@ -208,14 +208,15 @@ def walk(kernel: Kernel, plan: LabPlan, ends: Ends) -> tuple[str, list[Path]]:
     pkt = Packet(ends.src_ip, ends.dst_ip, ends.dport, ends.proto, ends.local, ends.bridged)
     ips = kernel.tracing.addresses(node.netns) | {"127.0.0.1"}
     try:
-        if mode == "nftables":
+        flavour = kernel.netfilter.flavour(node.netns)
+        save = kernel.netfilter.save(node.netns, flavour)
+        if mode == "nftables":  # kube-proxy's table, and the pod network's iptables rules
             listing = kernel.netfilter.nft_list_table(node.netns, *TABLE.split())
             if listing is None:
                 raise UsageError(f"{ends.node} has no table {TABLE}: kube-proxy's rules are "
                                  "not loaded (the controller restores them)")
-            return mode, nftables_walk.trace(nftables_walk.parse(listing), pkt, ips)
-        flavour = kernel.netfilter.flavour(node.netns)
-        save = kernel.netfilter.save(node.netns, flavour)
+            return mode, nftables_walk.trace(nftables_walk.parse(listing), pkt, ips,
+                                             iptables_walk.parse(save))
         ipsets, virtual = "", ()
         if mode == "ipvs":
             ipsets, virtual = kernel.ipsets.save(node.netns), kernel.ipvs.dump(node.netns).values()

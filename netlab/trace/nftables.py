@@ -18,6 +18,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from netlab.proxy.nftables import TABLE
+from netlab.trace import iptables
 from netlab.trace.path import (
     MASQ_BIT,
     Packet,
@@ -33,10 +34,18 @@ __all__ = ["Packet", "Path", "Ruleset", "TraceError", "parse", "trace"]
 # a verdict map looked up by fields of the packet: ip daddr . meta l4proto . th dport vmap @m
 VMAP_LOOKUP = re.compile(r"((?:ip daddr|ip saddr|meta l4proto)(?: \. (?:meta l4proto|th dport))*)"
                          r" vmap @(\S+)")
-# base chains in the order a packet meets them (their priorities)
-PREROUTING = ("filter-prerouting-pre-dnat", "nat-prerouting")
-OUTPUT = ("filter-output-pre-dnat", "nat-output", "filter-output")
-INPUT, FORWARD, POSTROUTING = ("filter-input",), ("filter-forward",), ("nat-postrouting",)
+# base chains in the order a packet meets them (their priorities); a pair names a base chain
+# of iptables (the pod network's own rules), which hooks in at the same priority as the
+# kube-proxy chain before it: the kernel runs the one registered last first, the walk runs
+# kube-proxy's first (which matters only when a hostPort is also a NodePort)
+Base = str | tuple[str, str]
+PREROUTING: tuple[Base, ...] = ("filter-prerouting-pre-dnat", "nat-prerouting",
+                                ("nat", "PREROUTING"))
+OUTPUT: tuple[Base, ...] = ("filter-output-pre-dnat", "nat-output", ("nat", "OUTPUT"),
+                            "filter-output", ("filter", "OUTPUT"))
+INPUT: tuple[Base, ...] = ("filter-input", ("filter", "INPUT"))
+FORWARD: tuple[Base, ...] = ("filter-forward", ("filter", "FORWARD"))
+POSTROUTING: tuple[Base, ...] = ("nat-postrouting", ("nat", "POSTROUTING"))
 TERMINAL = ("accept", "drop", "reject")
 
 
@@ -141,30 +150,42 @@ def _parse_listing(text: str, rs: Ruleset) -> Ruleset:
     return rs
 
 
-def trace(rs: Ruleset, pkt: Packet, node_ips: frozenset[str] | set[str]) -> list[Path]:
-    """Every way a new connection PKT goes through the node, each with its odds."""
+def trace(rs: Ruleset, pkt: Packet, node_ips: frozenset[str] | set[str],
+          cni: iptables.Tables | None = None) -> list[Path]:
+    """Every way a new connection PKT goes through the node, each with its odds. CNI: the
+    node's iptables rules (the pod network's masquerade and hostPorts), walked at their hooks
+    beside kube-proxy's table."""
     start = State(pkt, frozenset(node_ips))
     paths: list[Path] = []
-    for state, verdict in _hooks(rs, start, OUTPUT if pkt.local else PREROUTING):
+    for state, verdict in _hooks(rs, cni, start, OUTPUT if pkt.local else PREROUTING):
         if verdict != "accept":
             paths.append(state.path(verdict))
             continue
         # delivered to the node itself: the input hook, and no postrouting
         if not pkt.local and state.daddr in state.node_ips:
-            paths += [s2.path(v2) for s2, v2 in _hooks(rs, state, INPUT)]
+            paths += [s2.path(v2) for s2, v2 in _hooks(rs, cni, state, INPUT)]
             continue
-        after = [(state, "accept")] if pkt.local else _hooks(rs, state, FORWARD)
+        after = [(state, "accept")] if pkt.local else _hooks(rs, cni, state, FORWARD)
         for s2, v2 in after:
             if v2 != "accept":
                 paths.append(s2.path(v2))
                 continue
-            paths += [s3.path(v3) for s3, v3 in _hooks(rs, s2, POSTROUTING)]
+            paths += [s3.path(v3) for s3, v3 in _hooks(rs, cni, s2, POSTROUTING)]
     return paths
 
 
-def _hooks(rs: Ruleset, state: State, chains: tuple[str, ...]) -> Result:
-    return through_hooks(state, chains, lambda chain, s: _run(rs, chain, s, 0)
-                         if chain in rs.chains else None)
+def _hooks(rs: Ruleset, cni: iptables.Tables | None, state: State,
+           chains: tuple[Base, ...]) -> Result:
+    return through_hooks(state, chains, lambda chain, s: _base(rs, cni, chain, s))
+
+
+def _base(rs: Ruleset, cni: iptables.Tables | None, chain: Base, s: State) -> Result | None:
+    if isinstance(chain, str):
+        return _run(rs, chain, s, 0) if chain in rs.chains else None
+    table, name = chain
+    if cni is None or (table == "nat" and (s.masquerade if name == "POSTROUTING" else s.dnat)):
+        return None  # once a nat chain has mapped the connection, the kernel runs no other
+    return iptables.hook(cni, table, name, s)
 
 
 def _run(rs: Ruleset, chain: str, state: State, depth: int) -> Result:

@@ -12,9 +12,11 @@ import shlex
 from dataclasses import dataclass
 
 from netlab.model.trace import TraceMatch
+from netlab.proxy.nftables import TABLE
 from netlab.trace.path import Path
 
 TRACE_TABLE = "netlab-trace"
+KUBE_PROXY = TABLE.split()[1]  # the table a walker's hop without one is in
 # before conntrack (-200) and every other table: the flag is set before any rule looks
 TRACE_PRIORITY = -350
 
@@ -141,13 +143,18 @@ def kernel_dnat(hops: list[KernelHop]) -> str:
 
 def matching_path(paths: list[Path], hops: list[KernelHop]) -> tuple[Path | None, bool]:
     """The predicted path the kernel took (same destination), and whether every chain the
-    walker predicts for it appears, in order, among the chains the kernel shows."""
+    walker predicts for it appears, in order, among the chains the kernel shows of the same
+    table (tables hooked in at one priority run in the order they were registered)."""
     dnat = kernel_dnat(hops)
     candidates = [p for p in paths if p.dnat.split(":")[0] == dnat.split(":")[0]] if dnat \
         else [p for p in paths if not p.dnat]
     if not candidates:
         return None, False
-    seen = iter([h.chain for h in hops])
     best = candidates[0]
-    predicted = [h.chain for h in best.hops if h.chain != "IPVS"]
-    return best, all(any(c == k for k in seen) for c in predicted)
+    predicted = [h for h in best.hops if h.chain != "IPVS"]
+    for table in {h.table or KUBE_PROXY for h in predicted}:
+        seen = iter([h.chain for h in hops if h.table == table])
+        if not all(any(h.chain == k for k in seen) for h in predicted
+                   if (h.table or KUBE_PROXY) == table):
+            return best, False
+    return best, True

@@ -4,8 +4,8 @@ with it, a tampered rule explained, and bad references refused before anything r
 
 Address plan: lab network 172.18.0.0/24 (node1 .2, node2 .3, client laptop .254); pods
 10.244.0.0/24 on node1, 10.244.1.0/24 on node2 (two web pods, one per node, port 8000,
-and pod client on node1); ClusterIP 10.96.0.160 port 80, and 53/UDP -> 8053 where nothing
-listens; NodePort 30090.
+and pod client on node1, and pod relay on node1 with hostPort 9090 -> 8000); ClusterIP
+10.96.0.160 port 80, and 53/UDP -> 8053 where nothing listens; NodePort 30090.
 """
 
 from __future__ import annotations
@@ -42,6 +42,17 @@ spec:
 """
 
 
+RELAY = """
+apiVersion: v1
+kind: Pod
+metadata: {name: relay, labels: {app: relay}}
+spec:
+  nodeName: node1
+  containers:
+  - {name: relay, image: "python:3-slim", ports: [{containerPort: 8000, hostPort: 9090}]}
+"""
+
+
 @pytest.fixture(scope="module", params=["iptables", "nftables"])
 def lab(request, tmp_path_factory):
     mode = request.param
@@ -49,7 +60,7 @@ def lab(request, tmp_path_factory):
     path = tmp_path_factory.mktemp(mode) / "lab.yaml"
     path.write_text("---\n".join([
         lab_doc(name, nodes=("node1", "node2"), clients=("laptop",), mode=mode),
-        deployment(replicas=2), CLUSTERIP, NODEPORT,
+        deployment(replicas=2), CLUSTERIP, NODEPORT, RELAY,
         pod("client", node="node1", command="[sleep, infinity]")]))
     r = netlab("up", str(path), "--no-checks", timeout=300)
     try:
@@ -117,6 +128,28 @@ def test_node_port_from_a_client_is_masqueraded(lab):
     assert out["node"] == "node2" and out["what"] == "default/web-np node port on node2"
     assert {p["masquerade"] for p in out["paths"]} == {True}
     assert len(out["paths"]) == 2
+
+
+def test_a_pod_leaving_the_cluster_is_masqueraded_by_the_pod_network(lab):
+    """flannel's masquerade is an iptables rule in every mode; in nftables mode too the walk
+    reads it beside kube-proxy's table."""
+    name, mode = lab
+    _, out = trace(name, "pod/client", "172.18.0.254:80")
+    (path,) = out["paths"]
+    assert path["masquerade"] and path["dnat"] == "", path
+    assert path["whyMasqueraded"].startswith("FLANNEL-POSTRTG: flanneld masq"), path
+    assert {h["table"] for h in path["hops"] if h["chain"] == "FLANNEL-POSTRTG"} == {"nat"}
+
+
+def test_a_host_port_is_traced_and_proved_through_the_portmap_rules(lab):
+    name, mode = lab
+    r, out = trace(name, "client/laptop", "node/node1:9090", "--prove")
+    (path,) = out["paths"]
+    assert path["endpoint"] == "default/relay" and path["dnat"].endswith(":8000"), path
+    assert any(h["chain"].startswith("CNI-DN-") for h in path["hops"]), path
+    proof = out["proof"]
+    assert r.returncode == 0 and proof["answered"] and proof["agrees"], proof
+    assert proof["dnat"] == path["dnat"]
 
 
 def test_a_tampered_rule_is_explained(lab):
