@@ -276,6 +276,10 @@ def _way_back(ends: Ends, paths: list[Path]) -> list[str]:
             line += (f"; masqueraded on the way in, they come to {ends.node}'s address and go "
                      f"back to {ends.src_ip}" if p.masquerade else
                      f"; {ep} saw {ends.src_ip} as the source")
+        elif p.masquerade:
+            line = (f"no service rule rewrote its destination; masqueraded, it reaches "
+                    f"{ends.dst_ip} from {ends.node}'s address, whose conntrack turns the "
+                    f"replies back to {ends.src_ip}")
         else:
             line = f"no service rule rewrote it: replies come straight from {ends.dst_ip}"
         if line not in out:

@@ -139,6 +139,9 @@ def test_a_pod_leaving_the_cluster_is_masqueraded_by_the_pod_network(lab):
     assert path["masquerade"] and path["dnat"] == "", path
     assert path["whyMasqueraded"].startswith("FLANNEL-POSTRTG: flanneld masq"), path
     assert {h["table"] for h in path["hops"] if h["chain"] == "FLANNEL-POSTRTG"} == {"nat"}
+    assert out["back"] == ["no service rule rewrote its destination; masqueraded, it reaches "
+                           "172.18.0.254 from node1's address, whose conntrack turns the "
+                           "replies back to " + out["packet"]["src"]]
 
 
 def test_a_host_port_is_traced_and_proved_through_the_portmap_rules(lab):
