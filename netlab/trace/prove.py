@@ -151,10 +151,12 @@ def matching_path(paths: list[Path], hops: list[KernelHop]) -> tuple[Path | None
     if not candidates:
         return None, False
     best = candidates[0]
-    predicted = [h for h in best.hops if h.chain != "IPVS"]
-    for table in {h.table or KUBE_PROXY for h in predicted}:
+    predicted: dict[str, list[str]] = {}
+    for h in best.hops:
+        if h.chain != "IPVS":
+            predicted.setdefault(h.table or KUBE_PROXY, []).append(h.chain)
+    for table, chains in predicted.items():
         seen = iter([h.chain for h in hops if h.table == table])
-        if not all(any(h.chain == k for k in seen) for h in predicted
-                   if (h.table or KUBE_PROXY) == table):
+        if not all(any(c == k for k in seen) for c in chains):
             return best, False
     return best, True
