@@ -280,20 +280,31 @@ def render(ports: Sequence[ServicePortView], cfg: ProxyConfig, service_cidr: str
     sync does; the rest of the table stays. Either way, as kube-proxy does, chains that are
     gone are flushed now and deleted by the next sync's cleanup (the kernel frees a chain a
     flushed rule's verdict map pointed at only after the transaction: deleting it in the same
-    one fails with EBUSY); affinity sets that are gone are deleted at once."""
+    one fails with EBUSY); affinity sets that are gone are deleted at once.
+
+    The order inside the transaction is the kernel's cost, not the table's: binding each
+    ``numgen random mod N vmap {...}`` rule's anonymous set walks the whole transaction so
+    far, so each port's chains are followed at once by the rules of the chain that picks an
+    endpoint, and every other rule and element comes after them all (a full sync of 10,000
+    services took 19-23 s written chain by chain, 14 s so)."""
     previous = previous or {}
     full = changed is None or not previous
     out = base_rules(cfg, service_cidr, node_ips) if full else []
     owned = {} if full else {k: v for k, v in previous.items() if k not in changed}
-    chains: dict[str, list[str]] = {}
     sets: list[str] = []
+    chains: list[str] = []  # each port's chains, then the rules of those that pick an endpoint
+    rules: list[str] = []  # every other rule
     elements: list[str] = []
     by_service: dict[str, tuple[list[str], list[str], list[str]]] = {}
     for v in ports:
         if not full and v.service not in changed:
             continue
         r = service_rules(v, cfg)
-        chains.update(r.chains)
+        for name in r.chains:
+            chains += [f"add chain {TABLE} {name}", f"flush chain {TABLE} {name}"]
+        for name, lines in r.chains.items():
+            picks = any(line.startswith("numgen ") for line in lines)
+            (chains if picks else rules).extend(f"add rule {TABLE} {name} {x}" for x in lines)
         sets += r.sets
         elements += [e.text() for e in r.elements]
         mine = by_service.setdefault(v.service, ([], [], []))
@@ -305,12 +316,7 @@ def render(ports: Sequence[ServicePortView], cfg: ProxyConfig, service_cidr: str
     if not full:  # the changed services' old elements go first (they point at chains)
         out += [f"delete element {TABLE} {el}" for service in sorted(changed)
                 for el in previous.get(service, ((), (), ()))[2]]
-    out += sets
-    for name in chains:
-        out += [f"add chain {TABLE} {name}", f"flush chain {TABLE} {name}"]
-    for name, rules in chains.items():
-        out += [f"add rule {TABLE} {name} {rule}" for rule in rules]
-    out += elements
+    out += sets + chains + rules + elements
     old = previous if full else {k: previous[k] for k in changed if k in previous}
     now_chains = {c for o in owned.values() for c in o[0]}
     now_sets = {x for o in owned.values() for x in o[1]}
