@@ -68,8 +68,8 @@ def render_text(e: Explanation) -> str:
     leaves = "the node itself sends it" if s.local else f"{s.source} sends it"
     out.append(f"1. {leaves}: route {s.route}")
     if s.arp:
-        out.append(f"   {s.arp} answers ARP for {s.dst_ip} (it announces the LoadBalancer "
-                   "address), so the packet enters it")
+        out.append(f"   {s.arp} answers ARP for {s.dst_ip} with {s.arp_mac} (asked now; it "
+                   "announces the LoadBalancer address), so the packet enters it")
     out.append(f"2. {s.node}'s netfilter" + (" and IPVS" if e.mode == "ipvs" else "") + ":")
     hops = [b.path.hops for b in e.branches]
     n = _common(hops)

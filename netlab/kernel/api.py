@@ -203,6 +203,11 @@ class Tracing(Protocol):
     def addresses(self, netns: str) -> set[str]: ...
     def route(self, netns: str, dst: str) -> Route: ...
 
+    def arp_answer(self, netns: str, dev: str, ip: str) -> str:
+        """The MAC that answers an ARP request for IP sent out of DEV now ("": none)."""
+
+    def mac(self, netns: str, dev: str) -> str: ...
+
     def kernel_trace(self, netns: str, monitor: str, match: TraceMatch, local: bool,
                      send: Callable[[], None]) -> str:
         """What MONITOR (nft: ``nft monitor trace``; xtables: ``xtables-monitor --trace``)

@@ -697,12 +697,20 @@ class FakeTracing:
     def __init__(self, world: World) -> None:
         self.w = world
         self.output = ""  # what the monitor prints
+        self.arp: dict[str, str] = {}  # address -> the MAC that answers ARP for it
+        self.macs: dict[tuple[str, str], str] = {}  # (netns, link) -> its MAC
 
     def addresses(self, netns: str) -> set[str]:
         return {a.split("/")[0] for lk in self.w.ns(netns).links.values() for a in lk.addresses}
 
     def route(self, netns: str, dst: str) -> Route:
         return Route("eth0")
+
+    def arp_answer(self, netns: str, dev: str, ip: str) -> str:
+        return self.arp.get(ip, "")
+
+    def mac(self, netns: str, dev: str) -> str:
+        return self.macs.get((netns, dev), "")
 
     def kernel_trace(self, netns: str, monitor: str, match: TraceMatch, local: bool,
                      send: Callable[[], None]) -> str:

@@ -247,6 +247,12 @@ class RealTracing:
     def route(self, netns: str, dst: str) -> Route:
         return tracing.route(netns, dst)
 
+    def arp_answer(self, netns: str, dev: str, ip: str) -> str:
+        return tracing.arp_answer(netns, dev, ip)
+
+    def mac(self, netns: str, dev: str) -> str:
+        return tracing.mac(netns, dev)
+
     def kernel_trace(self, netns: str, monitor: str, match: TraceMatch, local: bool,
                      send: Callable[[], None]) -> str:
         return tracing.kernel_trace(netns, monitor, match, local, send)

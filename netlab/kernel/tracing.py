@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import subprocess
 import threading
 import time
@@ -39,6 +40,22 @@ def route(netns: str, dst: str) -> Route:
         oif = r.get_attr("RTA_OIF")
         dev = n.ipr.get_links(oif)[0].get_attr("IFLA_IFNAME") if oif else ""
         return Route(dev, r.get_attr("RTA_GATEWAY") or "", r.get_attr("RTA_PREFSRC") or "")
+
+
+def arp_answer(netns: str, dev: str, ip: str) -> str:
+    """The MAC that answers one ARP request for IP sent out of NETNS's DEV now (arping; "":
+    no answer within a second)."""
+    ipaddress.IPv4Address(ip)  # validated: no text reaches arping
+    r = run_in(netns, [require_tool("arping"), "-c", "1", "-w", "1", "-I", dev, ip])
+    found = re.search(r"\[([0-9A-Fa-f:]{17})\]", r.stdout)
+    return found.group(1).lower() if found else ""
+
+
+def mac(netns: str, dev: str) -> str:
+    """DEV's MAC address in NETNS ("" if there is no such link)."""
+    with Netns(netns) as n:
+        links = n.ipr.link_lookup(ifname=dev)
+        return n.ipr.get_links(links[0])[0].get_attr("IFLA_ADDRESS") if links else ""
 
 
 def kernel_trace(netns: str, monitor: str, match: TraceMatch, local: bool,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from netlab.checks import probes
 from netlab.checks.runner import pods_of, resolve_source, resolve_target, run_attempts
-from netlab.errors import UsageError
+from netlab.errors import NetlabError, UsageError
 from netlab.ingress.routes import choose, controller_pods, routes
 from netlab.kernel.api import Kernel
 from netlab.lb.allocate import assignments
@@ -44,6 +44,7 @@ class Ends:
     what: str  # what the destination is: "default/web cluster IP"
     route: str  # the route the source's kernel takes
     arp: str = ""  # for a LoadBalancer address: the node that answers ARP for it
+    arp_mac: str = ""  # the MAC that answered
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ class Explanation:
                "packet": {"src": self.ends.src_ip, "dst": self.ends.dst_ip,
                           "dport": self.ends.dport, "proto": self.ends.proto},
                "node": self.ends.node, "mode": self.mode, "what": self.ends.what,
-               "route": self.ends.route, "arp": self.ends.arp,
+               "route": self.ends.route, "arp": self.ends.arp, "arpMac": self.ends.arp_mac,
                "paths": [dict(b.path.to_json(), endpoint=b.endpoint,
                               endpointNode=b.endpoint_node, onward=b.onward)
                          for b in self.branches],
@@ -159,8 +160,7 @@ def resolve(plan: LabPlan, state: LabState | None, kernel: Kernel, source: str,
     netns = pod.netns if pod else resolve_source(plan, source, namespace, state).netns
     route = kernel.tracing.route(netns, dst_ip)
     route_text = route.to(dst_ip)
-    lb = assignments(plan, frozenset(state.nodes_down if state else ()))
-    arp = lb.get(dst_ip, "")
+    arp = arp_mac = ""
     local = bridged = False
     if pod is not None:
         src_ip, node = pod.ip, pod.node
@@ -172,12 +172,33 @@ def resolve(plan: LabPlan, state: LabState | None, kernel: Kernel, source: str,
     else:
         src_ip = route.prefsrc or next(c.lan_ip for c in plan.clients if c.name == sname)
         by_ip = {n.lan_ip: n.name for n in plan.nodes}
-        node = by_ip.get(route.gateway) or by_ip.get(dst_ip) or arp
+        node = by_ip.get(route.gateway) or by_ip.get(dst_ip)
+        down = frozenset(state.nodes_down if state else ())
+        elected = assignments(plan, down)
+        if not node and not route.gateway and dst_ip in elected:
+            arp, arp_mac = _arp(kernel, plan, netns, source, route.dev, dst_ip, elected[dst_ip])
+            node = arp
         if not node:
             raise UsageError(f"from {source}, {dst_ip} is not reached through a node (route "
                              f"{route_text}): nothing of kube-proxy's is on the way")
     return Ends(source, src_ip, destination, dst_ip, dport, proto, node, local, bridged,
-                what, route_text, arp)
+                what, route_text, arp, arp_mac)
+
+
+def _arp(kernel: Kernel, plan: LabPlan, netns: str, source: str, dev: str, ip: str,
+         elected: str) -> tuple[str, str]:
+    """(node, MAC) answering an ARP request for the LoadBalancer address IP sent by SOURCE
+    now: the node the packet really enters, whatever the election (ELECTED) says."""
+    answer = kernel.tracing.arp_answer(netns, dev, ip)
+    if not answer:
+        why = f"the lab's election names {elected}: is its speaker running?" if elected \
+            else "no node announces it (netlab describe svc says why)"
+        raise NetlabError(f"nobody answers ARP for {ip} on {source}'s {dev} now: {why}")
+    for n in plan.nodes:
+        if kernel.tracing.mac(n.netns, "eth0").lower() == answer:
+            return n.name, answer
+    raise NetlabError(f"{answer} answers ARP for {ip} on {source}'s {dev}, and it is no "
+                      "node's: nothing of kube-proxy's is on the way")
 
 
 def _what(plan: LabPlan, ip: str, port: int) -> str:

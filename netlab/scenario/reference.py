@@ -98,7 +98,8 @@ CHECK_FIELDS = (
     Field("spec.trace", "", "destination of a trace check, as `netlab trace` takes it "
           "(svc/NAME[:port], node/NAME:port, ADDRESS:port): the path of a new connection "
           "through the rules loaded in the node it enters, judged by expect.success, "
-          "masqueraded, via and endpointOnNode; no traffic is sent"),
+          "masqueraded, via and endpointOnNode; no connection is made (to a LoadBalancer "
+          "address from a client, one ARP request asks which node answers)"),
     Field("spec.udp", "false", "trace: a UDP flow", "udp"),
     Field("spec.dns", "", "the name a DNS check asks for (dig, through the source's "
           "resolv.conf search list)"),

@@ -90,6 +90,23 @@ def test_the_laptop_reaches_the_pods_through_the_address(lesson):
     assert mac(lesson, elected("172.17.255.1")).lower() in neigh, neigh
 
 
+def test_trace_asks_arp_which_node_the_laptop_reaches(lesson):
+    """netlab trace from the laptop to the address starts where a real ARP request is
+    answered (the MAC and its node), walks that node's rules, and --prove agrees."""
+    import json
+
+    node = elected("172.17.255.1")
+    r = netlab("trace", "--lab", lesson, "client/laptop", "172.17.255.1:80", "--prove",
+               "-o", "json", timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    got = json.loads(r.stdout)
+    assert (got["arp"], got["node"]) == (node, node), got
+    assert got["arpMac"] == mac(lesson, node).lower(), got
+    assert got["proof"]["agrees"] and got["proof"]["answered"], got["proof"]
+    text = netlab("trace", "--lab", lesson, "client/laptop", "172.17.255.1:80").stdout
+    assert f"{node} answers ARP for 172.17.255.1 with {mac(lesson, node).lower()}" in text, text
+
+
 CRDS = textwrap.dedent("""
     apiVersion: netlab/v1
     kind: Lab
@@ -162,6 +179,10 @@ def test_advertisements_choose_the_nodes_and_an_unannounced_pool_is_silent(tmp_p
         text = netlab("describe", "svc", "hidden", "--lab", name).stdout
         assert 'no L2Advertisement selects pool "silent": no node answers ARP for ' \
                "172.16.20.1" in text, text
+        r = netlab("trace", "--lab", name, "client/laptop", "172.16.20.1:80")
+        assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stdout + r.stderr
+        assert "nobody answers ARP for 172.16.20.1 on client/laptop's eth0" in r.stderr, \
+            r.stderr
     finally:
         netlab("down", name)
 
