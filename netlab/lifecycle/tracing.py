@@ -176,7 +176,7 @@ def resolve(plan: LabPlan, state: LabState | None, kernel: Kernel, source: str,
         down = frozenset(state.nodes_down if state else ())
         elected = assignments(plan, down)
         if not node and not route.gateway and dst_ip in elected:
-            arp, arp_mac = _arp(kernel, plan, netns, source, route.dev, dst_ip, elected[dst_ip])
+            arp, arp_mac = arp_node(kernel, plan, netns, source, route.dev, dst_ip, elected[dst_ip])
             node = arp
         if not node:
             raise UsageError(f"from {source}, {dst_ip} is not reached through a node (route "
@@ -185,7 +185,7 @@ def resolve(plan: LabPlan, state: LabState | None, kernel: Kernel, source: str,
                 what, route_text, arp, arp_mac)
 
 
-def _arp(kernel: Kernel, plan: LabPlan, netns: str, source: str, dev: str, ip: str,
+def arp_node(kernel: Kernel, plan: LabPlan, netns: str, source: str, dev: str, ip: str,
          elected: str) -> tuple[str, str]:
     """(node, MAC) answering an ARP request for the LoadBalancer address IP sent by SOURCE
     now: the node the packet really enters, whatever the election (ELECTED) says."""
