@@ -173,11 +173,12 @@ def resolve(plan: LabPlan, state: LabState | None, kernel: Kernel, source: str,
         src_ip = route.prefsrc or next(c.lan_ip for c in plan.clients if c.name == sname)
         by_ip = {n.lan_ip: n.name for n in plan.nodes}
         node = by_ip.get(route.gateway) or by_ip.get(dst_ip)
-        down = frozenset(state.nodes_down if state else ())
-        elected = assignments(plan, down)
-        if not node and not route.gateway and dst_ip in elected:
-            arp, arp_mac = arp_node(kernel, plan, netns, source, route.dev, dst_ip, elected[dst_ip])
-            node = arp
+        if not node and not route.gateway:  # on the lab network: a LoadBalancer address?
+            elected = assignments(plan, frozenset(state.nodes_down if state else ()))
+            if dst_ip in elected:
+                node, arp_mac = arp_node(kernel, plan, netns, source, route.dev, dst_ip,
+                                         elected[dst_ip])
+                arp = node
         if not node:
             raise UsageError(f"from {source}, {dst_ip} is not reached through a node (route "
                              f"{route_text}): nothing of kube-proxy's is on the way")
