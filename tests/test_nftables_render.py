@@ -236,6 +236,30 @@ def test_a_partial_sync_touches_only_the_changed_services():
     assert set(part.owned) == {f"ns{n}/svc{n}" for n in (2, 3, 4, 5, 6)}
 
 
+def test_a_partial_sync_writes_only_the_elements_that_changed():
+    """kube-proxy tracks each set and map element it wrote (nftElementStorage.ensureElem):
+    an element a changed service still has, with the same verdict, is not written again; one
+    whose verdict changed is deleted and added; one nobody has any more is deleted."""
+    first = render(SIX, CFG, "172.30.0.0/16", ["192.168.0.2"])
+    after = [v for v in SIX if v.service != "ns1/svc1"]
+    after[2] = ServicePortView(**{**after[2].__dict__, "endpoints": after[2].endpoints[:1]})
+    after[4] = ServicePortView(**{**after[4].__dict__, "endpoints": (Endpoint("10.180.0.9:80"),)})
+    part = render(after, CFG, "172.30.0.0/16", ["192.168.0.2"], first.owned, (),
+                  {"ns1/svc1", "ns4/svc4", "ns6/svc6"})
+    elements = [x for x in part.text.splitlines() if " element " in x]
+    assert sorted(elements) == sorted([
+        # svc1 is gone
+        "delete element ip kube-proxy cluster-ips { 172.30.0.41 }",
+        "delete element ip kube-proxy service-ips { 172.30.0.41 . tcp . 80 }",
+        # svc6 has its first endpoint: no longer rejected, dispatched instead
+        "delete element ip kube-proxy no-endpoint-services { 172.30.0.46 . tcp . 80 }",
+        "add element ip kube-proxy service-ips { 172.30.0.46 . tcp . 80 : goto service-Y3O5BOQO-ns6/svc6/tcp/p80 }",
+        # svc4 lost an endpoint: its chains are rewritten, its elements stay as they are
+    ]), "\n".join(elements)
+    deleted = part.text.index("delete element")
+    assert all(part.text.index(x) > deleted for x in elements if x.startswith("add"))
+
+
 @pytest.mark.root
 def test_partial_syncs_leave_the_table_a_full_sync_would_write(tmp_path):
     """In private namespaces: a full sync, a partial one (a service gone, one losing an

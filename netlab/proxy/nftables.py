@@ -82,10 +82,22 @@ class Element:
     value: str = ""  # a map's verdict
     comment: str = ""
 
-    def text(self) -> str:
+    def entry(self) -> str:
+        """The element as the sync state keeps it: ``<container> { <key>[ comment][ : value] }``."""
         c = f' comment "{self.comment}"' if self.comment else ""
         v = f" : {self.value}" if self.value else ""
-        return f"add element {TABLE} {self.container} {{ {self.key}{c}{v} }}"
+        return f"{self.container} {{ {self.key}{c}{v} }}"
+
+    def text(self) -> str:
+        return f"add element {TABLE} {self.entry()}"
+
+
+def _element_key(entry: str) -> str:
+    """An element's container and key (what ``delete element`` names) from its entry; an
+    entry kept by an older netlab is already just that."""
+    container, _, rest = entry.partition(" { ")
+    key = rest.removesuffix(" }").split(' comment "')[0].split(" : ")[0]
+    return f"{container} {{ {key} }}"
 
 
 @dataclass
@@ -248,6 +260,7 @@ def base_rules(cfg: ProxyConfig, service_cidr: str, node_ips: Sequence[str]) -> 
 
 
 Owned = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]  # chains, sets, elements
+EMPTY: Owned = ((), (), ())
 
 
 @dataclass(frozen=True)
@@ -310,12 +323,11 @@ def render(ports: Sequence[ServicePortView], cfg: ProxyConfig, service_cidr: str
         mine = by_service.setdefault(v.service, ([], [], []))
         mine[0].extend(r.chains)
         mine[1].extend(_set_name(x) for x in r.sets)
-        mine[2].extend(f"{e.container} {{ {e.key} }}" for e in r.elements)
+        mine[2].extend(e.entry() for e in r.elements)
     for service, (c, st, el) in by_service.items():
         owned[service] = (tuple(c), tuple(st), tuple(el))
-    if not full:  # the changed services' old elements go first (they point at chains)
-        out += [f"delete element {TABLE} {el}" for service in sorted(changed)
-                for el in previous.get(service, ((), (), ()))[2]]
+    if not full:
+        elements = _changed_elements(previous, owned, changed)
     out += sets + chains + rules + elements
     old = previous if full else {k: previous[k] for k in changed if k in previous}
     now_chains = {c for o in owned.values() for c in o[0]}
@@ -327,6 +339,18 @@ def render(ports: Sequence[ServicePortView], cfg: ProxyConfig, service_cidr: str
     gone = sorted(set(previous_stale) - now_chains)
     cleanup = "".join(f"delete chain {TABLE} {name}\n" for name in gone)
     return NftSync("\n".join(out) + "\n" if out else "", owned, tuple(stale), cleanup, full)
+
+
+def _changed_elements(previous: dict[str, Owned], owned: dict[str, Owned],
+                      changed: set[str]) -> list[str]:
+    """A partial sync's element statements, as kube-proxy's ensureElem and
+    cleanupLeftoverKeys write them: an element the changed services still hold unchanged is
+    left alone, one whose verdict changed is deleted and added again, one they no longer hold
+    is deleted. The deletions come first: an element is re-added under the same key."""
+    before = {_element_key(x): x for s in sorted(changed) for x in previous.get(s, EMPTY)[2]}
+    after = {_element_key(x): x for s in sorted(changed) for x in owned.get(s, EMPTY)[2]}
+    return ([f"delete element {TABLE} {key}" for key, x in before.items() if after.get(key) != x]
+            + [f"add element {TABLE} {x}" for key, x in after.items() if before.get(key) != x])
 
 
 def render_delete() -> str:
