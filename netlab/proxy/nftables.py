@@ -289,11 +289,12 @@ def render(ports: Sequence[ServicePortView], cfg: ProxyConfig, service_cidr: str
            previous_stale: Sequence[str] = (), changed: set[str] | None = None) -> NftSync:
     """A sync of the table. Full (CHANGED None, or no PREVIOUS): base rules, then every
     service port. Partial: only the chains, affinity sets and map elements of the services
-    in CHANGED (their old elements deleted, their chains rewritten), as kube-proxy's partial
-    sync does; the rest of the table stays. Either way, as kube-proxy does, chains that are
-    gone are flushed now and deleted by the next sync's cleanup (the kernel frees a chain a
-    flushed rule's verdict map pointed at only after the transaction: deleting it in the same
-    one fails with EBUSY); affinity sets that are gone are deleted at once.
+    in CHANGED (their chains rewritten, of their elements only those that changed), as
+    kube-proxy's partial sync does; the rest of the table stays. Either way, as kube-proxy
+    does, chains that are gone are flushed now and deleted by the next sync's cleanup (the
+    kernel frees a chain a flushed rule's verdict map pointed at only after the
+    transaction: deleting it in the same one fails with EBUSY); affinity sets that are gone
+    are deleted at once.
 
     The order inside the transaction is the kernel's cost, not the table's: binding each
     ``numgen random mod N vmap {...}`` rule's anonymous set walks the whole transaction so
