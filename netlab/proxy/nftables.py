@@ -83,13 +83,11 @@ class Element:
     comment: str = ""
 
     def entry(self) -> str:
-        """The element as the sync state keeps it: ``<container> { <key>[ comment][ : value] }``."""
+        """The element as ``add element`` writes it and the sync state keeps it:
+        ``<container> { <key>[ comment][ : value] }``."""
         c = f' comment "{self.comment}"' if self.comment else ""
         v = f" : {self.value}" if self.value else ""
         return f"{self.container} {{ {self.key}{c}{v} }}"
-
-    def text(self) -> str:
-        return f"add element {TABLE} {self.entry()}"
 
 
 def _element_key(entry: str) -> str:
@@ -308,7 +306,7 @@ def render(ports: Sequence[ServicePortView], cfg: ProxyConfig, service_cidr: str
     sets: list[str] = []
     chains: list[str] = []  # each port's chains, then the rules of those that pick an endpoint
     rules: list[str] = []  # every other rule
-    elements: list[str] = []
+    elements: list[str] = []  # their entries (a full sync adds them all)
     by_service: dict[str, tuple[list[str], list[str], list[str]]] = {}
     for v in ports:
         if not full and v.service not in changed:
@@ -320,16 +318,17 @@ def render(ports: Sequence[ServicePortView], cfg: ProxyConfig, service_cidr: str
             picks = any(line.startswith("numgen ") for line in lines)
             (chains if picks else rules).extend(f"add rule {TABLE} {name} {x}" for x in lines)
         sets += r.sets
-        elements += [e.text() for e in r.elements]
+        entries = [e.entry() for e in r.elements]
+        elements += entries
         mine = by_service.setdefault(v.service, ([], [], []))
         mine[0].extend(r.chains)
         mine[1].extend(_set_name(x) for x in r.sets)
-        mine[2].extend(e.entry() for e in r.elements)
+        mine[2].extend(entries)
     for service, (c, st, el) in by_service.items():
         owned[service] = (tuple(c), tuple(st), tuple(el))
-    if not full:
-        elements = _changed_elements(previous, owned, changed)
-    out += sets + chains + rules + elements
+    out += sets + chains + rules
+    out += [f"add element {TABLE} {x}" for x in elements] if full else \
+        _changed_elements(previous, owned, changed)
     old = previous if full else {k: previous[k] for k in changed if k in previous}
     now_chains = {c for o in owned.values() for c in o[0]}
     now_sets = {x for o in owned.values() for x in o[1]}
